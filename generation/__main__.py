@@ -7,6 +7,7 @@ COMMANDS = {
     "chat": "generation.text.cli",
     "image": "generation.image.cli",
     "train-default": "generation.image.train",
+    "prepare": "generation.prepare",
 }
 
 

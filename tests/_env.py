@@ -1,0 +1,27 @@
+"""Loaded by pytest before Django (``-p tests._env``): points the suite at its own
+state folder and at a Redis port of its own, so it never touches ``var/`` data or
+a Redis that happens to run on this machine."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+os.environ.setdefault("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models"))
+os.environ["ATELIER_VAR_DIR"] = str(ROOT / "var" / "test")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+if os.environ.get("ATELIER_TEST_REDIS_URL"):
+    os.environ["REDIS_URL"] = os.environ["ATELIER_TEST_REDIS_URL"]
+else:
+    port = _free_port()
+    os.environ["ATELIER_TEST_REDIS_PORT"] = str(port)
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"

@@ -1,0 +1,52 @@
+"""Every URL that takes an object id must have an outsider test.
+
+An outsider test is a test function whose name contains ``outsider`` and whose
+source names the URL (``"app:name"``), directly or in its parametrize list.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+TESTS = Path(__file__).resolve().parent.parent
+ID_KWARG_SUFFIXES = ("_id", "pk")
+
+
+def _patterns(resolver: URLResolver, namespace: str = "", prefix: str = ""):
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _patterns(entry, ns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}", prefix + str(entry.pattern), entry.pattern.converters
+
+
+def _outsider_tested_names() -> set[str]:
+    names: set[str] = set()
+    for path in TESTS.rglob("test_*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and "outsider" in node.name:
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+                        names.add(inner.value)
+    return names
+
+
+def test_every_url_with_an_object_id_has_an_outsider_test():
+    tested = _outsider_tested_names()
+    missing = [
+        f"{name} ({route})"
+        for name, route, converters in _patterns(get_resolver())
+        if not name.startswith("admin:")
+        and any(kwarg.endswith(ID_KWARG_SUFFIXES) for kwarg in converters)
+        and name not in tested
+    ]
+    assert not missing, "URLs with an object id but no outsider test:\n" + "\n".join(missing)
+
+
+def test_the_walker_sees_the_project_urls():
+    names = {name for name, _, _ in _patterns(get_resolver())}
+    assert "workspaces:project_detail" in names

