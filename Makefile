@@ -47,7 +47,7 @@ run: install models migrate
 chromium:
 	@if command -v chromium >/dev/null 2>&1; then true; \
 	elif [ "$$(id -u)" = "0" ]; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
 		|| { echo "Could not install Debian's chromium for the browser tests."; exit 1; }; \
 	else \
 		echo "The browser tests need Debian's chromium: run 'sudo apt-get install chromium' and retry."; exit 1; \

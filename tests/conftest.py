@@ -139,3 +139,50 @@ def celery_worker(redis_server, django_db_setup, django_db_blocker) -> Iterator[
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def asgi_server(redis_server, django_db_setup) -> Iterator[str]:
+    """The real ASGI server (daphne: HTTP and websockets) on a free port, on the test database.
+
+    Yields its base URL. Tests that use it need ``django_db(transaction=True)``.
+    """
+    from django.db import connection
+
+    from webapp.core.embedded_redis import free_port
+
+    port = free_port()
+    env = dict(os.environ)
+    env["ATELIER_DATABASE_NAME"] = str(connection.settings_dict["NAME"])
+    env["PYTHONUNBUFFERED"] = "1"
+    log_path = settings.VAR_DIR / "asgi.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "webapp.asgi:application"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    import urllib.request
+
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"daphne exited early; see {log_path}")
+            try:
+                with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"daphne did not answer; see {log_path}")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

@@ -55,8 +55,12 @@ def wait_until_ready(port: int, timeout: float = 10.0) -> None:
 
 
 def start(*, port: int, data_dir: Path, persist: bool = True) -> subprocess.Popen[bytes]:
-    """Start a server in the background and return once it answers PING."""
-    process = subprocess.Popen(server_command(port=port, data_dir=data_dir, persist=persist))
+    """Start a server in the background and return once it answers PING.
+
+    Its log goes to ``data_dir/redis.log``.
+    """
+    cmd = [*server_command(port=port, data_dir=data_dir, persist=persist), "--logfile", str(data_dir / "redis.log")]
+    process = subprocess.Popen(cmd)
     try:
         wait_until_ready(port)
     except TimeoutError:
