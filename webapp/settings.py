@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "webapp.core",
     "webapp.accounts",
     "webapp.workspaces",
+    "webapp.prompts",
 ]
 
 MIDDLEWARE = [

@@ -8,4 +8,5 @@ urlpatterns = [
     path("accounts/", include("webapp.accounts.urls")),
     path("", include("webapp.core.urls")),
     path("", include("webapp.workspaces.urls")),
+    path("", include("webapp.prompts.urls")),
 ]

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from webapp.prompts.models import PromptKind, PromptRecord
+
+
+def prompt_record_create(
+    *, project: Any, author: Any, kind: str, text: str, params: dict[str, Any], model_name: str = ""
+) -> PromptRecord:
+    """Record a prompt in the project's history.
+
+    Call it inside the transaction that creates the message or job, so a
+    prompt is recorded exactly when its work is. ``params`` must be JSON-safe.
+    """
+    if kind not in PromptKind.values:
+        raise ValueError(f"unknown prompt kind {kind!r}")
+    return PromptRecord.objects.create(
+        project=project, author=author, kind=kind, text=text, params=params, model_name=model_name
+    )

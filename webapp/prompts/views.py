@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from webapp.prompts import selectors
+from webapp.prompts.forms import HistoryFilterForm
+from webapp.workspaces.selectors import project_get_for_member, team_members
+
+
+@login_required
+def history(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_member(user=request.user, project_id=project_id)
+    form = HistoryFilterForm(request.GET or None, members=list(team_members(team=project.team)))
+    filters = form.cleaned_data if form.is_valid() else {}
+    records = selectors.prompt_history_list(
+        project=project,
+        query=filters.get("q") or "",
+        author_id=filters.get("author"),
+        kind=filters.get("kind") or None,
+        date_from=filters.get("date_from"),
+        date_to=filters.get("date_to"),
+    )
+    page = Paginator(records, 25).get_page(request.GET.get("page"))
+    for record in page:
+        record.reuse_url = selectors.prompt_reuse_url(record=record) if project.membership.can_write else None
+    context = {"project": project, "form": form, "page": page, "active_tab": "history"}
+    template = "prompts/_history_results.html" if request.htmx else "prompts/history.html"
+    return render(request, template, context)
+
+
+@login_required
+def reuse(request: HttpRequest, project_id: int, prompt_id: int) -> HttpResponse:
+    record = selectors.prompt_get_for_member(user=request.user, project_id=project_id, prompt_id=prompt_id)
+    url = selectors.prompt_reuse_url(record=record)
+    return redirect(url or record.project.get_absolute_url())
