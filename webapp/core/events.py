@@ -1,0 +1,87 @@
+"""Publishing channel-layer events from synchronous worker code, cheaply.
+
+``async_to_sync(layer.group_send)`` per event opens a fresh event loop (and a
+fresh Redis connection) each call; measured on the chat path it cost 12% of
+decode throughput. Instead each worker process keeps one event loop in a
+background thread with one channel layer, and generation threads hand it
+events through a queue. A single sender task keeps events in order.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_FLUSH = object()
+
+
+class ChannelPublisher:
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._queue: asyncio.Queue[Any] | None = None
+        self._thread = threading.Thread(target=self._run, name="channel-publisher", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._queue = asyncio.Queue()
+        self._loop.create_task(self._sender())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _sender(self) -> None:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        assert self._queue is not None
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, tuple) and item[0] is _FLUSH:
+                item[1].set_result(True)
+                continue
+            group, message = item
+            try:
+                await layer.group_send(group, message)
+            except Exception:  # a lost event must not kill the publisher
+                logger.exception("could not publish %s to %s", message.get("type"), group)
+
+    def publish(self, group: str, message: dict[str, Any]) -> None:
+        """Queue ``message`` for ``group`` and return at once. Events keep their order."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, (group, message))  # type: ignore[union-attr]
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every event queued so far has been sent. False on timeout."""
+        done: Future[bool] = Future()
+
+        def _put() -> None:
+            fut: asyncio.Future[bool] = self._loop.create_future()
+            fut.add_done_callback(lambda f: done.set_result(True))
+            self._queue.put_nowait((_FLUSH, fut))  # type: ignore[union-attr]
+
+        self._loop.call_soon_threadsafe(_put)
+        try:
+            return done.result(timeout=timeout)
+        except TimeoutError:
+            return False
+
+
+_publisher: ChannelPublisher | None = None
+_publisher_pid: int | None = None
+_lock = threading.Lock()
+
+
+def get_publisher() -> ChannelPublisher:
+    """This process's publisher, created on first use (after a fork, anew)."""
+    global _publisher, _publisher_pid
+    with _lock:
+        if _publisher is None or _publisher_pid != os.getpid():
+            _publisher = ChannelPublisher()
+            _publisher_pid = os.getpid()
+        return _publisher
