@@ -7,6 +7,8 @@ PIP := $(PY) -m pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
+# The Procfile's processes run the virtual environment's python.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run install install-dev models migrate test lint chromium bench clean-var
 
@@ -39,9 +41,9 @@ run: install models migrate
 	@echo "  Atelier is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops every process)"
 	@echo ""
 	@if [ -n "$$REDIS_URL" ]; then \
-		exec $(VENV)/bin/honcho start web worker; \
+		exec honcho start web worker; \
 	else \
-		exec $(VENV)/bin/honcho start; \
+		exec honcho start; \
 	fi
 
 chromium:
