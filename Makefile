@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export HOST PORT
+# honcho rewrites PORT for each process, so the web process reads ATELIER_PORT.
+export ATELIER_HOST := $(HOST)
+export ATELIER_PORT := $(PORT)
 # The Procfile's processes run the virtual environment's python.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
