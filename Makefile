@@ -59,6 +59,7 @@ chromium:
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy webapp generation
 
 test: install-dev chromium models lint
 	$(PY) -m pytest $(PYTEST_ARGS)
