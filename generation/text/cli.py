@@ -37,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command; 0 on success, 2 on a bad argument, 1 when generation fails."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse's own errors (exit 2) and --help (exit 0)
+        return int(exc.code or 0)
     request = TextRequest(
         messages=(ChatMessage("user", args.prompt),),
         model=args.model,
@@ -60,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stream = generate_text(request)
     except ValidationError as exc:
-        print(f"error: --{exc.field.replace('_', '-')}: {exc.message}", file=sys.stderr)
+        where = "PROMPT" if exc.field == "messages" else f"--{exc.field.replace('_', '-')}"
+        print(f"error: {where}: {exc.message}", file=sys.stderr)
         return 2
     except GenerationError as exc:
         print(f"error: {exc}", file=sys.stderr)
