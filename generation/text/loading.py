@@ -7,6 +7,7 @@ copy per model per process.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -208,7 +209,7 @@ def _load(name: str) -> LoadedTextModel:
     from generation.text.decoding import warm_up
 
     warm_up(loaded)
-    return LoadedTextModel(**{**loaded.__dict__, "load_seconds": time.perf_counter() - started})
+    return dataclasses.replace(loaded, load_seconds=time.perf_counter() - started)
 
 
 def load_text_model(name: str = DEFAULT_TEXT_MODEL) -> LoadedTextModel:
