@@ -110,6 +110,22 @@ def _local_folder(spec: TextModelSpec) -> Path:
         ) from exc
 
 
+def _gguf_file(spec: TextModelSpec) -> Path:
+    path = spec.gguf_path()
+    if path is not None and path.is_file():
+        return path
+    if spec.gguf_file and not Path(spec.source).is_dir():
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return Path(hf_hub_download(spec.source, spec.gguf_file, local_files_only=True))
+        except Exception as exc:
+            raise GenerationError(
+                f"text model {spec.name!r}: {spec.gguf_file!r} is not in the local hub cache for {spec.source!r}"
+            ) from exc
+    raise GenerationError(f"text model {spec.name!r}: GGUF file not found: {path}")
+
+
 def prepare_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
     """Return a folder that ``from_pretrained`` loads quickly, building it if needed.
 
@@ -122,11 +138,9 @@ def prepare_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
     are missing.
     """
     spec = get_text_model_spec(name)
-    gguf = spec.gguf_path()
-    if gguf is None:
+    if spec.gguf_file is None:
         return _local_folder(spec)
-    if not gguf.is_file():
-        raise GenerationError(f"text model {name!r}: GGUF file not found: {gguf}")
+    gguf = _gguf_file(spec)
     dtype_name = text_dtype_name()
     target = model_cache_dir() / "text" / name / dtype_name
     fingerprint = _gguf_fingerprint(gguf)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 
@@ -63,3 +64,25 @@ def test_bad_argument_gives_a_one_line_error_and_exit_status_2(capsys, argv, nam
     assert status == 2
     assert err.count("\n") == 1 and err.startswith("error:")
     assert named in err
+
+
+def test_ctrl_c_cancels_and_still_prints_the_final_record(capsys):
+    from generation.text import load_text_model
+
+    forwards = []
+
+    def press_ctrl_c(*args):
+        forwards.append(1)
+        if len(forwards) == 3:
+            signal.raise_signal(signal.SIGINT)
+
+    hook = load_text_model(TINY).model.register_forward_hook(press_ctrl_c)
+    try:
+        status = main(["hello", "--model", TINY, "--max-new-tokens", "50", "--json"])
+    finally:
+        hook.remove()
+
+    final = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert status == 0
+    assert (final["finish_reason"], final["completion_tokens"]) == ("cancelled", 3)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

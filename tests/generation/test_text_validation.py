@@ -152,3 +152,15 @@ def test_validating_a_form_loads_neither_torch_nor_django():
     )
 
     assert result.stdout.strip() == ""
+
+
+def test_a_model_whose_files_are_missing_is_a_generation_error(monkeypatch, tmp_path):
+    from generation.text import prepare_text_model
+
+    monkeypatch.setenv(
+        "ATELIER_TEXT_MODELS",
+        json.dumps([{"name": "gone", "source": str(tmp_path / "nowhere"), "gguf_file": "model.gguf"}]),
+    )
+
+    with pytest.raises(GenerationError, match="gone"):
+        prepare_text_model("gone")
