@@ -168,7 +168,9 @@ def prepare_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
             (staging / _MARKER).write_text(json.dumps(fingerprint))
-            if target.exists():
+            if _is_complete(target, fingerprint):  # another process finished first; it may be loading it
+                return target
+            if target.exists():  # a copy of an older file
                 shutil.rmtree(target)
             try:
                 staging.rename(target)
