@@ -168,6 +168,7 @@ def prepare_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
             (staging / _MARKER).write_text(json.dumps(fingerprint))
+            staging.chmod(0o755)  # mkdtemp's 0700 would hide the copy from a worker running as another user
             if _is_complete(target, fingerprint):  # another process finished first; it may be loading it
                 return target
             if target.exists():  # a copy of an older file
