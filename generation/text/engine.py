@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from generation.errors import ValidationError
@@ -92,7 +92,7 @@ def _stream(
     finish_reason = "length"
     error: str | None = None
     index = 0
-    steps: Iterator[object] | None = None
+    steps: Generator[object, None, None] | None = None
     try:
         if params.strategy == "beam" and params.num_beams > 1:
 
@@ -146,7 +146,7 @@ def _stream(
         error = f"{type(exc).__name__}: {exc}"
     finally:
         if steps is not None:
-            steps.close()  # type: ignore[attr-defined]
+            steps.close()
     try:
         delta = assembler.feed(tokens, final=True)
     except Exception as exc:

@@ -162,7 +162,7 @@ def prepare_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
                 dtype=getattr(torch, dtype_name),
             )
             # save_pretrained refuses to write a model that still looks quantized.
-            model.hf_quantizer = None
+            model.hf_quantizer = None  # type: ignore[assignment]
             if hasattr(model.config, "quantization_config"):
                 del model.config.quantization_config
             model.save_pretrained(staging)
@@ -211,7 +211,7 @@ def _load(name: str) -> LoadedTextModel:
     if not getattr(tokenizer, "chat_template", None):
         raise GenerationError(f"text model {name!r} has no chat template")
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=getattr(torch, dtype_name))
-    model.to(target_device).eval()
+    model.to(target_device).eval()  # type: ignore[arg-type]
     positions = getattr(model.config, "max_position_embeddings", None) or spec.context_length
     loaded = LoadedTextModel(
         spec=spec,
