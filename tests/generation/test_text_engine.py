@@ -216,3 +216,22 @@ def test_bad_parameters_are_rejected_before_anything_is_yielded():
         generate_text(request(temperature=3.0))
 
     assert caught.value.field == "temperature"
+
+
+def test_a_conversation_the_chat_template_refuses_is_rejected_by_name(monkeypatch, tmp_path):
+    strict = "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}{{ m['content'] }}{% endfor %}"
+    folder = build_tiny_chat_model(tmp_path / "strict", chat_template=strict)
+    monkeypatch.setenv("ATELIER_TEXT_MODELS", tiny_model_entry("tiny-strict", folder))
+
+    with pytest.raises(ValidationError) as caught:
+        generate_text(
+            TextRequest(
+                messages=(ChatMessage("user", "hi"),),
+                model="tiny-strict",
+                system="be brief",
+                params=DecodingParams(max_new_tokens=4),
+            )
+        )
+
+    assert caught.value.field == "messages"
+    assert "no system role" in caught.value.message
