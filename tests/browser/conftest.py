@@ -29,8 +29,10 @@ def _chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One chromium per test module: Playwright's sync API keeps an event loop
+    running in the main thread while it lives, which later asyncio tests must not see."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
