@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "webapp.accounts",
     "webapp.workspaces",
     "webapp.prompts",
+    "webapp.chat",
 ]
 
 MIDDLEWARE = [
@@ -210,6 +211,8 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# Workers load the default text model in worker_process_init; give the child time for it.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "120"))
 
 # --- Security: HTTPS settings are one env var each ----------------------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
@@ -228,6 +231,10 @@ SESSION_COOKIE_HTTPONLY = True
 # --- Product settings -------------------------------------------------------------
 INVITE_TTL_HOURS = int(os.environ.get("ATELIER_INVITE_TTL_HOURS", "72"))
 SITE_URL = os.environ.get("ATELIER_SITE_URL", "")
+# Chat: how long a reply's chunk log stays in Redis, and how long without a worker
+# heartbeat before a streaming reply counts as failed.
+CHAT_STREAM_TTL = int(os.environ.get("ATELIER_CHAT_STREAM_TTL", "3600"))
+CHAT_STALE_AFTER = float(os.environ.get("ATELIER_CHAT_STALE_AFTER", "60"))
 
 LOGGING = {
     "version": 1,
