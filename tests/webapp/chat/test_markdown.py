@@ -5,7 +5,6 @@ import pytest
 from webapp.chat.markdown import render_markdown
 
 
-
 def test_markdown_renders_emphasis_and_links():
     html = render_markdown("Hello **team**, see [docs](https://example.com/docs)")
     assert "<strong>team</strong>" in html
