@@ -11,7 +11,6 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from webapp.asgi import application
-from webapp.chat import services
 from webapp.chat.models import Message, Status
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
