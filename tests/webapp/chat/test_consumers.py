@@ -117,3 +117,17 @@ async def test_a_member_sends_over_the_socket(conversation, reply, bob, no_broke
     await socket.send_json_to({"type": "send", "text": "bad", "parent": new_reply.pk, "top_p": 0})
     assert (await socket.receive_json_from(timeout=5))["fields"] == {"top_p": ["must be in (0, 1], got 0"]}
     await socket.disconnect()
+
+
+async def test_an_idle_socket_outlives_the_channel_layers_blocking_read(conversation, reply, bob):
+    # channels_redis blocks 5 s per read; redis-py 8 also times sockets out at 5 s by
+    # default, which killed idle consumers until the layer's socket timeout was raised.
+    import asyncio
+
+    socket = await sync_to_async(_socket)(conversation, bob)
+    await socket.connect()
+    await asyncio.sleep(6.5)
+    out = await sync_to_async(stream.ReplyStream)(message=reply, group=conversation.group_name, interval=0)
+    await sync_to_async(out.write)("still here")
+    assert (await socket.receive_json_from(timeout=5))["text"] == "still here"
+    await socket.disconnect()
