@@ -3,10 +3,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from generation.errors import GenerationError, ValidationError
-from generation.text.types import DEFAULT_TEXT_MODEL, ChatMessage, DecodingParams, TextFinal, TextRequest
+from generation.text.types import (
+    DEFAULT_TEXT_MODEL,
+    ChatMessage,
+    DecodingParams,
+    TextFinal,
+    TextRequest,
+    TokenDelta,
+)
 
 _DEFAULTS = DecodingParams()
 
@@ -37,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command; 0 on success, 2 on a bad argument, 1 when generation fails."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse's own errors (exit 2) and --help (exit 0)
+        return int(exc.code or 0)
     request = TextRequest(
         messages=(ChatMessage("user", args.prompt),),
         model=args.model,
@@ -57,30 +71,42 @@ def main(argv: list[str] | None = None) -> int:
     )
     from generation.text.engine import generate_text
 
+    interrupted = threading.Event()
     try:
-        stream = generate_text(request)
+        stream = generate_text(request, should_stop=interrupted.is_set)
     except ValidationError as exc:
-        print(f"error: --{exc.field.replace('_', '-')}: {exc.message}", file=sys.stderr)
+        where = "PROMPT" if exc.field == "messages" else f"--{exc.field.replace('_', '-')}"
+        print(f"error: {where}: {exc.message}", file=sys.stderr)
         return 2
     except GenerationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    final: TextFinal | None = None
-    for item in stream:
-        if isinstance(item, TextFinal):
-            final = item
-        elif args.json:
-            print(json.dumps({"text": item.text, "index": item.index, "elapsed": round(item.elapsed, 4)}), flush=True)
-        else:
-            sys.stdout.write(item.text)
-            sys.stdout.flush()
-    assert final is not None
-    if args.json:
-        record = final.to_dict()
-        record["done"] = True
-        print(json.dumps(record), flush=True)
+    final = _print_stream(stream, as_json=args.json, interrupted=interrupted)
+    return 1 if final.finish_reason == "error" else 0
+
+
+def _print_stream(
+    stream: Iterator[TokenDelta | TextFinal], *, as_json: bool, interrupted: threading.Event
+) -> TextFinal:
+    # Ctrl-C cancels: the engine stops within a token and the final record is still printed.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if in_main_thread else None
+    try:
+        for item in stream:
+            if isinstance(item, TextFinal):
+                final = item
+            elif as_json:
+                print(json.dumps({"text": item.text, "index": item.index, "elapsed": round(item.elapsed, 4)}), flush=True)
+            else:
+                sys.stdout.write(item.text)
+                sys.stdout.flush()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if as_json:
+        print(json.dumps({**final.to_dict(), "done": True}), flush=True)
     else:
         sys.stdout.write("\n")
         if final.error:
             print(f"error: {final.error}", file=sys.stderr)
-    return 1 if final.finish_reason == "error" else 0
+    return final

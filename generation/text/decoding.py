@@ -7,7 +7,7 @@ random generator), none in globals, so many requests can run side by side.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +90,7 @@ def _processors(params: DecodingParams, *, sampling: bool) -> list[Any]:
 
 def sampled_tokens(
     loaded: LoadedTextModel, prompt_ids: Sequence[int], params: DecodingParams
-) -> Iterator[int]:
+) -> Generator[int, None, None]:
     """Greedy or random sampling, one token per ``next()``; endless (the caller stops it).
 
     Sampling with ``temperature`` 0 is greedy. ``params.seed`` seeds a
@@ -160,7 +160,7 @@ def beam_steps(
     prompt_ids: Sequence[int],
     params: DecodingParams,
     hits_stop: Callable[[Sequence[int]], bool],
-) -> Iterator[BeamStep]:
+) -> Generator[BeamStep, None, None]:
     """Beam search with ``num_beams`` beams and ``length_penalty``, one forward per ``next()``.
 
     Scores are summed log-probabilities divided by ``length ** length_penalty``.
@@ -229,7 +229,7 @@ def beam_steps(
         yield BeamStep(_common_prefix(live + [hyp[1] for hyp in done]), length)
         beams = live
         beam_scores = torch.tensor(live_scores, device=dev)
-        cache.reorder_cache(torch.tensor(sources, dtype=torch.long, device=dev))
+        cache.reorder_cache(torch.tensor(sources, dtype=torch.long, device=dev))  # type: ignore[arg-type]
         inputs = torch.tensor([[b[-1]] for b in live], dtype=torch.long, device=dev)
 
 

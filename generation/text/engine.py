@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from generation.errors import ValidationError
@@ -17,11 +17,17 @@ if TYPE_CHECKING:
 
 
 def encode_prompt(loaded: LoadedTextModel, request: TextRequest) -> list[int]:
-    """The prompt's token ids: the messages through the model's chat template."""
+    """The prompt's token ids: the messages through the model's chat template.
+
+    Raises ``ValidationError("messages", ...)`` when the template refuses them.
+    """
     messages = [{"role": m.role, "content": m.content} for m in request.messages]
     if request.system is not None:
         messages.insert(0, {"role": "system", "content": request.system})
-    text = loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    try:
+        text = loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    except Exception as exc:  # templates reject some conversations, e.g. roles out of turn
+        raise ValidationError("messages", f"the model's chat template rejects this conversation: {exc}") from exc
     # The template already spells out every special token it wants.
     return list(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -92,7 +98,7 @@ def _stream(
     finish_reason = "length"
     error: str | None = None
     index = 0
-    steps: Iterator[object] | None = None
+    steps: Generator[object, None, None] | None = None
     try:
         if params.strategy == "beam" and params.num_beams > 1:
 
@@ -146,7 +152,7 @@ def _stream(
         error = f"{type(exc).__name__}: {exc}"
     finally:
         if steps is not None:
-            steps.close()  # type: ignore[attr-defined]
+            steps.close()
     try:
         delta = assembler.feed(tokens, final=True)
     except Exception as exc:

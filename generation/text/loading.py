@@ -7,6 +7,7 @@ copy per model per process.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -109,6 +110,22 @@ def _local_folder(spec: TextModelSpec) -> Path:
         ) from exc
 
 
+def _gguf_file(spec: TextModelSpec) -> Path:
+    path = spec.gguf_path()
+    if path is not None and path.is_file():
+        return path
+    if spec.gguf_file and not Path(spec.source).is_dir():
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return Path(hf_hub_download(spec.source, spec.gguf_file, local_files_only=True))
+        except Exception as exc:
+            raise GenerationError(
+                f"text model {spec.name!r}: {spec.gguf_file!r} is not in the local hub cache for {spec.source!r}"
+            ) from exc
+    raise GenerationError(f"text model {spec.name!r}: GGUF file not found: {path}")
+
+
 def prepare_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
     """Return a folder that ``from_pretrained`` loads quickly, building it if needed.
 
@@ -121,11 +138,9 @@ def prepare_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
     are missing.
     """
     spec = get_text_model_spec(name)
-    gguf = spec.gguf_path()
-    if gguf is None:
+    if spec.gguf_file is None:
         return _local_folder(spec)
-    if not gguf.is_file():
-        raise GenerationError(f"text model {name!r}: GGUF file not found: {gguf}")
+    gguf = _gguf_file(spec)
     dtype_name = text_dtype_name()
     target = model_cache_dir() / "text" / name / dtype_name
     fingerprint = _gguf_fingerprint(gguf)
@@ -147,13 +162,16 @@ def prepare_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
                 dtype=getattr(torch, dtype_name),
             )
             # save_pretrained refuses to write a model that still looks quantized.
-            model.hf_quantizer = None
+            model.hf_quantizer = None  # type: ignore[assignment]
             if hasattr(model.config, "quantization_config"):
                 del model.config.quantization_config
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
             (staging / _MARKER).write_text(json.dumps(fingerprint))
-            if target.exists():
+            staging.chmod(0o755)  # mkdtemp's 0700 would hide the copy from a worker running as another user
+            if _is_complete(target, fingerprint):  # another process finished first; it may be loading it
+                return target
+            if target.exists():  # a copy of an older file
                 shutil.rmtree(target)
             try:
                 staging.rename(target)
@@ -193,7 +211,7 @@ def _load(name: str) -> LoadedTextModel:
     if not getattr(tokenizer, "chat_template", None):
         raise GenerationError(f"text model {name!r} has no chat template")
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=getattr(torch, dtype_name))
-    model.to(target_device).eval()
+    model.to(target_device).eval()  # type: ignore[arg-type]
     positions = getattr(model.config, "max_position_embeddings", None) or spec.context_length
     loaded = LoadedTextModel(
         spec=spec,
@@ -208,7 +226,7 @@ def _load(name: str) -> LoadedTextModel:
     from generation.text.decoding import warm_up
 
     warm_up(loaded)
-    return LoadedTextModel(**{**loaded.__dict__, "load_seconds": time.perf_counter() - started})
+    return dataclasses.replace(loaded, load_seconds=time.perf_counter() - started)
 
 
 def load_text_model(name: str = DEFAULT_TEXT_MODEL) -> LoadedTextModel:

@@ -16,7 +16,9 @@ TINY_CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_chat_model(folder: Path, *, seed: int = 0, context_length: int = 256) -> Path:
+def build_tiny_chat_model(
+    folder: Path, *, seed: int = 0, context_length: int = 256, chat_template: str = TINY_CHAT_TEMPLATE
+) -> Path:
     """Write a tiny Llama chat model and its tokenizer to ``folder`` and return it."""
     import torch
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
@@ -33,7 +35,7 @@ def build_tiny_chat_model(folder: Path, *, seed: int = 0, context_length: int = 
         unk_token=unk,
         bos_token=start,
         eos_token=end,
-        chat_template=TINY_CHAT_TEMPLATE,
+        chat_template=chat_template,
     )
     tokenizer.add_special_tokens({"additional_special_tokens": [start, end]})
     config = LlamaConfig(
