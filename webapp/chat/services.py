@@ -231,8 +231,15 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
     """
     from generation.errors import ValidationError as GenerationValidationError
     from generation.text.engine import generate_text
+    from generation.text.loading import load_text_model
     from generation.text.types import TextFinal
 
+    model_name = Message.objects.filter(pk=message_id, status=Status.QUEUED).values_list("model_name", flat=True).first()
+    if model_name is None:
+        return None
+    # Load before claiming: loading a big model may take longer than the heartbeat
+    # allows, and a queued reply is never swept, a streaming one is.
+    load_text_model(model_name)
     now = timezone.now()
     claimed = Message.objects.filter(pk=message_id, status=Status.QUEUED).update(
         status=Status.STREAMING, started_at=now, heartbeat_at=now, worker=worker[:200]

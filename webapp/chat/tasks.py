@@ -6,7 +6,7 @@ import logging
 import os
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import task_failure, worker_process_init, worker_ready
 
 from webapp.chat import services
 
@@ -52,3 +52,11 @@ def fail_orphaned_replies(sender: object = None, **kwargs: object) -> None:
             logger.warning("marked %d orphaned chat replies as failed", count)
     finally:
         connection.close()
+
+
+@task_failure.connect(sender=generate_reply)
+def fail_reply_of_a_lost_task(sender: object = None, args: tuple = (), exception: object = None, **kwargs: object) -> None:
+    """A pool process that dies mid-reply (killed, out of memory) never reaches the task's own
+    handler; the worker's main process reports the loss here."""
+    if args:
+        services.reply_fail(message_id=int(args[0]), reason=f"The worker process was lost: {exception}")

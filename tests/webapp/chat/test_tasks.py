@@ -98,3 +98,28 @@ def test_the_worker_history_is_the_path_to_the_prompt(queued, conversation, bob,
                                    reply_settings=short_settings(model_name=tiny_model))
     history = services.reply_history(message=second)
     assert [(m.role, m.text) for m in history] == [("user", "Say something"), ("assistant", "Hello!"), ("user", "And then?")]
+
+
+def test_a_worker_process_loads_the_default_model_when_it_starts(monkeypatch):
+    from generation.text import loading
+    from generation.text.types import DEFAULT_TEXT_MODEL
+    from webapp.chat import tasks
+
+    loaded = []
+    monkeypatch.setattr(loading, "load_text_model", loaded.append)
+    tasks.load_default_text_model()
+    assert loaded == [DEFAULT_TEXT_MODEL]
+    monkeypatch.setenv("ATELIER_PRELOAD_TEXT_MODEL", "0")
+    tasks.load_default_text_model()
+    assert loaded == [DEFAULT_TEXT_MODEL]
+
+
+def test_a_reply_for_a_model_that_cannot_load_is_failed_by_the_task(queued, monkeypatch):
+    from webapp.chat import tasks
+
+    reply = queued()
+    Message.objects.filter(pk=reply.pk).update(model_name="gone-model")
+    with pytest.raises(Exception, match="gone-model"):
+        tasks.generate_reply.run(reply.pk)
+    reply.refresh_from_db()
+    assert reply.status == Status.FAILED and "gone-model" in reply.error

@@ -70,3 +70,26 @@ def test_a_reply_whose_worker_is_killed_ends_failed_with_its_partial_text(redis_
     reply.refresh_from_db()
     assert reply.status == Status.FAILED and "stopped responding" in reply.error
     assert reply.text and reply.text == stream.log_text(message=reply)
+
+
+def test_a_reply_whose_pool_process_is_killed_ends_failed_at_once(redis_server, conversation, bob, monkeypatch):
+    from webapp.chat import tasks
+
+    enqueue = tasks.generate_reply.apply_async
+    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda *a, **k: None)
+    reply = services.message_send(conversation=conversation, author=bob, text="Tell me a long story.", parent=None,
+                                  reply_settings=short_settings(max_new_tokens=1000))
+    worker = _start_worker("dying-worker-3.log")
+    try:
+        enqueue(args=[reply.pk], queue="dying")
+        _wait(lambda: len(stream.log_read(message=reply)) >= 3, 120, "the reply to stream")
+        pool = [int(pid) for pid in subprocess.check_output(["pgrep", "-P", str(worker.pid)]).split()]
+        for pid in pool:
+            os.kill(pid, signal.SIGKILL)  # only the pool process; the worker itself lives on
+        _wait(lambda: Message.objects.get(pk=reply.pk).status != Status.STREAMING, 30, "the loss to be reported")
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    reply.refresh_from_db()
+    assert reply.status == Status.FAILED and "worker process was lost" in reply.error
+    assert reply.text and reply.text == stream.log_text(message=reply)
