@@ -248,7 +248,7 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
         return None
     message = Message.objects.select_related("conversation").get(pk=message_id)
     out = stream.ReplyStream(message=message, group=message.conversation.group_name)
-    stop_flag = stream.stop_checker(message=message)
+    stop_flag = stream.StopWatch(message=message)
     lost = {"value": False}
 
     def should_stop() -> bool:
@@ -275,6 +275,8 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
     except Exception as exc:
         logger.exception("reply %s failed", message.pk)
         error = f"{type(exc).__name__}: {exc}"
+    finally:
+        stop_flag.close()
     out.flush()
     values: dict[str, Any] = {"text": out.text, "finished_at": timezone.now(), "heartbeat_at": timezone.now()}
     if final is not None:
@@ -294,9 +296,14 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
     else:
         status = Status.FAILED
         values.update(status=status, error=error or "The engine ended without a result.", finish_reason="error")
-    if not Message.objects.filter(pk=message.pk).update(**values):
+    try:
+        updated = Message.objects.filter(pk=message.pk).update(**values)
+        if updated:
+            out.end(status=status)
+    finally:
+        out.close()
+    if not updated:
         return None  # deleted while decoding
-    out.end(status=status)
     message.refresh_from_db()
     return message
 

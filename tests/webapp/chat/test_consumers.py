@@ -69,6 +69,7 @@ async def test_resume_replays_the_log_after_the_given_seq_then_continues_live(co
     out = await sync_to_async(stream.ReplyStream)(message=reply, group=conversation.group_name, interval=0)
     for text in ["a", "b", "c"]:
         await sync_to_async(out.write)(text)
+    await sync_to_async(out.close)()  # all three are in the log
     socket = await sync_to_async(_socket)(conversation, bob)
     await socket.connect()
     await socket.send_json_to({"type": "resume", "message": reply.pk, "after": 1})

@@ -124,6 +124,7 @@ def test_replies_fail_stale_fails_a_silent_reply_with_its_partial_text(
     out.flush()
     out.write(" wor")
     out.flush()
+    out.close()
 
     with django_capture_on_commit_callbacks(execute=True):
         assert services.replies_fail_stale(conversation=conversation) == 1
@@ -149,7 +150,9 @@ def test_conversation_delete_asks_live_replies_to_stop(conversation, bob, enqueu
     reply = _send(conversation, bob)
     with django_capture_on_commit_callbacks(execute=True):
         services.conversation_delete(conversation=conversation)
-    assert stream.stop_checker(message=reply)() is True
+    watch = stream.StopWatch(message=reply)
+    assert watch() is True
+    watch.close()
     assert not Message.objects.exists()
 
 

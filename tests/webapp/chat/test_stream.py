@@ -47,6 +47,7 @@ def test_log_read_returns_only_events_after_the_given_seq(reply):
     out = stream.ReplyStream(message=reply, group="g", interval=0)
     for text in ["one ", "two ", "three"]:
         out.write(text)
+    out.close()
     assert [e["text"] for e in stream.log_read(message=reply, after=1)] == ["two ", "three"]
     assert stream.log_read(message=reply, after=3) == []
     assert stream.log_text(message=reply) == "one two three"
@@ -59,6 +60,7 @@ def test_the_log_refuses_a_duplicate_sequence_number(reply):
 
     out = stream.ReplyStream(message=reply, group="g", interval=0)
     out.write("x")
+    out.close()
     with pytest.raises(redis.ResponseError):
         stream.get_redis().xadd(stream.log_key(reply), {b"e": json.dumps({"seq": 1})}, id="0-1")
 
@@ -66,12 +68,39 @@ def test_the_log_refuses_a_duplicate_sequence_number(reply):
 def test_the_log_expires(reply, settings):
     out = stream.ReplyStream(message=reply, group="g", interval=0)
     out.write("x")
+    out.close()
     ttl = stream.get_redis().ttl(stream.log_key(reply))
     assert 0 < ttl <= settings.CHAT_STREAM_TTL
 
 
-def test_stop_checker_sees_a_stop_request(reply):
-    should_stop = stream.stop_checker(message=reply, min_interval=0)
-    assert should_stop() is False
+def test_stop_watch_sees_a_stop_request_at_once(reply):
+    import time
+
+    watch = stream.StopWatch(message=reply)
+    try:
+        assert watch() is False
+        asked = time.monotonic()
+        stream.stop_request(message=reply)
+        while not watch() and time.monotonic() - asked < 2:
+            time.sleep(0.001)
+        assert watch() is True
+        assert time.monotonic() - asked < 0.2  # woken by the queue, not by a poll
+    finally:
+        watch.close()
+
+
+def test_a_stop_requested_before_decoding_starts_is_seen_at_once(reply):
     stream.stop_request(message=reply)
-    assert should_stop() is True
+    watch = stream.StopWatch(message=reply)
+    assert watch() is True
+    watch.close()
+
+
+def test_the_writer_thread_logs_chunks_in_order_under_a_burst(reply):
+    out = stream.ReplyStream(message=reply, group="g", interval=0)
+    for i in range(500):
+        out.write(f"{i} ")
+    out.end(status="done")
+    events = stream.log_read(message=reply)
+    assert [e["seq"] for e in events] == list(range(1, 502))
+    assert "".join(e.get("text", "") for e in events) == "".join(f"{i} " for i in range(500))
