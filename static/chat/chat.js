@@ -13,7 +13,18 @@
   const resume = (el) => send({ type: "resume", message: Number(el.dataset.liveMessage), after: Number(el.dataset.seq || 0) });
   const resumeAll = () => document.querySelectorAll("[data-live-message]").forEach(resume);
 
+  // A reply queued by someone else (or in another tab): show the thread that
+  // ends in it, unless this page is busy sending or its composer has a draft.
+  function created(event) {
+    if (document.getElementById(`msg-${event.message}`) || document.querySelector(".htmx-request")) return;
+    const draft = document.querySelector("#chat-main .composer textarea[name=text]");
+    const main = document.getElementById("chat-main");
+    if (!main || (draft && (draft.value.trim() || document.activeElement === draft))) return;
+    htmx.ajax("GET", `${location.pathname}?leaf=${event.message}`, { target: "#chat-main", swap: "outerHTML" });
+  }
+
   function apply(event) {
+    if (event.type === "created") { created(event); return; }
     const el = liveEl(event.message);
     if (!el || (event.type !== "chunk" && event.type !== "end")) return;
     const seq = Number(el.dataset.seq || 0);

@@ -48,7 +48,7 @@ def _last_reply():
     return Message.objects.filter(role="assistant").latest("id")
 
 
-def test_send_watch_stop_and_reload_mid_reply(asgi_server, celery_worker, new_page, project, bob):
+def test_send_watch_stop_and_reload_mid_reply(asgi_server, celery_worker, new_page, project, alice, bob):
     page = new_page()
     _log_in(page, asgi_server, "bob")
     page.get_by_role("link", name="Launch").first.click()
@@ -67,9 +67,16 @@ def test_send_watch_stop_and_reload_mid_reply(asgi_server, celery_worker, new_pa
     assert reply.text.split()[0] in page.locator(f"#msg-{reply.pk}").inner_text()
     assert f"{reply.completion_tokens} tokens" in page.locator(f"#msg-{reply.pk} .meta").inner_text()
 
+    # A teammate watching the conversation sees the next reply arrive without reloading.
+    watcher = new_page()
+    _log_in(watcher, asgi_server, "alice")
+    watcher.goto(page.url)
+    watcher.locator(f"#msg-{reply.pk}").wait_for()
+
     # Stop one reply: it ends "stopped" with the text it had.
     _send(page, "Tell me a very long story about a lighthouse keeper.", 400)
     _wait_for_text(page, min_chars=10)
+    watcher.locator(f"#msg-{_last_reply().pk}").wait_for(timeout=10_000)
     page.locator("[data-live-message]").last.get_by_role("button", name="Stop").click()
     stopped = _last_reply()
     page.locator(f"#msg-{stopped.pk}.status-stopped").wait_for(timeout=10_000)

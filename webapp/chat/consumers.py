@@ -5,7 +5,8 @@ Client -> server (JSON):
   {"type": "stop", "message": <id>}                                 members only
   {"type": "send", "text": ..., "parent": <id or null>, ...settings} members only
 Server -> client: {"type": "chunk"|"end", "message", "seq", ...} (see ``stream``),
-  {"type": "queued", "message", "prompt"} after a send, {"type": "error", "error"}.
+  {"type": "queued", "message", "prompt"} after a send, {"type": "created", "message", "prompt"}
+  when anyone queues a reply here, {"type": "error", "error"}.
 """
 from __future__ import annotations
 
@@ -63,6 +64,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         self.sent[event["message"]] = event["seq"]
         await self.send_json(event)
+
+    async def chat_created(self, message: dict[str, Any]) -> None:
+        """Someone queued a reply here: pages that don't show it yet can fetch the thread."""
+        await self.send_json({"type": "created", "message": message["message"], "prompt": message["prompt"]})
 
     async def _message(self, content: dict[str, Any]) -> Any:
         try:

@@ -88,9 +88,14 @@ def _check_parent(*, conversation: Conversation, parent: Message | None, role: s
 
 
 def _enqueue(reply: Message) -> None:
+    """After commit: the task to the ``text`` queue, and a note to everyone watching the conversation."""
     from webapp.chat.tasks import generate_reply
+    from webapp.core.events import get_publisher
 
+    group = reply.conversation.group_name
+    created = {"type": "chat.created", "message": reply.pk, "prompt": reply.parent_id}
     transaction.on_commit(lambda: generate_reply.apply_async(args=[reply.pk], queue="text"))
+    transaction.on_commit(lambda: get_publisher().publish(group, created))
 
 
 def _reply_create(*, conversation: Conversation, parent: Message, author: Any, reply_settings: ReplySettings) -> Message:

@@ -105,18 +105,25 @@ async def test_a_viewer_cannot_send(conversation, reply, carol, no_broker):
     await socket.disconnect()
 
 
+async def _next(socket, kind: str) -> dict:
+    """The next message of this type (live "created" notes may come in between)."""
+    while True:
+        message = await socket.receive_json_from(timeout=5)
+        if message["type"] == kind:
+            return message
+
+
 async def test_a_member_sends_over_the_socket(conversation, reply, bob, no_broker):
     await sync_to_async(Message.objects.filter(pk=reply.pk).update)(status=Status.DONE, text="hi")
     socket = await sync_to_async(_socket)(conversation, bob)
     await socket.connect()
     await socket.send_json_to({"type": "send", "text": "next one", "parent": reply.pk, "max_new_tokens": 4})
-    answer = await socket.receive_json_from(timeout=5)
-    assert answer["type"] == "queued"
+    answer = await _next(socket, "queued")
     new_reply = await sync_to_async(Message.objects.get)(pk=answer["message"])
     assert new_reply.parent_id == answer["prompt"] and new_reply.params["max_new_tokens"] == 4
     assert no_broker == [reply.pk, new_reply.pk]
     await socket.send_json_to({"type": "send", "text": "bad", "parent": new_reply.pk, "top_p": 0})
-    assert (await socket.receive_json_from(timeout=5))["fields"] == {"top_p": ["must be in (0, 1], got 0"]}
+    assert (await _next(socket, "error"))["fields"] == {"top_p": ["must be in (0, 1], got 0"]}
     await socket.disconnect()
 
 
@@ -132,3 +139,12 @@ async def test_an_idle_socket_outlives_the_channel_layers_blocking_read(conversa
     await sync_to_async(out.write)("still here")
     assert (await socket.receive_json_from(timeout=5))["text"] == "still here"
     await socket.disconnect()
+
+
+async def test_everyone_watching_hears_when_a_reply_is_queued(conversation, alice, bob):
+    watcher = await sync_to_async(_socket)(conversation, alice)
+    await watcher.connect()
+    reply = await sync_to_async(services.message_send)(conversation=conversation, author=bob, text="hi", parent=None,
+                                                       reply_settings=short_settings())
+    assert await watcher.receive_json_from(timeout=5) == {"type": "created", "message": reply.pk, "prompt": reply.parent_id}
+    await watcher.disconnect()
