@@ -72,7 +72,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def _message(self, content: dict[str, Any]) -> Any:
         try:
             return await database_sync_to_async(selectors.conversation_message_get)(
-                conversation=self.conversation, message_id=int(content.get("message"))
+                conversation=self.conversation, message_id=int(content.get("message") or 0)
             )
         except (Http404, TypeError, ValueError):
             await self.send_json({"type": "error", "error": "no such message"})

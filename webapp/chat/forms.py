@@ -38,10 +38,12 @@ class ReplySettingsForm(forms.Form):
         self.base = base or ReplySettings(model_name=default_model_name(), params=default_params())
         kwargs.setdefault("initial", settings_initial(self.base))
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = model_choices()
+        model_field = self.fields["model"]
+        assert isinstance(model_field, forms.ChoiceField)
+        model_field.choices = model_choices()
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         params = {**default_params(), **self.base.params}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -70,7 +71,7 @@ def conversation_delete(*, conversation: Conversation) -> None:
     live = list(conversation.messages.filter(status__in=[Status.QUEUED, Status.STREAMING]))
     conversation.delete()
     for message in live:
-        transaction.on_commit(lambda message=message: stream.stop_request(message=message))
+        transaction.on_commit(partial(stream.stop_request, message=message))
 
 
 # --- Sending ------------------------------------------------------------------------

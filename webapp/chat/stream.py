@@ -53,7 +53,9 @@ def end_event(*, message_id: int, seq: int, status: str) -> dict[str, Any]:
 
 def log_read(*, message: Any, after: int = 0) -> list[dict[str, Any]]:
     """The logged events of a reply with a sequence number above ``after``, in order."""
-    entries = get_redis().xrange(log_key(message), min=f"0-{after + 1}", max="+")
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = get_redis().xrange(  # type: ignore[assignment]
+        log_key(message), min=f"0-{after + 1}", max="+"
+    )
     return [json.loads(fields[b"e"]) for _, fields in entries]
 
 
@@ -227,7 +229,7 @@ def end_publish(*, message: Any, group: str, status: str) -> None:
     """Log and publish the end of a reply that no worker is streaming (stopped in the queue, swept)."""
     client = get_redis()
     key = log_key(message)
-    last = client.xrevrange(key, count=1)
+    last: list[tuple[bytes, dict[bytes, bytes]]] = client.xrevrange(key, count=1)  # type: ignore[assignment]
     seq = int(last[0][0].split(b"-")[1]) + 1 if last else 1
     event = end_event(message_id=message.pk, seq=seq, status=status)
     try:

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -15,6 +15,7 @@ from webapp.chat import selectors, services
 from webapp.chat.forms import ComposerForm, ReplySettingsForm, TitleForm, settings_initial
 from webapp.chat.models import Conversation
 from webapp.chat.params import ReplySettings, settings_from_record
+from webapp.core.http import HtmxHttpRequest
 from webapp.prompts.selectors import prompt_get_for_member
 from webapp.workspaces.selectors import project_get_for_member
 
@@ -32,7 +33,7 @@ def _int(value: Any) -> int | None:
 
 
 def _render_conversation(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     conversation: Conversation,
     *,
     leaf_id: int | None = None,
@@ -62,7 +63,7 @@ def _render_conversation(
 
 
 @login_required
-def index(request: HttpRequest, project_id: int) -> HttpResponse:
+def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     """The project's conversations, and a composer that starts a new one (filled by ?reuse=)."""
     project = project_get_for_member(user=request.user, project_id=project_id, require_write=request.method == "POST")
     base: ReplySettings | None = None
@@ -95,7 +96,7 @@ def index(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def conversation(request: HttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
+def conversation(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_get_for_member(
         user=request.user, project_id=project_id, conversation_id=conversation_id
     )
@@ -105,7 +106,7 @@ def conversation(request: HttpRequest, project_id: int, conversation_id: int) ->
 
 @login_required
 @require_POST
-def conversation_send(request: HttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
+def conversation_send(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_get_for_member(
         user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
     )
@@ -131,7 +132,7 @@ def conversation_send(request: HttpRequest, project_id: int, conversation_id: in
 
 @login_required
 @require_POST
-def conversation_settings(request: HttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
+def conversation_settings(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_get_for_member(
         user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
     )
@@ -145,7 +146,7 @@ def conversation_settings(request: HttpRequest, project_id: int, conversation_id
 
 @login_required
 @require_POST
-def conversation_rename(request: HttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
+def conversation_rename(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_get_for_member(
         user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
     )
@@ -159,7 +160,7 @@ def conversation_rename(request: HttpRequest, project_id: int, conversation_id: 
 
 @login_required
 @require_POST
-def conversation_delete(request: HttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
+def conversation_delete(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_get_for_member(
         user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
     )
@@ -170,7 +171,7 @@ def conversation_delete(request: HttpRequest, project_id: int, conversation_id: 
 
 @login_required
 @require_GET
-def message_detail(request: HttpRequest, project_id: int, message_id: int) -> HttpResponse:
+def message_detail(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
     """One message, rendered alone: the page swaps it in when a streamed reply ends."""
     message = selectors.message_get_for_member(user=request.user, project_id=project_id, message_id=message_id)
     context = {
@@ -184,7 +185,7 @@ def message_detail(request: HttpRequest, project_id: int, message_id: int) -> Ht
 
 @login_required
 @require_POST
-def message_regenerate(request: HttpRequest, project_id: int, message_id: int) -> HttpResponse:
+def message_regenerate(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
     message = selectors.message_get_for_member(
         user=request.user, project_id=project_id, message_id=message_id, require_write=True
     )
@@ -203,7 +204,7 @@ def message_regenerate(request: HttpRequest, project_id: int, message_id: int) -
 
 @login_required
 @require_POST
-def message_edit(request: HttpRequest, project_id: int, message_id: int) -> HttpResponse:
+def message_edit(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
     """Edit and resend: a new branch beside the prompt, with the conversation's settings."""
     message = selectors.message_get_for_member(
         user=request.user, project_id=project_id, message_id=message_id, require_write=True
@@ -224,7 +225,7 @@ def message_edit(request: HttpRequest, project_id: int, message_id: int) -> Http
 
 @login_required
 @require_POST
-def message_stop(request: HttpRequest, project_id: int, message_id: int) -> HttpResponse:
+def message_stop(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
     message = selectors.message_get_for_member(
         user=request.user, project_id=project_id, message_id=message_id, require_write=True
     )
