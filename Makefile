@@ -66,6 +66,7 @@ test: install-dev chromium models lint
 
 bench: install models
 	$(PY) bench/text_decode.py
+	$(PY) bench/chat_stream.py
 	$(PY) bench/image_steps.py
 
 clean-var:

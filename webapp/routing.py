@@ -1,4 +1,6 @@
 """Websocket routes of every app, collected in one list."""
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from webapp.chat.routing import websocket_urlpatterns as chat_websockets
+
+websocket_urlpatterns: list = [*chat_websockets]

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "webapp.accounts",
     "webapp.workspaces",
     "webapp.prompts",
+    "webapp.chat",
 ]
 
 MIDDLEWARE = [
@@ -194,7 +195,9 @@ REDIS_URL = os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{EMBEDDED_REDIS_P
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+        # channels_redis blocks up to 5 s per read; redis-py 8 times sockets out after
+        # 5 s by default, which would kill every idle websocket consumer.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1500, "expiry": 30},
     }
 }
 
@@ -210,6 +213,8 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# Workers load the default text model in worker_process_init; give the child time for it.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "120"))
 
 # --- Security: HTTPS settings are one env var each ----------------------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
@@ -228,6 +233,10 @@ SESSION_COOKIE_HTTPONLY = True
 # --- Product settings -------------------------------------------------------------
 INVITE_TTL_HOURS = int(os.environ.get("ATELIER_INVITE_TTL_HOURS", "72"))
 SITE_URL = os.environ.get("ATELIER_SITE_URL", "")
+# Chat: how long a reply's chunk log stays in Redis, and how long without a worker
+# heartbeat before a streaming reply counts as failed.
+CHAT_STREAM_TTL = int(os.environ.get("ATELIER_CHAT_STREAM_TTL", "3600"))
+CHAT_STALE_AFTER = float(os.environ.get("ATELIER_CHAT_STALE_AFTER", "60"))
 
 LOGGING = {
     "version": 1,

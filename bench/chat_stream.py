@@ -1,0 +1,311 @@
+"""Streaming cost of chat: what a websocket client sees against the engine alone.
+
+    python bench/chat_stream.py [--max-new-tokens 64] [--repeats 3]
+
+Starts its own stack on free ports: a temporary database and var folder, an
+embedded Redis, daphne and a Celery worker (the model cache is shared with
+the repository's ``var/models``). It signs a user up and logs in over HTTP,
+starts a conversation, then for each prompt (greedy, so both sides decode
+the same tokens) alternates:
+
+- the stack: a websocket client (autobahn) sends the prompt on the
+  conversation socket and times the chunks as they arrive;
+- the engine alone: ``generate_text`` in this process, same prompt, same params.
+
+tok/s on both sides is the decode rate after the first token,
+(completion tokens - 1) / (last token - first token), the engine's own
+definition; the client's uses chunk arrival times. The time-to-first-token
+overhead is the client's send-to-first-chunk minus the engine's own time to
+first token for the same reply (as the worker recorded it). The last line is
+one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PROMPTS = (
+    "Write a short story about a lighthouse keeper who finds a message in a bottle.",
+    "Explain how a bicycle works to a ten-year-old.",
+    "List some tips for staying productive when working from home, with a sentence on each.",
+    "Describe the water cycle in detail.",
+)
+PASSWORD = "bench horse battery staple"  # noqa: S105 - a throwaway user in a temporary database
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Stack:
+    """Redis, daphne and a worker on free ports, in a temporary folder; stopped on exit."""
+
+    def __init__(self, folder: Path) -> None:
+        from webapp.core.embedded_redis import free_port
+
+        self.folder = folder
+        self.redis_port = free_port()
+        self.http_port = free_port()
+        self.env = dict(os.environ)
+        self.env.update(
+            ATELIER_VAR_DIR=str(folder / "var"),
+            ATELIER_MODEL_CACHE=os.environ.get("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models")),
+            ATELIER_SQLITE_PATH=str(folder / "bench.sqlite3"),
+            REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0",
+            DJANGO_SETTINGS_MODULE="webapp.settings",
+            PYTHONUNBUFFERED="1",
+        )
+        self.env.pop("DATABASE_URL", None)
+        self.processes: list[subprocess.Popen] = []
+        self.base_url = f"http://127.0.0.1:{self.http_port}"
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        out = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
+        process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def start(self) -> None:
+        from webapp.core import embedded_redis
+
+        self.processes.append(
+            embedded_redis.start(port=self.redis_port, data_dir=self.folder / "redis", persist=False)
+        )
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True)
+        self._spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.http_port),
+                               "webapp.asgi:application"])
+        worker = self._spawn("worker", [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default,text",
+                                        "-c", "1", "-n", "bench@%h", "--without-gossip", "--without-mingle",
+                                        "-l", "INFO"])
+        self._wait(lambda: self._http_ok("/healthz"), "daphne")
+        self._wait(lambda: "ready." in (self.folder / "worker.log").read_text() or worker.poll() is not None, "worker")
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited; see {self.folder / 'worker.log'}")
+
+    def _http_ok(self, path: str) -> bool:
+        import requests
+
+        try:
+            return requests.get(self.base_url + path, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    @staticmethod
+    def _wait(check, what: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not come up")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def sign_up_and_start_conversation(base_url: str, max_new_tokens: int):
+    """Sign up and log in over HTTP, make a team and a project, start a conversation."""
+    import requests
+
+    session = requests.Session()
+
+    def post(path: str, data: dict) -> requests.Response:
+        session.get(base_url + path)
+        data = {"csrfmiddlewaretoken": session.cookies["csrftoken"], **data}
+        response = session.post(base_url + path, data=data, headers={"Referer": base_url + path})
+        response.raise_for_status()
+        return response
+
+    post("/accounts/signup/", {"username": "bench", "password1": PASSWORD, "password2": PASSWORD})
+    session.cookies.clear()  # and log in again, as a returning user would
+    post("/accounts/login/", {"username": "bench", "password": PASSWORD})
+    team_url = post("/teams/new/", {"name": "Bench"}).url
+    team_id = re.search(r"/teams/(\d+)/", team_url).group(1)
+    project_url = post(f"/teams/{team_id}/projects/new/", {"name": "Bench"}).url
+    project_id = re.search(r"/projects/(\d+)/", project_url).group(1)
+    chat = f"/projects/{project_id}/chat/"
+    page = session.get(base_url + chat).text
+    form = dict(re.findall(r'name="(\w+)"[^>]*value="([^"]*)"', page))
+    form.update({"text": "Hello!", "strategy": "greedy", "max_new_tokens": str(max_new_tokens), "stop": "", "seed": "",
+                 "system": "", "model": "smollm2-135m-instruct"})
+    conversation_url = post(chat, form).url
+    conversation_id = int(re.search(r"/chat/(\d+)/", conversation_url).group(1))
+    return session, conversation_id
+
+
+class Socket:
+    """A small asyncio websocket client on autobahn: JSON in, JSON out, arrival times kept."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.protocol = None
+
+    async def connect(self, base_url: str, path: str, cookie: str) -> None:
+        from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
+
+        queue, opened = self.queue, asyncio.get_running_loop().create_future()
+
+        class Protocol(WebSocketClientProtocol):
+            def onOpen(self) -> None:
+                opened.set_result(self)
+
+            def onMessage(self, payload: bytes, is_binary: bool) -> None:
+                queue.put_nowait((time.perf_counter(), json.loads(payload)))
+
+        host, port = base_url.removeprefix("http://").split(":")
+        factory = WebSocketClientFactory(f"ws://{host}:{port}{path}", origin=base_url, headers={"Cookie": cookie})
+        factory.protocol = Protocol
+        await asyncio.get_running_loop().create_connection(factory, host, int(port))
+        self.protocol = await asyncio.wait_for(opened, 10)
+
+    def send(self, data: dict) -> float:
+        sent_at = time.perf_counter()
+        self.protocol.sendMessage(json.dumps(data).encode())
+        return sent_at
+
+    async def receive(self, timeout: float = 120):
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+
+async def stack_run(socket: Socket, prompt: str, max_new_tokens: int) -> dict:
+    sent_at = socket.send({"type": "send", "text": prompt, "parent": None, "strategy": "greedy",
+                           "max_new_tokens": max_new_tokens})
+    message_id, arrivals, text = None, [], []
+    while True:
+        at, event = await socket.receive()
+        if event["type"] == "queued":
+            message_id = event["message"]
+        elif event["type"] == "error":
+            raise RuntimeError(event)
+        elif event.get("message") == message_id and event["type"] == "chunk":
+            arrivals.append(at)
+            text.append(event["text"])
+        elif event.get("message") == message_id and event["type"] == "end":
+            return {"id": message_id, "sent": sent_at, "arrivals": arrivals, "text": "".join(text), "status": event["status"]}
+
+
+def engine_run(prompt: str, max_new_tokens: int):
+    from generation.text import ChatMessage, DecodingParams, TextFinal, TextRequest, generate_text
+
+    request = TextRequest(messages=(ChatMessage("user", prompt),),
+                          params=DecodingParams(strategy="greedy", max_new_tokens=max_new_tokens))
+    for item in generate_text(request):
+        if isinstance(item, TextFinal):
+            return item
+    raise RuntimeError("no final record")
+
+
+def decode_rate(tokens: int, first: float, last: float) -> float:
+    return (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
+
+
+async def bench(stack: Stack, args) -> dict:
+    from generation.text import DEFAULT_TEXT_MODEL, load_text_model
+
+    session, conversation_id = sign_up_and_start_conversation(stack.base_url, args.max_new_tokens)
+    socket = Socket()
+    cookie = f"sessionid={session.cookies['sessionid']}"
+    await socket.connect(stack.base_url, f"/ws/chat/{conversation_id}/", cookie)
+    load_text_model(DEFAULT_TEXT_MODEL)
+    db = sqlite3.connect(stack.env["ATELIER_SQLITE_PATH"])
+
+    log("warming up both sides")
+    await stack_run(socket, PROMPTS[0], 8)
+    engine_run(PROMPTS[0], 8)
+
+    rows = []
+    for repeat in range(args.repeats):
+        for prompt in PROMPTS:
+            run = await stack_run(socket, prompt, args.max_new_tokens)
+            alone = engine_run(prompt, args.max_new_tokens)
+            tokens, worker_rate, worker_ttft, stored = db.execute(
+                "select completion_tokens, tokens_per_second, time_to_first_token, text from chat_message where id=?",
+                (run["id"],),
+            ).fetchone()
+            assert run["status"] == "done" and run["text"] == stored, "streamed text differs from the stored text"
+            row = {
+                "client_tok_s": decode_rate(tokens, run["arrivals"][0], run["arrivals"][-1]),
+                "client_ttft": run["arrivals"][0] - run["sent"],
+                "worker_tok_s": worker_rate,
+                "worker_ttft": worker_ttft,
+                "engine_tok_s": alone.tokens_per_second,
+                "engine_ttft": alone.time_to_first_token,
+                "same_text": alone.text == stored,
+                "chunks": len(run["arrivals"]),
+                "tokens": tokens,
+            }
+            row["ttft_overhead"] = row["client_ttft"] - worker_ttft
+            rows.append(row)
+            log(f"[{repeat}] {tokens} tokens in {row['chunks']} chunks: client {row['client_tok_s']:.1f} tok/s, "
+                f"engine alone {row['engine_tok_s']:.1f} tok/s, in worker {worker_rate:.1f}; "
+                f"ttft client {row['client_ttft'] * 1000:.0f} ms, engine in worker {worker_ttft * 1000:.0f} ms, "
+                f"alone {row['engine_ttft'] * 1000:.0f} ms")
+    socket.protocol.sendClose()
+
+    def median(key: str) -> float:
+        return statistics.median(row[key] for row in rows)
+
+    client_rate, engine_rate = median("client_tok_s"), median("engine_tok_s")
+    overhead_ms = median("ttft_overhead") * 1000
+    return {
+        "bench": "chat_stream",
+        "model": DEFAULT_TEXT_MODEL,
+        "runs": len(rows),
+        "max_new_tokens": args.max_new_tokens,
+        "client": {"tok_s": round(client_rate, 2), "ttft_ms": round(median("client_ttft") * 1000, 1)},
+        "engine": {"tok_s": round(engine_rate, 2), "ttft_ms": round(median("engine_ttft") * 1000, 1)},
+        "engine_in_worker": {"tok_s": round(median("worker_tok_s"), 2), "ttft_ms": round(median("worker_ttft") * 1000, 1)},
+        "tok_s_ratio": round(client_rate / engine_rate, 3),
+        # Each stack run against the engine run right after it: less sensitive to a busy neighbour.
+        "tok_s_ratio_paired": round(statistics.median(r["client_tok_s"] / r["engine_tok_s"] for r in rows), 3),
+        "tok_s_ratio_vs_worker": round(client_rate / median("worker_tok_s"), 3),
+        "ttft_overhead_ms": round(overhead_ms, 1),
+        "ttft_overhead_ms_max": round(max(row["ttft_overhead"] for row in rows) * 1000, 1),
+        "chunks_per_reply": statistics.median(row["chunks"] for row in rows),
+        "same_text_as_engine": all(row["same_text"] for row in rows),
+        "goals_met": {"tok_s_ratio>=0.97": client_rate / engine_rate >= 0.97, "ttft_overhead_ms<=50": overhead_ms <= 50},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
+    args = parser.parse_args(argv)
+    folder = Path(tempfile.mkdtemp(prefix="atelier-bench-chat-"))
+    os.environ.setdefault("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models"))
+    stack = Stack(folder)
+    try:
+        log(f"starting the stack in {folder}")
+        stack.start()
+        result = asyncio.run(bench(stack, args))
+    finally:
+        stack.stop()
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

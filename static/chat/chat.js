@@ -1,0 +1,77 @@
+// Chat: one websocket per conversation page. Live replies are elements with
+// data-live-message (their id) and data-seq (the last chunk applied). Chunks
+// are applied strictly in sequence: an old one is dropped, a gap asks the
+// server to replay from the Redis log. On "end" the finished reply (rendered
+// markdown, metadata) is fetched from the server and swapped in.
+(() => {
+  const root = document.querySelector("[data-chat-socket]");
+  let socket = null;
+  let retry = 250;
+
+  const liveEl = (id) => document.querySelector(`[data-live-message="${id}"]`);
+  const send = (data) => { if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(data)); };
+  const resume = (el) => send({ type: "resume", message: Number(el.dataset.liveMessage), after: Number(el.dataset.seq || 0) });
+  const resumeAll = () => document.querySelectorAll("[data-live-message]").forEach(resume);
+
+  // A reply queued by someone else (or in another tab): show the thread that
+  // ends in it, unless this page is busy sending or its composer has a draft.
+  function created(event) {
+    if (document.getElementById(`msg-${event.message}`) || document.querySelector(".htmx-request")) return;
+    const draft = document.querySelector("#chat-main .composer textarea[name=text]");
+    const main = document.getElementById("chat-main");
+    if (!main || (draft && (draft.value.trim() || document.activeElement === draft))) return;
+    htmx.ajax("GET", `${location.pathname}?leaf=${event.message}`, { target: "#chat-main", swap: "outerHTML" });
+  }
+
+  function apply(event) {
+    if (event.type === "created") { created(event); return; }
+    const el = liveEl(event.message);
+    if (!el || (event.type !== "chunk" && event.type !== "end")) return;
+    const seq = Number(el.dataset.seq || 0);
+    if (event.seq <= seq) return;
+    if (event.seq > seq + 1) { resume(el); return; }
+    el.dataset.seq = String(event.seq);
+    if (event.type === "chunk") {
+      el.querySelector(".stream-text").append(document.createTextNode(event.text));
+      el.classList.replace("status-queued", "status-streaming");
+      const badge = el.querySelector(".badge.status");
+      if (badge) badge.textContent = "Streaming";
+    } else {
+      el.removeAttribute("data-live-message");
+      htmx.ajax("GET", el.dataset.refreshUrl, { target: el, swap: "outerHTML" });
+    }
+  }
+
+  function connect() {
+    if (!root) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}${root.dataset.chatSocket}`);
+    socket.onopen = () => { retry = 250; resumeAll(); };
+    socket.onmessage = (msg) => apply(JSON.parse(msg.data));
+    socket.onclose = () => { socket = null; setTimeout(connect, retry); retry = Math.min(retry * 2, 5000); };
+  }
+
+  // New live replies arrive through htmx swaps (send, regenerate, edit).
+  document.addEventListener("htmx:load", (e) => {
+    const els = e.target.matches?.("[data-live-message]") ? [e.target] : e.target.querySelectorAll?.("[data-live-message]") || [];
+    els.forEach(resume);
+  });
+
+  // Enter sends, Shift+Enter makes a new line.
+  document.addEventListener("keydown", (e) => {
+    const area = e.target.closest?.(".composer textarea[name=text]");
+    if (!area || e.key !== "Enter" || e.shiftKey || e.isComposing) return;
+    e.preventDefault();
+    if (area.value.trim()) area.form.requestSubmit();
+  });
+
+  document.addEventListener("click", async (e) => {
+    const button = e.target.closest?.("button.copy");
+    if (!button) return;
+    try { await navigator.clipboard.writeText(button.dataset.copy); button.textContent = "Copied"; }
+    catch { button.textContent = "Copy failed"; }
+    setTimeout(() => { button.textContent = "Copy"; }, 1500);
+  });
+
+  connect();
+})();

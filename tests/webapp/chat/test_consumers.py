@@ -1,0 +1,150 @@
+"""The conversation socket through the whole ASGI stack (origin check, auth, routing)."""
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from tests.webapp.chat.conftest import short_settings
+from webapp.asgi import application
+from webapp.chat import services, stream
+from webapp.chat.models import Message, Status
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_server")]
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    from webapp.chat import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda args, queue: sent.append(args[0]))
+    return sent
+
+
+@pytest.fixture
+def reply(conversation, bob):
+    return services.message_send(conversation=conversation, author=bob, text="hello", parent=None,
+                                 reply_settings=short_settings())
+
+
+def _socket(conversation, user=None, origin="http://localhost") -> WebsocketCommunicator:
+    headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return WebsocketCommunicator(application, f"/ws/chat/{conversation.pk}/", headers=headers)
+
+
+async def test_anonymous_user_is_refused(conversation):
+    connected, _ = await _socket(conversation).connect()
+    assert not connected
+
+
+async def test_a_foreign_origin_is_refused(conversation, bob):
+    socket = await sync_to_async(_socket)(conversation, bob, origin="https://evil.example")
+    connected, _ = await socket.connect()
+    assert not connected
+
+
+async def test_an_outsider_cannot_join_another_projects_conversation(conversation, mallory):
+    socket = await sync_to_async(_socket)(conversation, mallory)
+    connected, code = await socket.connect()
+    assert not connected and code == 4404
+
+
+async def test_a_member_joins_and_gets_live_events_for_the_conversation(conversation, reply, bob):
+    socket = await sync_to_async(_socket)(conversation, bob)
+    connected, _ = await socket.connect()
+    assert connected
+    out = await sync_to_async(stream.ReplyStream)(message=reply, group=conversation.group_name, interval=0)
+    await sync_to_async(out.write)("Hi")
+    assert await socket.receive_json_from(timeout=5) == {"type": "chunk", "message": reply.pk, "seq": 1, "text": "Hi"}
+    await socket.disconnect()
+
+
+async def test_resume_replays_the_log_after_the_given_seq_then_continues_live(conversation, reply, bob):
+    out = await sync_to_async(stream.ReplyStream)(message=reply, group=conversation.group_name, interval=0)
+    for text in ["a", "b", "c"]:
+        await sync_to_async(out.write)(text)
+    await sync_to_async(out.close)()  # all three are in the log
+    socket = await sync_to_async(_socket)(conversation, bob)
+    await socket.connect()
+    await socket.send_json_to({"type": "resume", "message": reply.pk, "after": 1})
+    assert [(await socket.receive_json_from(timeout=5))["text"] for _ in range(2)] == ["b", "c"]
+    await sync_to_async(out.write)("d")
+    assert (await socket.receive_json_from(timeout=5))["seq"] == 4
+    assert await socket.receive_nothing(timeout=0.2)
+    await socket.disconnect()
+
+
+async def test_resume_of_a_message_from_another_conversation_reveals_nothing(conversation, project, reply, alice, bob):
+    other = await sync_to_async(services.conversation_create)(project=project, author=alice, reply_settings=short_settings())
+    out = await sync_to_async(stream.ReplyStream)(message=reply, group=conversation.group_name, interval=0)
+    await sync_to_async(out.write)("private")
+    socket = await sync_to_async(_socket)(other, bob)
+    await socket.connect()
+    await socket.send_json_to({"type": "resume", "message": reply.pk, "after": 0})
+    assert (await socket.receive_json_from(timeout=5)) == {"type": "error", "error": "no such message"}
+    await socket.disconnect()
+
+
+async def test_a_viewer_cannot_send(conversation, reply, carol, no_broker):
+    socket = await sync_to_async(_socket)(conversation, carol)
+    connected, _ = await socket.connect()
+    assert connected  # viewers read
+    await socket.send_json_to({"type": "send", "text": "let me in"})
+    answer = await socket.receive_json_from(timeout=5)
+    assert answer["type"] == "error" and "Viewers" in answer["error"]
+    await socket.send_json_to({"type": "stop", "message": reply.pk})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "error"
+    assert await sync_to_async(Message.objects.count)() == 2 and no_broker == [reply.pk]
+    assert (await sync_to_async(Message.objects.get)(pk=reply.pk)).status == Status.QUEUED
+    await socket.disconnect()
+
+
+async def _next(socket, kind: str) -> dict:
+    """The next message of this type (live "created" notes may come in between)."""
+    while True:
+        message = await socket.receive_json_from(timeout=5)
+        if message["type"] == kind:
+            return message
+
+
+async def test_a_member_sends_over_the_socket(conversation, reply, bob, no_broker):
+    await sync_to_async(Message.objects.filter(pk=reply.pk).update)(status=Status.DONE, text="hi")
+    socket = await sync_to_async(_socket)(conversation, bob)
+    await socket.connect()
+    await socket.send_json_to({"type": "send", "text": "next one", "parent": reply.pk, "max_new_tokens": 4})
+    answer = await _next(socket, "queued")
+    new_reply = await sync_to_async(Message.objects.get)(pk=answer["message"])
+    assert new_reply.parent_id == answer["prompt"] and new_reply.params["max_new_tokens"] == 4
+    assert no_broker == [reply.pk, new_reply.pk]
+    await socket.send_json_to({"type": "send", "text": "bad", "parent": new_reply.pk, "top_p": 0})
+    assert (await _next(socket, "error"))["fields"] == {"top_p": ["must be in (0, 1], got 0"]}
+    await socket.disconnect()
+
+
+async def test_an_idle_socket_outlives_the_channel_layers_blocking_read(conversation, reply, bob):
+    # channels_redis blocks 5 s per read; redis-py 8 also times sockets out at 5 s by
+    # default, which killed idle consumers until the layer's socket timeout was raised.
+    import asyncio
+
+    socket = await sync_to_async(_socket)(conversation, bob)
+    await socket.connect()
+    await asyncio.sleep(6.5)
+    out = await sync_to_async(stream.ReplyStream)(message=reply, group=conversation.group_name, interval=0)
+    await sync_to_async(out.write)("still here")
+    assert (await socket.receive_json_from(timeout=5))["text"] == "still here"
+    await socket.disconnect()
+
+
+async def test_everyone_watching_hears_when_a_reply_is_queued(conversation, alice, bob):
+    watcher = await sync_to_async(_socket)(conversation, alice)
+    await watcher.connect()
+    reply = await sync_to_async(services.message_send)(conversation=conversation, author=bob, text="hi", parent=None,
+                                                       reply_settings=short_settings())
+    assert await watcher.receive_json_from(timeout=5) == {"type": "created", "message": reply.pk, "prompt": reply.parent_id}
+    await watcher.disconnect()

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from generation.errors import ValidationError as GenerationValidationError
+from tests.webapp.chat.conftest import short_settings
+from webapp.chat import services, stream
+from webapp.chat.models import Message, Role, Status
+from webapp.prompts.models import PromptRecord
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """The message ids handed to Celery (after commit), instead of a broker."""
+    from webapp.chat import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda args, queue: sent.append((args[0], queue)))
+    return sent
+
+
+def _send(conversation, author, text="Plan the launch", parent=None, **params):
+    return services.message_send(
+        conversation=conversation, author=author, text=text, parent=parent, reply_settings=short_settings(**params)
+    )
+
+
+def test_message_send_creates_prompt_and_queued_reply_and_enqueues_after_commit(
+    conversation, bob, enqueued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        reply = _send(conversation, bob)
+        assert enqueued == []  # nothing goes to the broker before the commit
+    for callback in callbacks:
+        callback()
+    assert enqueued == [(reply.pk, "text")]
+    assert reply.role == Role.ASSISTANT and reply.status == Status.QUEUED
+    assert reply.parent.role == Role.USER and reply.parent.text == "Plan the launch"
+    assert reply.params["max_new_tokens"] == 8
+
+
+def test_message_send_records_the_prompt_in_the_project_history(conversation, bob, enqueued):
+    reply = _send(conversation, bob, temperature=0.3)
+    record = PromptRecord.objects.get()
+    assert (record.project, record.author, record.kind, record.text) == (conversation.project, bob, "chat", "Plan the launch")
+    assert record.params["temperature"] == 0.3 and record.model_name == reply.model_name
+    assert reply.parent.prompt == record
+
+
+def test_message_send_with_bad_params_creates_and_enqueues_nothing(conversation, bob, enqueued, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(GenerationValidationError) as caught:
+        _send(conversation, bob, top_p=0)
+    assert caught.value.field == "top_p"
+    assert not Message.objects.exists() and not PromptRecord.objects.exists() and enqueued == []
+
+
+def test_first_prompt_names_the_conversation(conversation, bob, enqueued):
+    _send(conversation, bob, text="Draft   the\nlaunch email")
+    conversation.refresh_from_db()
+    assert conversation.title == "Draft the launch email"
+
+
+def test_message_send_rejects_a_parent_still_streaming(conversation, bob, enqueued):
+    reply = _send(conversation, bob)
+    with pytest.raises(ValidationError):
+        _send(conversation, bob, text="next", parent=reply)
+
+
+def test_message_send_rejects_a_parent_from_another_conversation(conversation, project, alice, bob, enqueued):
+    other = services.conversation_create(project=project, author=alice, reply_settings=short_settings())
+    reply = _send(other, bob)
+    Message.objects.filter(pk=reply.pk).update(status=Status.DONE)
+    reply.refresh_from_db()
+    with pytest.raises(ValidationError):
+        _send(conversation, bob, parent=reply)
+
+
+def test_reply_regenerate_adds_a_sibling_reply(conversation, bob, enqueued, django_capture_on_commit_callbacks):
+    first = _send(conversation, bob)
+    Message.objects.filter(pk=first.pk).update(status=Status.DONE, text="one")
+    first.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        second = services.reply_regenerate(message=first, author=bob, reply_settings=short_settings())
+    assert second.parent_id == first.parent_id and second.pk != first.pk
+    assert enqueued == [(second.pk, "text")]
+
+
+def test_message_edit_resend_branches_beside_the_original(conversation, bob, enqueued):
+    reply = _send(conversation, bob, text="v1")
+    Message.objects.filter(pk=reply.pk).update(status=Status.DONE)
+    new_reply = services.message_edit_resend(message=reply.parent, author=bob, text="v2", reply_settings=short_settings())
+    assert new_reply.parent.text == "v2" and new_reply.parent.parent_id == reply.parent.parent_id
+    assert Message.objects.get(pk=reply.parent_id).text == "v1"  # the old branch stays
+    assert PromptRecord.objects.count() == 2
+
+
+def test_reply_stop_on_a_queued_reply_ends_it_stopped_at_once(
+    conversation, bob, enqueued, redis_server, django_capture_on_commit_callbacks
+):
+    reply = _send(conversation, bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reply_stop(message=reply)
+    reply.refresh_from_db()
+    assert reply.status == Status.STOPPED
+    # The worker that later picks the task up does nothing.
+    assert services.reply_run(message_id=reply.pk) is None
+    assert stream.log_read(message=reply)[-1] == {"type": "end", "message": reply.pk, "seq": 1, "status": "stopped"}
+
+
+def test_replies_fail_stale_fails_a_silent_reply_with_its_partial_text(
+    conversation, bob, enqueued, redis_server, django_capture_on_commit_callbacks
+):
+    reply = _send(conversation, bob)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    Message.objects.filter(pk=reply.pk).update(status=Status.STREAMING, heartbeat_at=long_ago, text="Hel")
+    out = stream.ReplyStream(message=reply, group=conversation.group_name)
+    out.write("Hello")
+    out.flush()
+    out.write(" wor")
+    out.flush()
+    out.close()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.replies_fail_stale(conversation=conversation) == 1
+    reply.refresh_from_db()
+    assert reply.status == Status.FAILED
+    assert reply.text == "Hello wor"  # the log had more than the last heartbeat
+    assert "stopped responding" in reply.error
+    assert stream.log_read(message=reply, after=2) == [
+        {"type": "end", "message": reply.pk, "seq": 3, "status": "failed"}
+    ]
+
+
+def test_replies_fail_stale_leaves_a_reply_with_a_fresh_heartbeat(conversation, bob, enqueued, redis_server):
+    reply = _send(conversation, bob)
+    Message.objects.filter(pk=reply.pk).update(status=Status.STREAMING, heartbeat_at=timezone.now(), worker="w1@h")
+    assert services.replies_fail_stale(conversation=conversation) == 0
+    # ...unless the worker that owned it starts again under the same name: it owns nothing yet.
+    assert services.replies_fail_stale(worker="w1@h") == 1
+
+
+def test_conversation_delete_asks_live_replies_to_stop(conversation, bob, enqueued, redis_server,
+                                                        django_capture_on_commit_callbacks):
+    reply = _send(conversation, bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_delete(conversation=conversation)
+    watch = stream.StopWatch(message=reply)
+    assert watch() is True
+    watch.close()
+    assert not Message.objects.exists()
+
+
+def test_conversation_rename_rejects_an_empty_title(conversation):
+    with pytest.raises(ValidationError):
+        services.conversation_rename(conversation=conversation, title="  ")
+    assert services.conversation_rename(conversation=conversation, title=" Launch plan ").title == "Launch plan"

@@ -1,0 +1,114 @@
+"""The real stack: embedded Redis, a real Celery worker decoding with the real default
+model, and the conversation socket through the ASGI application."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from webapp.asgi import application
+from webapp.chat.models import Message, Status
+
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+PROMPT = "List ten fruits, one per line."
+
+
+def _socket(conversation, user) -> WebsocketCommunicator:
+    client = Client()
+    client.force_login(user)
+    headers = [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    return WebsocketCommunicator(application, f"/ws/chat/{conversation.pk}/", headers=headers)
+
+
+async def _events_until_end(socket, message_id: int, *, first_timeout: float = 120) -> list[dict]:
+    events, timeout = [], first_timeout
+    while True:
+        event = await socket.receive_json_from(timeout=timeout)
+        timeout = 30
+        if event.get("message") != message_id or event["type"] not in ("chunk", "end"):
+            continue
+        events.append(event)
+        if event["type"] == "end":
+            return events
+
+
+async def _send(socket, **params) -> int:
+    await socket.send_json_to({"type": "send", "text": PROMPT, "strategy": "greedy", **params})
+    while True:
+        answer = await socket.receive_json_from(timeout=10)
+        if answer["type"] != "created":  # the note to everyone watching may come first
+            assert answer["type"] == "queued", answer
+            return answer["message"]
+
+
+def _chunks_text(events: list[dict]) -> str:
+    return "".join(e["text"] for e in events if e["type"] == "chunk")
+
+
+async def test_streamed_chunks_arrive_in_order_and_join_to_the_stored_text(celery_worker, conversation, bob):
+    socket = await sync_to_async(_socket)(conversation, bob)
+    assert (await socket.connect())[0]
+    message_id = await _send(socket, max_new_tokens=24)
+    events = await _events_until_end(socket, message_id)
+    await socket.disconnect()
+
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # no gaps, no duplicates
+    reply = await sync_to_async(Message.objects.get)(pk=message_id)
+    assert reply.status == Status.DONE and events[-1]["status"] == "done"
+    assert reply.text and _chunks_text(events) == reply.text
+    assert reply.completion_tokens and reply.tokens_per_second > 0 and reply.model_name == "smollm2-135m-instruct"
+
+
+async def test_reconnecting_with_the_last_seq_gives_the_identical_final_text(celery_worker, conversation, bob):
+    first = await sync_to_async(_socket)(conversation, bob)
+    await first.connect()
+    message_id = await _send(first, max_new_tokens=40)
+    seen = []
+    while len(seen) < 3:
+        event = await first.receive_json_from(timeout=120)
+        if event.get("message") == message_id and event["type"] == "chunk":
+            seen.append(event)
+    await first.disconnect()
+    await asyncio.sleep(0.3)  # chunks keep coming while nobody listens
+
+    second = await sync_to_async(_socket)(conversation, bob)
+    await second.connect()
+    await second.send_json_to({"type": "resume", "message": message_id, "after": seen[-1]["seq"]})
+    rest = await _events_until_end(second, message_id, first_timeout=30)
+    await second.disconnect()
+
+    events = seen + rest
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    reply = await sync_to_async(Message.objects.get)(pk=message_id)
+    assert _chunks_text(events) == reply.text and reply.status == Status.DONE
+
+
+async def test_stop_ends_the_reply_stopped_with_its_partial_text_within_a_second(celery_worker, conversation, bob):
+    socket = await sync_to_async(_socket)(conversation, bob)
+    await socket.connect()
+    message_id = await _send(socket, max_new_tokens=400)
+    seen = []
+    while len(seen) < 2:
+        event = await socket.receive_json_from(timeout=120)
+        if event.get("message") == message_id and event["type"] == "chunk":
+            seen.append(event)
+    await socket.send_json_to({"type": "stop", "message": message_id})
+    asked = time.monotonic()
+    while True:
+        reply = await sync_to_async(Message.objects.get)(pk=message_id)
+        if reply.status != Status.STREAMING or time.monotonic() - asked > 5:
+            break
+        await asyncio.sleep(0.02)
+    took = time.monotonic() - asked
+    events = seen + await _events_until_end(socket, message_id, first_timeout=10)
+    await socket.disconnect()
+
+    assert reply.status == Status.STOPPED and reply.finish_reason == "cancelled"
+    assert took < 1.0, f"stopping took {took:.2f}s"
+    assert reply.text and _chunks_text(events) == reply.text
+    assert reply.completion_tokens < 400

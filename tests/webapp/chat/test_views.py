@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.webapp.chat.conftest import short_settings
+from webapp.chat import services
+from webapp.chat.models import Conversation, Message, Status
+from webapp.prompts.models import PromptRecord
+from webapp.prompts.services import prompt_record_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    from webapp.chat import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda args, queue: sent.append(args[0]))
+    return sent
+
+
+@pytest.fixture
+def reply(conversation, bob):
+    return services.message_send(conversation=conversation, author=bob, text="Plan the launch party", parent=None,
+                                 reply_settings=short_settings())
+
+
+def _finish(message, text="Done."):
+    Message.objects.filter(pk=message.pk).update(status=Status.DONE, text=text)
+    message.refresh_from_db()
+    return message
+
+
+def _url(name, project, conversation, reply):
+    if name == "chat:index":
+        return reverse(name, args=[project.pk])
+    if name.startswith("chat:conversation"):
+        return reverse(name, args=[project.pk, conversation.pk])
+    return reverse(name, args=[project.pk, reply.pk])
+
+
+ALL_URLS = [
+    ("get", "chat:index"),
+    ("get", "chat:conversation"),
+    ("post", "chat:conversation_send"),
+    ("post", "chat:conversation_settings"),
+    ("post", "chat:conversation_rename"),
+    ("post", "chat:conversation_delete"),
+    ("get", "chat:message"),
+    ("post", "chat:message_regenerate"),
+    ("post", "chat:message_edit"),
+    ("post", "chat:message_stop"),
+]
+
+
+@pytest.mark.parametrize(("method", "url_name"), [  # spelled out: test_urls looks for each name here
+    ("get", "chat:index"),
+    ("get", "chat:conversation"),
+    ("post", "chat:conversation_send"),
+    ("post", "chat:conversation_settings"),
+    ("post", "chat:conversation_rename"),
+    ("post", "chat:conversation_delete"),
+    ("get", "chat:message"),
+    ("post", "chat:message_regenerate"),
+    ("post", "chat:message_edit"),
+    ("post", "chat:message_stop"),
+])
+def test_outsider_gets_404_and_learns_nothing(method, url_name, client_for, project, conversation, reply, mallory):
+    response = getattr(client_for(mallory), method)(_url(url_name, project, conversation, reply), {"text": "x", "title": "x"})
+    assert response.status_code == 404
+    assert b"launch party" not in response.content
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+@pytest.mark.parametrize(("method", "url_name"), ALL_URLS)
+def test_anonymous_is_sent_to_log_in(method, url_name, client, project, conversation, reply):
+    response = getattr(client, method)(_url(url_name, project, conversation, reply))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_conversation_of_another_project_is_404_under_this_project(client_for, project, other_project, mallory, bob):
+    foreign = services.conversation_create(project=other_project, author=mallory, reply_settings=short_settings())
+    response = client_for(bob).get(reverse("chat:conversation", args=[project.pk, foreign.pk]))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(("method", "url_name"), [u for u in ALL_URLS if u[0] == "post"])
+def test_viewer_cannot_change_anything(method, url_name, client_for, project, conversation, reply, carol):
+    _finish(reply)
+    response = client_for(carol).post(_url(url_name, project, conversation, reply), {"text": "x", "title": "x"})
+    assert response.status_code == 403
+    assert Message.objects.count() == 2
+
+
+def test_viewer_reads_the_conversation_without_a_composer(client_for, project, conversation, reply, carol):
+    _finish(reply, "Balloons **and** cake")
+    response = client_for(carol).get(conversation.get_absolute_url())
+    assert b"Plan the launch party" in response.content
+    assert b"<strong>and</strong>" in response.content
+    assert b'name="text"' not in response.content and b"Regenerate" not in response.content
+
+
+def test_index_lists_conversations_most_recently_active_first(client_for, project, alice, bob):
+    older = services.conversation_create(project=project, author=alice, title="Older", reply_settings=short_settings())
+    services.conversation_create(project=project, author=alice, title="Newer", reply_settings=short_settings())
+    services.message_send(conversation=older, author=bob, text="bump", parent=None, reply_settings=short_settings())
+    content = client_for(bob).get(reverse("chat:index", args=[project.pk])).content.decode()
+    assert content.index("Older") < content.index("Newer")
+
+
+def test_the_chat_tab_shows_on_the_project(client_for, project, bob):
+    response = client_for(bob).get(project.get_absolute_url())
+    assert reverse("chat:index", args=[project.pk]).encode() in response.content
+
+
+def test_index_post_starts_a_conversation_and_enqueues_the_reply(client_for, project, bob, no_broker,
+                                                                  django_capture_on_commit_callbacks):
+    form = {**_form_defaults(), "text": "Name our product", "max_new_tokens": 16}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(bob).post(reverse("chat:index", args=[project.pk]), form)
+    conversation = Conversation.objects.get()
+    reply = conversation.messages.get(role="assistant")
+    assert response.status_code == 302 and response["Location"].endswith(f"?leaf={reply.pk}")
+    assert conversation.title == "Name our product" and reply.params["max_new_tokens"] == 16
+    assert no_broker == [reply.pk]
+
+
+def _form_defaults():
+    from webapp.chat.forms import settings_initial
+    from webapp.chat.params import ReplySettings, default_model_name, default_params
+
+    initial = settings_initial(ReplySettings(model_name=default_model_name(), params=default_params()))
+    return {k: ("" if v is None else v) for k, v in initial.items()}
+
+
+@pytest.mark.parametrize(("field", "value"), [("top_p", "0"), ("temperature", "3"), ("num_beams", "9"),
+                                              ("max_new_tokens", "0"), ("model", "gpt-17")])
+def test_bad_settings_show_an_error_next_to_the_field_and_enqueue_nothing(
+    field, value, client_for, project, conversation, reply, bob, no_broker, django_capture_on_commit_callbacks
+):
+    _finish(reply)
+    form = {**_form_defaults(), "text": "again", "parent": reply.pk, field: value}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(bob).post(reverse("chat:conversation_send", args=[project.pk, conversation.pk]), form)
+    assert response.status_code == 200
+    assert field in response.context["composer"].errors
+    assert f'id="id_{field}-error"'.encode() in response.content
+    assert no_broker == [] and Message.objects.count() == 2
+
+
+def test_send_over_htmx_returns_the_thread_with_the_new_live_reply(client_for, project, conversation, reply, bob):
+    _finish(reply)
+    form = {**_form_defaults(), "text": "And the venue?", "parent": reply.pk}
+    response = client_for(bob).post(reverse("chat:conversation_send", args=[project.pk, conversation.pk]), form,
+                                    HTTP_HX_REQUEST="true", HTTP_HX_TARGET="chat-main")
+    new_reply = Message.objects.filter(role="assistant").latest("id")
+    assert b"<html" not in response.content
+    assert f'data-live-message="{new_reply.pk}"'.encode() in response.content
+    assert b"And the venue?" in response.content and b"Plan the launch party" in response.content
+
+
+def test_regenerate_shows_sibling_navigation(client_for, project, conversation, reply, bob):
+    _finish(reply, "First idea")
+    response = client_for(bob).post(reverse("chat:message_regenerate", args=[project.pk, reply.pk]), follow=True)
+    assert b"2/2" in response.content
+    page = client_for(bob).get(conversation.get_absolute_url(), {"leaf": reply.pk})
+    assert b"1/2" in page.content and b"First idea" in page.content
+
+
+def test_edit_and_resend_makes_a_branch_and_keeps_the_old_one(client_for, project, conversation, reply, bob):
+    _finish(reply)
+    client_for(bob).post(reverse("chat:message_edit", args=[project.pk, reply.parent_id]), {"text": "Plan the launch dinner"})
+    page = client_for(bob).get(conversation.get_absolute_url())
+    assert b"Plan the launch dinner" in page.content and b"2/2" in page.content
+    old = client_for(bob).get(conversation.get_absolute_url(), {"leaf": reply.pk})
+    assert b"Plan the launch party" in old.content and b"1/2" in old.content
+
+
+def test_stop_over_htmx_answers_no_content(client_for, project, reply, bob, redis_server):
+    response = client_for(bob).post(reverse("chat:message_stop", args=[project.pk, reply.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    reply.refresh_from_db()
+    assert reply.status == Status.STOPPED
+
+
+def test_reuse_fills_the_composer_and_settings(client_for, project, bob):
+    record = prompt_record_create(project=project, author=bob, kind="chat", text="Write a haiku",
+                                  params={"system": "Be terse.", "strategy": "sample", "temperature": 1.3, "seed": 7},
+                                  model_name="smollm2-135m-instruct")
+    response = client_for(bob).get(reverse("chat:index", args=[project.pk]), {"reuse": record.pk})
+    form = response.context["composer"]
+    assert form.initial["text"] == "Write a haiku"
+    assert (form.initial["strategy"], form.initial["temperature"], form.initial["seed"]) == ("sample", 1.3, 7)
+    assert form.initial["system"] == "Be terse."
+    assert b"Write a haiku" in response.content
+
+
+def test_reuse_of_a_prompt_from_another_project_is_404(client_for, project, other_project, mallory, bob):
+    foreign = prompt_record_create(project=other_project, author=mallory, kind="chat", text="secret", params={})
+    response = client_for(bob).get(reverse("chat:index", args=[project.pk]), {"reuse": foreign.pk})
+    assert response.status_code == 404
+
+
+def test_history_reuse_link_opens_the_chat(client_for, project, bob, reply):
+    record = PromptRecord.objects.get()
+    response = client_for(bob).get(reverse("prompts:reuse", args=[project.pk, record.pk]))
+    assert response["Location"] == reverse("chat:index", args=[project.pk]) + f"?reuse={record.pk}"
+
+
+def test_rename_and_delete(client_for, project, conversation, bob):
+    client = client_for(bob)
+    client.post(reverse("chat:conversation_rename", args=[project.pk, conversation.pk]), {"title": "Launch plan"})
+    conversation.refresh_from_db()
+    assert conversation.title == "Launch plan"
+    response = client.post(reverse("chat:conversation_delete", args=[project.pk, conversation.pk]))
+    assert response["Location"] == reverse("chat:index", args=[project.pk])
+    assert not Conversation.objects.exists()
+
+
+def test_conversation_settings_are_saved_and_used_by_the_next_message(client_for, project, conversation, bob):
+    form = {f"settings-{k}": v for k, v in {**_form_defaults(), "system": "Answer in French.", "max_new_tokens": 12}.items()}
+    client_for(bob).post(reverse("chat:conversation_settings", args=[project.pk, conversation.pk]), form)
+    conversation.refresh_from_db()
+    assert conversation.system_prompt == "Answer in French." and conversation.params["max_new_tokens"] == 12
+    page = client_for(bob).get(conversation.get_absolute_url())
+    assert page.context["composer"].initial["max_new_tokens"] == 12
+
+
+def test_viewing_a_conversation_fails_a_reply_whose_worker_died(client_for, project, conversation, reply, bob,
+                                                                 redis_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Message.objects.filter(pk=reply.pk).update(status=Status.STREAMING, text="Balloo",
+                                               heartbeat_at=timezone.now() - timedelta(minutes=10))
+    response = client_for(bob).get(conversation.get_absolute_url())
+    reply.refresh_from_db()
+    assert reply.status == Status.FAILED and reply.text == "Balloo"
+    assert b"stopped responding" in response.content
+
+
+def test_message_detail_renders_one_finished_reply(client_for, project, reply, bob):
+    _finish(reply, "# Title")
+    response = client_for(bob).get(reverse("chat:message", args=[project.pk, reply.pk]))
+    assert b"<h1>Title</h1>" in response.content and b"<html" not in response.content
+    assert b"tok/s" not in response.content or b"tokens" in response.content

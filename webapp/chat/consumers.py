@@ -1,0 +1,125 @@
+"""The conversation socket: live reply chunks out; resume, stop and send in.
+
+Client -> server (JSON):
+  {"type": "resume", "message": <id>, "after": <last seq held>}   replay from the log, then live
+  {"type": "stop", "message": <id>}                                 members only
+  {"type": "send", "text": ..., "parent": <id or null>, ...settings} members only
+Server -> client: {"type": "chunk"|"end", "message", "seq", ...} (see ``stream``),
+  {"type": "queued", "message", "prompt"} after a send, {"type": "created", "message", "prompt"}
+  when anyone queues a reply here, {"type": "error", "error"}.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.exceptions import ValidationError
+from django.http import Http404
+
+from webapp.chat import selectors, services, stream
+from webapp.chat.forms import ComposerForm, settings_initial
+
+CLOSE_NOT_FOUND = 4404
+
+
+class ConversationConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        try:
+            self.conversation = await database_sync_to_async(selectors.conversation_get_for_member)(
+                user=self.scope.get("user"), conversation_id=conversation_id
+            )
+        except Http404:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.can_write = self.conversation.project.membership.can_write
+        self.group = self.conversation.group_name  # derived here, never taken from the client
+        self.sent: dict[int, int] = {}
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "resume":
+            await self._resume(content)
+        elif kind in ("stop", "send") and not self.can_write:
+            await self.send_json({"type": "error", "error": "Viewers can read this conversation but not send."})
+        elif kind == "stop":
+            await self._stop(content)
+        elif kind == "send":
+            await self._send(content)
+        else:
+            await self.send_json({"type": "error", "error": "unknown request"})
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        """A live chunk or end from the worker; ones this socket already sent are dropped."""
+        event = message["event"]
+        if event["seq"] <= self.sent.get(event["message"], 0):
+            return
+        self.sent[event["message"]] = event["seq"]
+        await self.send_json(event)
+
+    async def chat_created(self, message: dict[str, Any]) -> None:
+        """Someone queued a reply here: pages that don't show it yet can fetch the thread."""
+        await self.send_json({"type": "created", "message": message["message"], "prompt": message["prompt"]})
+
+    async def _message(self, content: dict[str, Any]) -> Any:
+        try:
+            return await database_sync_to_async(selectors.conversation_message_get)(
+                conversation=self.conversation, message_id=int(content.get("message") or 0)
+            )
+        except (Http404, TypeError, ValueError):
+            await self.send_json({"type": "error", "error": "no such message"})
+            return None
+
+    async def _resume(self, content: dict[str, Any]) -> None:
+        message = await self._message(content)
+        if message is None:
+            return
+        try:
+            after = max(0, int(content.get("after") or 0))
+        except (TypeError, ValueError):
+            after = 0
+        events = await sync_to_async(stream.log_read, thread_sensitive=False)(message=message, after=after)
+        for event in events:
+            await self.send_json(event)
+        if events:
+            self.sent[message.pk] = max(self.sent.get(message.pk, 0), events[-1]["seq"])
+
+    async def _stop(self, content: dict[str, Any]) -> None:
+        message = await self._message(content)
+        if message is not None:
+            await database_sync_to_async(services.reply_stop)(message=message)
+
+    async def _send(self, content: dict[str, Any]) -> None:
+        reply = await database_sync_to_async(_send_sync)(self.conversation, self.scope["user"], content)
+        await self.send_json(reply)
+
+
+def _send_sync(conversation: Any, user: Any, content: dict[str, Any]) -> dict[str, Any]:
+    """Validate a send from the socket exactly like the composer form, then send."""
+    base = selectors.conversation_settings(conversation=conversation)
+    data = {**settings_initial(base), **{k: v for k, v in content.items() if k != "type"}}
+    if isinstance(data.get("stop"), list):
+        data["stop"] = "\n".join(data["stop"])
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    form = ComposerForm(data, base=base)
+    if not form.is_valid():
+        return {"type": "error", "error": "invalid", "fields": {k: [str(e) for e in v] for k, v in form.errors.items()}}
+    try:
+        parent = None
+        if form.cleaned_data["parent"]:
+            parent = selectors.conversation_message_get(conversation=conversation, message_id=form.cleaned_data["parent"])
+        reply = services.message_send(
+            conversation=conversation, author=user, text=form.cleaned_data["text"], parent=parent,
+            reply_settings=form.cleaned_data["reply_settings"],
+        )
+    except (ValidationError, Http404) as exc:
+        return {"type": "error", "error": " ".join(getattr(exc, "messages", [str(exc)]))}
+    return {"type": "queued", "message": reply.pk, "prompt": reply.parent_id}

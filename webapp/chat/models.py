@@ -1,0 +1,101 @@
+"""Conversations and their messages.
+
+Messages form a tree: each one points at its parent. Regenerating a reply
+adds an assistant sibling; editing and resending a user message adds a user
+sibling. The page shows one path from a root to a leaf.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class Conversation(models.Model):
+    project = models.ForeignKey("workspaces.Project", on_delete=models.CASCADE, related_name="conversations")
+    title = models.CharField(max_length=200, default="New conversation")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Moves on every prompt, so the list shows the most recently active first.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # The conversation's settings; a message may override them when it is sent.
+    model_name = models.CharField(max_length=100, blank=True)
+    system_prompt = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("chat:conversation", kwargs={"project_id": self.project_id, "conversation_id": self.pk})
+
+    @property
+    def group_name(self) -> str:
+        """The channel-layer group that carries this conversation's events."""
+        return f"chat_conversation_{self.pk}"
+
+
+class Role(models.TextChoices):
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    STREAMING = "streaming", "Streaming"
+    DONE = "done", "Done"
+    STOPPED = "stopped", "Stopped"
+    FAILED = "failed", "Failed"
+
+
+FINISHED = (Status.DONE, Status.STOPPED, Status.FAILED)
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE, db_index=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # What an assistant reply ran with (a snapshot: later settings changes don't touch it).
+    model_name = models.CharField(max_length=100, blank=True)
+    system_prompt = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    prompt = models.ForeignKey("prompts.PromptRecord", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    # Usage and timings, filled when the reply ends.
+    finish_reason = models.CharField(max_length=20, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    time_to_first_token = models.FloatField(null=True, blank=True)
+    tokens_per_second = models.FloatField(null=True, blank=True)
+    elapsed = models.FloatField(null=True, blank=True)
+
+    # Liveness of a reply being decoded: the worker touches heartbeat_at while it
+    # streams, so a reply whose worker died can be told apart and marked failed.
+    worker = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="chat_message_liveness")]
+
+    def __str__(self) -> str:
+        return f"{self.role} #{self.pk}: {self.text[:40]}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in (Status.QUEUED, Status.STREAMING)

@@ -1,0 +1,132 @@
+"""Reads. Conversations and messages are reached only through the user's memberships."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from webapp.chat.markdown import render_markdown
+from webapp.chat.models import Conversation, Message
+from webapp.workspaces.selectors import project_get_for_member
+
+
+def conversation_list(*, project: Any) -> QuerySet[Conversation]:
+    """The project's conversations, the most recently active first."""
+    return Conversation.objects.filter(project=project).order_by("-updated_at", "-id")
+
+
+def conversation_get_for_member(
+    *, user: Any, conversation_id: int, project_id: int | None = None, require_write: bool = False
+) -> Conversation:
+    """A conversation in a project the user belongs to, with ``conversation.project.membership`` set.
+
+    404 for outsiders and anonymous users (also when ``project_id`` is not
+    the conversation's project); PermissionDenied for viewers when ``require_write``.
+    """
+    if user is None or not user.is_authenticated:
+        raise Http404("No such conversation")
+    try:
+        conversation = Conversation.objects.get(pk=conversation_id, project__team__memberships__user=user)
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such conversation") from None
+    if project_id is not None and conversation.project_id != int(project_id):
+        raise Http404("No such conversation")
+    conversation.project = project_get_for_member(
+        user=user, project_id=conversation.project_id, require_write=require_write
+    )
+    return conversation
+
+
+def message_get_for_member(*, user: Any, project_id: int, message_id: int, require_write: bool = False) -> Message:
+    """A message of a conversation in the user's project; 404 otherwise."""
+    project = project_get_for_member(user=user, project_id=project_id, require_write=require_write)
+    try:
+        message = Message.objects.select_related("conversation").get(pk=message_id, conversation__project=project)
+    except (Message.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such message") from None
+    message.conversation.project = project
+    return message
+
+
+@dataclass
+class ThreadItem:
+    message: Message
+    html: str
+    position: int  # 1-based among its siblings
+    count: int
+    previous_leaf_id: int | None
+    next_leaf_id: int | None
+
+
+def _latest_leaf(message: Message, children: dict[int | None, list[Message]]) -> Message:
+    while children.get(message.pk):
+        message = children[message.pk][-1]
+    return message
+
+
+def conversation_thread(*, conversation: Conversation, leaf_id: int | None = None) -> list[ThreadItem]:
+    """The path from a root to ``leaf_id`` (or to the newest message), with sibling navigation.
+
+    Finished messages come with their markdown rendered and sanitized; live
+    replies with empty HTML, because the page streams them.
+    """
+    messages = list(conversation.messages.order_by("created_at", "id"))
+    if not messages:
+        return []
+    by_id = {m.pk: m for m in messages}
+    children: dict[int | None, list[Message]] = {}
+    for m in messages:
+        children.setdefault(m.parent_id, []).append(m)
+    leaf = by_id.get(leaf_id) if leaf_id is not None else None
+    if leaf is None:
+        leaf = messages[-1]
+    leaf = _latest_leaf(leaf, children)
+    path: list[Message] = []
+    node: Message | None = leaf
+    while node is not None:
+        path.append(node)
+        node = by_id.get(node.parent_id) if node.parent_id else None
+    items = []
+    for m in reversed(path):
+        siblings = children[m.parent_id]
+        index = siblings.index(m)
+        previous = _latest_leaf(siblings[index - 1], children).pk if index > 0 else None
+        following = _latest_leaf(siblings[index + 1], children).pk if index + 1 < len(siblings) else None
+        html = "" if m.is_live else render_markdown(m.text)
+        items.append(ThreadItem(m, html, index + 1, len(siblings), previous, following))
+    return items
+
+
+def message_display(*, message: Message) -> ThreadItem:
+    """One message as the thread would show it (for refreshing it alone)."""
+    siblings = list(Message.objects.filter(conversation_id=message.conversation_id, parent_id=message.parent_id)
+                    .order_by("created_at", "id"))
+    children: dict[int | None, list[Message]] = {}
+    for m in Message.objects.filter(conversation_id=message.conversation_id).order_by("created_at", "id"):
+        children.setdefault(m.parent_id, []).append(m)
+    index = [s.pk for s in siblings].index(message.pk)
+    previous = _latest_leaf(siblings[index - 1], children).pk if index > 0 else None
+    following = _latest_leaf(siblings[index + 1], children).pk if index + 1 < len(siblings) else None
+    html = "" if message.is_live else render_markdown(message.text)
+    return ThreadItem(message, html, index + 1, len(siblings), previous, following)
+
+
+def conversation_message_get(*, conversation: Conversation, message_id: int) -> Message:
+    """A message of this conversation (already access-checked); 404 otherwise."""
+    try:
+        return conversation.messages.get(pk=message_id)
+    except (Message.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such message") from None
+
+
+def conversation_settings(*, conversation: Conversation) -> Any:
+    """The conversation's defaults as ``ReplySettings`` (engine defaults fill the gaps)."""
+    from webapp.chat.params import ReplySettings, default_model_name, default_params
+
+    return ReplySettings(
+        model_name=conversation.model_name or default_model_name(),
+        system_prompt=conversation.system_prompt,
+        params={**default_params(), **conversation.params},
+    )

@@ -1,0 +1,235 @@
+"""Chat pages. Each view checks access through a selector, calls one service, and renders
+the page or, for htmx, the part of it that changed."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from webapp.chat import selectors, services
+from webapp.chat.forms import ComposerForm, ReplySettingsForm, TitleForm, settings_initial
+from webapp.chat.models import Conversation
+from webapp.chat.params import ReplySettings, settings_from_record
+from webapp.core.http import HtmxHttpRequest
+from webapp.prompts.selectors import prompt_get_for_member
+from webapp.workspaces.selectors import project_get_for_member
+
+
+def _leaf_url(conversation: Conversation, leaf_id: int | None) -> str:
+    url = conversation.get_absolute_url()
+    return f"{url}?leaf={leaf_id}" if leaf_id else url
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _render_conversation(
+    request: HtmxHttpRequest,
+    conversation: Conversation,
+    *,
+    leaf_id: int | None = None,
+    composer: ComposerForm | None = None,
+    settings_form: ReplySettingsForm | None = None,
+) -> HttpResponse:
+    project = conversation.project
+    base = selectors.conversation_settings(conversation=conversation)
+    thread = selectors.conversation_thread(conversation=conversation, leaf_id=leaf_id)
+    if composer is None:
+        parent = thread[-1].message.pk if thread else None
+        composer = ComposerForm(base=base, initial={**settings_initial(base), "parent": parent})
+    context = {
+        "project": project,
+        "conversation": conversation,
+        "conversations": selectors.conversation_list(project=project),
+        "thread": thread,
+        "leaf_id": thread[-1].message.pk if thread else None,
+        "composer": composer,
+        "settings_form": settings_form or ReplySettingsForm(base=base, prefix="settings"),
+        "title_form": TitleForm(initial={"title": conversation.title}),
+        "can_write": project.membership.can_write,
+        "active_tab": "chat",
+    }
+    template = "chat/_main.html" if request.htmx and request.htmx.target == "chat-main" else "chat/conversation.html"
+    return render(request, template, context)
+
+
+@login_required
+def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
+    """The project's conversations, and a composer that starts a new one (filled by ?reuse=)."""
+    project = project_get_for_member(user=request.user, project_id=project_id, require_write=request.method == "POST")
+    base: ReplySettings | None = None
+    initial: dict[str, Any] = {}
+    reuse_id = _int(request.GET.get("reuse"))
+    if reuse_id is not None:
+        record = prompt_get_for_member(user=request.user, project_id=project.pk, prompt_id=reuse_id)
+        base = settings_from_record({**record.params, "model": record.model_name})
+        initial = {**settings_initial(base), "text": record.text}
+    form = ComposerForm(request.POST or None, base=base, **({"initial": initial} if initial else {}))
+    if request.method == "POST" and form.is_valid():
+        try:
+            reply = services.conversation_start(
+                project=project, author=request.user, text=form.cleaned_data["text"],
+                reply_settings=form.cleaned_data["reply_settings"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect(_leaf_url(reply.conversation, reply.pk))
+    context = {
+        "project": project,
+        "conversations": selectors.conversation_list(project=project),
+        "composer": form,
+        "can_write": project.membership.can_write,
+        "active_tab": "chat",
+    }
+    return render(request, "chat/index.html", context)
+
+
+@login_required
+@require_GET
+def conversation(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
+    conversation = selectors.conversation_get_for_member(
+        user=request.user, project_id=project_id, conversation_id=conversation_id
+    )
+    services.replies_fail_stale(conversation=conversation)
+    return _render_conversation(request, conversation, leaf_id=_int(request.GET.get("leaf")))
+
+
+@login_required
+@require_POST
+def conversation_send(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
+    conversation = selectors.conversation_get_for_member(
+        user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
+    )
+    form = ComposerForm(request.POST, base=selectors.conversation_settings(conversation=conversation))
+    parent_id = _int(request.POST.get("parent"))
+    if form.is_valid():
+        parent = None
+        if form.cleaned_data["parent"]:
+            parent = selectors.conversation_message_get(conversation=conversation, message_id=form.cleaned_data["parent"])
+        try:
+            reply = services.message_send(
+                conversation=conversation, author=request.user, text=form.cleaned_data["text"], parent=parent,
+                reply_settings=form.cleaned_data["reply_settings"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            if request.htmx:
+                return _render_conversation(request, conversation, leaf_id=reply.pk)
+            return redirect(_leaf_url(conversation, reply.pk))
+    return _render_conversation(request, conversation, leaf_id=parent_id, composer=form)
+
+
+@login_required
+@require_POST
+def conversation_settings(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
+    conversation = selectors.conversation_get_for_member(
+        user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
+    )
+    form = ReplySettingsForm(request.POST, base=selectors.conversation_settings(conversation=conversation), prefix="settings")
+    if form.is_valid():
+        services.conversation_settings_update(conversation=conversation, reply_settings=form.cleaned_data["reply_settings"])
+        flash.success(request, "Settings saved; the next messages use them.")
+        return redirect(_leaf_url(conversation, _int(request.POST.get("leaf"))))
+    return _render_conversation(request, conversation, leaf_id=_int(request.POST.get("leaf")), settings_form=form)
+
+
+@login_required
+@require_POST
+def conversation_rename(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
+    conversation = selectors.conversation_get_for_member(
+        user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
+    )
+    form = TitleForm(request.POST)
+    if form.is_valid():
+        services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
+    else:
+        flash.error(request, "A conversation needs a title.")
+    return redirect(conversation)
+
+
+@login_required
+@require_POST
+def conversation_delete(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
+    conversation = selectors.conversation_get_for_member(
+        user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
+    )
+    services.conversation_delete(conversation=conversation)
+    flash.success(request, f"Deleted “{conversation.title}”.")
+    return redirect("chat:index", project_id=project_id)
+
+
+@login_required
+@require_GET
+def message_detail(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
+    """One message, rendered alone: the page swaps it in when a streamed reply ends."""
+    message = selectors.message_get_for_member(user=request.user, project_id=project_id, message_id=message_id)
+    context = {
+        "item": selectors.message_display(message=message),
+        "project": message.conversation.project,
+        "conversation": message.conversation,
+        "can_write": message.conversation.project.membership.can_write,
+    }
+    return render(request, "chat/_message.html", context)
+
+
+@login_required
+@require_POST
+def message_regenerate(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
+    message = selectors.message_get_for_member(
+        user=request.user, project_id=project_id, message_id=message_id, require_write=True
+    )
+    conversation = message.conversation
+    try:
+        reply = services.reply_regenerate(
+            message=message, author=request.user, reply_settings=selectors.conversation_settings(conversation=conversation)
+        )
+    except ValidationError as exc:
+        flash.error(request, " ".join(exc.messages))
+        return redirect(_leaf_url(conversation, message.pk))
+    if request.htmx:
+        return _render_conversation(request, conversation, leaf_id=reply.pk)
+    return redirect(_leaf_url(conversation, reply.pk))
+
+
+@login_required
+@require_POST
+def message_edit(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
+    """Edit and resend: a new branch beside the prompt, with the conversation's settings."""
+    message = selectors.message_get_for_member(
+        user=request.user, project_id=project_id, message_id=message_id, require_write=True
+    )
+    conversation = message.conversation
+    try:
+        reply = services.message_edit_resend(
+            message=message, author=request.user, text=request.POST.get("text", ""),
+            reply_settings=selectors.conversation_settings(conversation=conversation),
+        )
+    except ValidationError as exc:
+        flash.error(request, " ".join(exc.messages))
+        return redirect(_leaf_url(conversation, message.pk))
+    if request.htmx:
+        return _render_conversation(request, conversation, leaf_id=reply.pk)
+    return redirect(_leaf_url(conversation, reply.pk))
+
+
+@login_required
+@require_POST
+def message_stop(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
+    message = selectors.message_get_for_member(
+        user=request.user, project_id=project_id, message_id=message_id, require_write=True
+    )
+    services.reply_stop(message=message)
+    if request.htmx:
+        return HttpResponse(status=204)
+    return redirect(_leaf_url(message.conversation, message.pk))
