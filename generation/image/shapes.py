@@ -133,7 +133,7 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[t
 
 
 def render(scene: Scene, rng: random.Random | None = None) -> Image.Image:
-    """Draw ``scene`` at 32×32 (antialiased by supersampling); ``rng`` adds jitter."""
+    """Draw ``scene`` at 32x32 (antialiased by supersampling); ``rng`` adds jitter."""
     rng = rng or random.Random(0)
     jitter = rng is not None
     big = IMAGE_SIZE * _SUPERSAMPLE

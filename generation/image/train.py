@@ -2,12 +2,12 @@
 
 What it implements (the DDPM recipe, with diffusers' building blocks):
 
-* the forward process q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I) with a cosine
+* the forward process q(x_t | x_0) = N(√ᾱ_t x_0, (1 - ᾱ_t) I) with a cosine
   beta schedule (``DDPMScheduler.add_noise``);
-* a denoiser ε_θ(x_t, t, text): a small ``UNet2DConditionModel`` on 32×32 RGB
+* a denoiser ε_θ(x_t, t, text): a small ``UNet2DConditionModel`` on 32x32 RGB
   pixels, cross-attending to a tiny ``CLIPTextModel`` trained jointly over a
   word-level tokenizer;
-* the simple loss E‖ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t)‖², with the caption
+* the simple loss E‖ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)‖², with the caption
   dropped 10% of the time so that classifier-free guidance works;
 * sampling by iterative denoising, in :class:`AtelierShapesPipeline`.
 
@@ -71,14 +71,14 @@ def build_tokenizer() -> Any:
     vocab = {"[PAD]": 0, "[UNK]": 1, "[EOS]": 2}
     for word in shapes.VOCABULARY:
         vocab.setdefault(word, len(vocab))
-    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))  # noqa: S106
     core.normalizer = normalizers.Lowercase()
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        eos_token="[EOS]",
+        unk_token="[UNK]",  # noqa: S106
+        pad_token="[PAD]",  # noqa: S106
+        eos_token="[EOS]",  # noqa: S106
         model_max_length=MAX_TOKENS,
     )
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = tokenizer(captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt")
         noise = torch.randn_like(x0)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],))
-        x_t = scheduler.add_noise(x0, noise, t)  # √ᾱ_t x0 + √(1−ᾱ_t) ε
+        x_t = scheduler.add_noise(x0, noise, t)  # √ᾱ_t x0 + √(1-ᾱ_t) ε
         prediction = unet(x_t, t, encoder_hidden_states=text_encoder(ids.input_ids)[0]).sample
         loss = torch.nn.functional.mse_loss(prediction, noise)
         optimizer.zero_grad(set_to_none=True)
