@@ -6,6 +6,7 @@ train-default``), or any diffusers pipeline registered through
 ``ATELIER_IMAGE_MODELS``. Importing this package loads neither torch nor
 diffusers; the functions that need them import them.
 """
+
 from __future__ import annotations
 
 from generation.image.engine import (

@@ -6,6 +6,7 @@ tolerates a generator's artefacts. Its weights are committed next to this file
 (``checker.safetensors``, about 0.2 MB); ``python -m generation.image.checker``
 retrains them.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,7 +70,9 @@ def classify(net: Any, images: list[Any]) -> list[dict[str, str]]:
     import torch
 
     size = (shapes.IMAGE_SIZE, shapes.IMAGE_SIZE)
-    images = [im.convert("RGB").resize(size) if hasattr(im, "convert") and im.size != size else im for im in images]
+    images = [
+        im.convert("RGB").resize(size) if hasattr(im, "convert") and im.size != size else im for im in images
+    ]
     with torch.no_grad():
         shape_logits, colour_logits = net(_to_tensor(images))
     names, colours = shapes.SHAPES, list(shapes.COLOURS)
@@ -79,7 +82,9 @@ def classify(net: Any, images: list[Any]) -> list[dict[str, str]]:
     ]
 
 
-def accuracy_on_generator(net: Any, *, n: int = 1000, seed: int = 1234, held_out: bool | None = None) -> dict[str, float]:
+def accuracy_on_generator(
+    net: Any, *, n: int = 1000, seed: int = 1234, held_out: bool | None = None
+) -> dict[str, float]:
     """The checker's own accuracy on fresh procedural images."""
     pixels, scenes = shapes.batch(random.Random(seed), n, held_out=held_out)
     found = classify(net, list(pixels))
@@ -89,7 +94,9 @@ def accuracy_on_generator(net: Any, *, n: int = 1000, seed: int = 1234, held_out
     }
 
 
-def train_checker(*, steps: int = 1500, batch_size: int = 64, seed: int = 0, out: Path = WEIGHTS) -> dict[str, Any]:
+def train_checker(
+    *, steps: int = 1500, batch_size: int = 64, seed: int = 0, out: Path = WEIGHTS
+) -> dict[str, Any]:
     import torch
     from safetensors.torch import save_file
 
@@ -113,7 +120,9 @@ def train_checker(*, steps: int = 1500, batch_size: int = 64, seed: int = 0, out
         shape_logits, colour_logits = net(x)
         loss = torch.nn.functional.cross_entropy(
             shape_logits, torch.tensor([shape_index[s.shape] for s in scenes])
-        ) + torch.nn.functional.cross_entropy(colour_logits, torch.tensor([colour_index[s.colour] for s in scenes]))
+        ) + torch.nn.functional.cross_entropy(
+            colour_logits, torch.tensor([colour_index[s.colour] for s in scenes])
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

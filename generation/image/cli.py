@@ -4,6 +4,7 @@ Writes one PNG per image (parameters embedded). With ``--json`` it prints one
 JSON object per step and a final one with the files and parameters; otherwise a
 progress bar on stderr. A bad argument prints one line and exits with 2.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ Every model, the default one included, is a diffusers pipeline called with
 Stable Diffusion's arguments; progress, previews and cancellation all go
 through ``callback_on_step_end``, so one code path serves them all.
 """
+
 from __future__ import annotations
 
 import functools
@@ -110,15 +111,15 @@ def _load_pipeline(spec: ImageModelSpec, device: str) -> Any:
         if kind == "atelier-shapes":
             from generation.image.pipeline import AtelierShapesPipeline
 
-            pipe = AtelierShapesPipeline.from_pretrained(spec.source, torch_dtype=dtype)
+            pipe = AtelierShapesPipeline.from_pretrained(spec.source, dtype=dtype)
         else:
             from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 
             try:
-                pipe = AutoPipelineForText2Image.from_pretrained(spec.source, torch_dtype=dtype)
+                pipe = AutoPipelineForText2Image.from_pretrained(spec.source, dtype=dtype)
             except ValueError:
                 # Pipelines AutoPipeline has no text-to-image mapping for.
-                pipe = DiffusionPipeline.from_pretrained(spec.source, torch_dtype=dtype)
+                pipe = DiffusionPipeline.from_pretrained(spec.source, dtype=dtype)
     except (OSError, ValueError) as exc:
         raise GenerationError(f"cannot load image model {spec.name!r} from {spec.source!r}: {exc}") from exc
     pipe.to(device)
@@ -165,7 +166,9 @@ def prepare_image_model(name: str = DEFAULT_IMAGE_MODEL) -> str:
     loaded = load_image_model(name)
     spec = loaded.spec
     generate_images(
-        ImageRequest(prompt="a red circle", model=name, steps=1, seed=0, width=spec.min_size, height=spec.min_size),
+        ImageRequest(
+            prompt="a red circle", model=name, steps=1, seed=0, width=spec.min_size, height=spec.min_size
+        ),
         preview=False,
     )
     return loaded.revision
@@ -278,7 +281,9 @@ def generate_images(
                     image = None
                     if want_preview:
                         x0 = box.get("x0")
-                        image = Image.fromarray(_latent_to_rgb(x0 if x0 is not None else tensors["latents"], pipe))
+                        image = Image.fromarray(
+                            _latent_to_rgb(x0 if x0 is not None else tensors["latents"], pipe)
+                        )
                     on_step(index + 1, total, image)
                 if should_stop is not None and should_stop():
                     # Raising (rather than only setting pipe._interrupt) also

@@ -7,6 +7,7 @@ interruption go through ``callback_on_step_end``.
 
 Importing this module imports torch and diffusers; import it lazily.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -73,7 +74,9 @@ class AtelierShapesPipeline(DiffusionPipeline):
         do_cfg = guidance_scale > 1.0
         negative_prompt_embeds = None
         if do_cfg:
-            negative_prompt_embeds = self.encode_prompt(negatives, device).repeat_interleave(num_images_per_prompt, 0)
+            negative_prompt_embeds = self.encode_prompt(negatives, device).repeat_interleave(
+                num_images_per_prompt, 0
+            )
         batch = len(prompts) * num_images_per_prompt
         embeds = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
 
@@ -105,8 +108,11 @@ class AtelierShapesPipeline(DiffusionPipeline):
         if output_type == "pt":
             result: Any = images
         else:
-            array = (images.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
-            result = array if output_type == "np" else [Image.fromarray(a) for a in array]
+            array = images.permute(0, 2, 3, 1).float().cpu().numpy()
+            if output_type == "np":  # diffusers' convention: float in [0, 1]
+                result = array
+            else:
+                result = [Image.fromarray(a) for a in (array * 255).round().astype(np.uint8)]
         if not return_dict:
             return (result,)
         return ImagePipelineOutput(images=result)

@@ -3,6 +3,7 @@
 Two tEXt chunks: ``parameters`` in the AUTOMATIC1111 layout that image
 browsers and other UIs read, and ``atelier`` holding every parameter as JSON.
 """
+
 from __future__ import annotations
 
 import json

@@ -11,6 +11,7 @@ or the JSON itself, holding a list of objects (or ``{"models": [...]}``)::
 ``source`` is a Hugging Face id (resolved offline, from the local HF cache) or
 a local folder in diffusers format. A user entry with a built-in name replaces it.
 """
+
 from __future__ import annotations
 
 import json

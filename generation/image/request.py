@@ -2,6 +2,7 @@
 
 No torch here: the web process validates forms with :func:`validate_image_request`.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,7 +18,11 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any], str]] = {
     "ddim": ("DDIMScheduler", {}, "DDIM"),
     "euler": ("EulerDiscreteScheduler", {}, "Euler"),
     "euler_a": ("EulerAncestralDiscreteScheduler", {}, "Euler a"),
-    "dpmpp_2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}, "DPM++ 2M"),
+    "dpmpp_2m": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2},
+        "DPM++ 2M",
+    ),
     "dpmpp_2m_karras": (
         "DPMSolverMultistepScheduler",
         {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
@@ -149,6 +154,8 @@ def validate_image_request(request: ImageRequest) -> None:
     width = request.width or spec.default_width
     height = request.height or spec.default_height
     if width * height > spec.max_pixels:
-        raise ValidationError("width", f"width x height must be at most {spec.max_pixels} pixels for {spec.name}")
+        raise ValidationError(
+            "width", f"width x height must be at most {spec.max_pixels} pixels for {spec.name}"
+        )
     if not _is_int(request.num_images) or not 1 <= request.num_images <= MAX_IMAGES:
         raise ValidationError("num_images", f"must be a whole number from 1 to {MAX_IMAGES}")

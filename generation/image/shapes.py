@@ -3,6 +3,7 @@
 Plain numpy + PIL (no torch), so the benchmark's checker, the trainer and the
 tests share one definition of the vocabulary and the held-out combinations.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,7 +105,12 @@ def parse_caption(text: str) -> dict[str, str]:
     words = text.lower().replace(",", " ").split()
     found: dict[str, str] = {}
     for word in words:
-        for kind, names in (("shape", SHAPES), ("colour", COLOURS), ("size", SIZES), ("background", BACKGROUNDS)):
+        for kind, names in (
+            ("shape", SHAPES),
+            ("colour", COLOURS),
+            ("size", SIZES),
+            ("background", BACKGROUNDS),
+        ):
             if word in names and kind not in found:
                 # "on a blue background": the word after "on a" is the background.
                 found[kind] = word
@@ -116,7 +122,10 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[t
         r = r * 0.85
         pts = [(-r, -r), (r, -r), (r, r), (-r, r)]
     elif shape == "triangle":
-        pts = [(r * math.cos(a), r * math.sin(a) + r * 0.15) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)]
+        pts = [
+            (r * math.cos(a), r * math.sin(a) + r * 0.15)
+            for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)
+        ]
     elif shape == "star":
         pts = []
         for k in range(10):
@@ -125,7 +134,20 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[t
             pts.append((radius * math.cos(a), radius * math.sin(a)))
     elif shape == "cross":
         w = r * 0.36
-        pts = [(-w, -r), (w, -r), (w, -w), (r, -w), (r, w), (w, w), (w, r), (-w, r), (-w, w), (-r, w), (-r, -w), (-w, -w)]
+        pts = [
+            (-w, -r),
+            (w, -r),
+            (w, -w),
+            (r, -w),
+            (r, w),
+            (w, w),
+            (w, r),
+            (-w, r),
+            (-w, w),
+            (-r, w),
+            (-r, -w),
+            (-w, -w),
+        ]
     else:  # pragma: no cover - guarded by the caller
         raise ValueError(shape)
     c, s = math.cos(angle), math.sin(angle)
@@ -133,19 +155,25 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[t
 
 
 def render(scene: Scene, rng: random.Random | None = None) -> Image.Image:
-    """Draw ``scene`` at 32x32 (antialiased by supersampling); ``rng`` adds jitter."""
-    rng = rng or random.Random(0)
-    jitter = rng is not None
+    """Draw ``scene`` at 32x32 (antialiased by supersampling).
+
+    With ``rng``, size, position and rotation jitter slightly (training data);
+    without, the scene is drawn exactly (reference images).
+    """
+
+    def wobble(amount: float) -> float:
+        return rng.uniform(-amount, amount) if rng is not None else 0.0
+
     big = IMAGE_SIZE * _SUPERSAMPLE
     image = Image.new("RGB", (big, big), BACKGROUNDS[scene.background])
     draw = ImageDraw.Draw(image)
-    r = SIZES[scene.size] + (rng.uniform(-1.0, 1.0) if jitter else 0.0)
+    r = SIZES[scene.size] + wobble(1.0)
     offset = IMAGE_SIZE / 2 - SIZES[scene.size] - 1.5
     dx = -1 if "left" in scene.position else 1 if "right" in scene.position else 0
     dy = -1 if "top" in scene.position else 1 if "bottom" in scene.position else 0
-    cx = IMAGE_SIZE / 2 + dx * offset + rng.uniform(-1.0, 1.0)
-    cy = IMAGE_SIZE / 2 + dy * offset + rng.uniform(-1.0, 1.0)
-    angle = math.radians(rng.uniform(-12.0, 12.0))
+    cx = IMAGE_SIZE / 2 + dx * offset + wobble(1.0)
+    cy = IMAGE_SIZE / 2 + dy * offset + wobble(1.0)
+    angle = math.radians(wobble(12.0))
     colour = COLOURS[scene.colour]
     s = _SUPERSAMPLE
     if scene.shape == "circle":

@@ -16,6 +16,7 @@ Data comes from :mod:`generation.image.shapes`, drawn on the fly; the held-out
 pipeline (EMA weights) plus ``train_config.json`` and ``loss_log.csv``; it is
 rewritten at every checkpoint, so a stopped run still leaves usable weights.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,11 +97,15 @@ def build_pipeline(seed: int) -> Any:
     text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), **TEXT_CONFIG))
     unet = UNet2DConditionModel(**UNET_CONFIG)
     scheduler = DDPMScheduler(**SCHEDULER_CONFIG)
-    return AtelierShapesPipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+    return AtelierShapesPipeline(
+        unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
+    )
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m generation train-default", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m generation train-default", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (diffusers format)")
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -201,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         pixels, scenes = shapes.batch(rng, args.batch_size)
         x0 = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
         captions = ["" if rng.random() < args.cfg_drop else scene.caption(rng) for scene in scenes]
-        ids = tokenizer(captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt")
+        ids = tokenizer(
+            captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+        )
         noise = torch.randn_like(x0)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],))
         x_t = scheduler.add_noise(x0, noise, t)  # √ᾱ_t x0 + √(1-ᾱ_t) ε
@@ -237,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     config["elapsed_s"] = round(time.monotonic() - started, 1)
     config["final_loss"] = log[-1]["loss"] if log else None
     _save(pipe, ema, params, args.out, config, log)
-    print(json.dumps({"out": str(args.out), **{k: config[k] for k in ("trained_steps", "elapsed_s", "final_loss")}}))
+    print(
+        json.dumps(
+            {"out": str(args.out), **{k: config[k] for k in ("trained_steps", "elapsed_s", "final_loss")}}
+        )
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ The pipeline is saved to a folder and registered through ATELIER_IMAGE_MODELS,
 so it goes through the same registry, loading and generation path as a real
 Stable Diffusion checkpoint would.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,7 +75,11 @@ def build_tiny_sd(folder: Path) -> Path:
         )
     )
     scheduler = PNDMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, set_alpha_to_one=False
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        skip_prk_steps=True,
+        set_alpha_to_one=False,
     )
     pipe = StableDiffusionPipeline(
         unet=unet,
@@ -129,7 +134,9 @@ def test_tiny_sd_loads_through_the_registry_as_a_diffusers_pipeline(tiny_sd: str
 
 
 def test_generate_images_returns_the_requested_images_and_parameters(tiny_sd: str) -> None:
-    result = generate_images(ImageRequest(prompt="a red star", model=tiny_sd, seed=7, width=32, height=48, num_images=2))
+    result = generate_images(
+        ImageRequest(prompt="a red star", model=tiny_sd, seed=7, width=32, height=48, num_images=2)
+    )
 
     assert [image.size for image in result.images] == [(32, 48), (32, 48)]
     assert all(image.mode == "RGB" for image in result.images)
@@ -251,7 +258,9 @@ def test_the_model_still_works_after_a_cancel(tiny_sd: str) -> None:
 
 def test_negative_prompt_changes_the_image(tiny_sd: str) -> None:
     plain = generate_images(ImageRequest(prompt="a red star", model=tiny_sd, seed=3))
-    negative = generate_images(ImageRequest(prompt="a red star", negative_prompt="blue", model=tiny_sd, seed=3))
+    negative = generate_images(
+        ImageRequest(prompt="a red star", negative_prompt="blue", model=tiny_sd, seed=3)
+    )
 
     assert negative.params["negative_prompt"] == "blue"
     assert not np.array_equal(_pixels(plain), _pixels(negative))
