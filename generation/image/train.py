@@ -114,6 +114,9 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--cfg-drop", type=float, default=0.1, help="probability of an empty caption")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--init", type=Path, default=None, help="continue from the weights in this folder (fresh optimizer state)"
+    )
     parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument(
@@ -152,6 +155,19 @@ def main(argv: list[str] | None = None) -> int:
     random.seed(args.seed)
     np.random.seed(args.seed)
     pipe = build_pipeline(args.seed)
+    history: dict[str, Any] = {}
+    prior_log: list[dict] = []
+    if args.init is not None:
+        from generation.image.pipeline import AtelierShapesPipeline
+
+        previous = AtelierShapesPipeline.from_pretrained(args.init)
+        pipe.unet.load_state_dict(previous.unet.state_dict())
+        pipe.text_encoder.load_state_dict(previous.text_encoder.state_dict())
+        history = json.loads((args.init / "train_config.json").read_text())
+        with (args.init / "loss_log.csv").open() as handle:
+            prior_log = list(csv.DictReader(handle))
+    base_steps = int(history.get("trained_steps", 0))
+    base_time = float(history.get("elapsed_s", 0.0))
     unet, text_encoder, tokenizer, scheduler = pipe.unet, pipe.text_encoder, pipe.tokenizer, pipe.scheduler
     unet.train()
     text_encoder.train()
@@ -194,11 +210,13 @@ def main(argv: list[str] | None = None) -> int:
             "held_out": sorted(list(pair) for pair in shapes.HELD_OUT),
         },
     }
+    if history:
+        config["previous_run"] = history
     print(f"parameters: {counts}, threads: {threads}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
 
     rng = random.Random(args.seed)
-    log: list[dict] = []
+    log: list[dict] = prior_log
     running, seen = 0.0, 0
     progress = tqdm(range(args.steps), desc="train-default", mininterval=5, file=sys.stdout)
     step = 0
@@ -224,24 +242,24 @@ def main(argv: list[str] | None = None) -> int:
         seen += 1
         if (step + 1) % args.log_every == 0:
             entry = {
-                "step": step + 1,
+                "step": base_steps + step + 1,
                 "loss": round(running / seen, 5),
                 "lr": f"{lr_schedule.get_last_lr()[0]:.3g}",
-                "elapsed_s": round(time.monotonic() - started, 1),
+                "elapsed_s": round(base_time + time.monotonic() - started, 1),
             }
             log.append(entry)
             progress.set_postfix(loss=entry["loss"])
             running, seen = 0.0, 0
         out_of_time = args.max_minutes is not None and time.monotonic() - started > args.max_minutes * 60
         if (step + 1) % args.save_every == 0 or out_of_time:
-            config["trained_steps"] = step + 1
-            config["elapsed_s"] = round(time.monotonic() - started, 1)
+            config["trained_steps"] = base_steps + step + 1
+            config["elapsed_s"] = round(base_time + time.monotonic() - started, 1)
             _save(pipe, ema, params, args.out, config, log)
         if out_of_time:
             print(f"stopping after {args.max_minutes} minutes", flush=True)
             break
-    config["trained_steps"] = step + 1
-    config["elapsed_s"] = round(time.monotonic() - started, 1)
+    config["trained_steps"] = base_steps + step + 1
+    config["elapsed_s"] = round(base_time + time.monotonic() - started, 1)
     config["final_loss"] = log[-1]["loss"] if log else None
     _save(pipe, ema, params, args.out, config, log)
     print(

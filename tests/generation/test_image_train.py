@@ -72,3 +72,16 @@ def test_train_default_writes_a_loadable_pipeline_with_its_logs(
     result = generate_images(ImageRequest(prompt="a red star", model="fresh", steps=2, seed=0))
     assert type(load_image_model("fresh").pipe).__name__ == "AtelierShapesPipeline"
     assert result.images[0].size == (32, 32)
+
+
+def test_train_default_can_continue_from_earlier_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATELIER_TORCH_THREADS", "1")
+    tiny = ["--steps", "1", "--batch-size", "2", "--log-every", "1"]
+    train_main(["--out", str(tmp_path / "first"), *tiny])
+
+    train_main(["--out", str(tmp_path / "second"), "--init", str(tmp_path / "first"), "--seed", "1", *tiny])
+
+    config = json.loads((tmp_path / "second" / "train_config.json").read_text())
+    assert config["trained_steps"] == 2 and config["previous_run"]["trained_steps"] == 1
+    with (tmp_path / "second" / "loss_log.csv").open() as handle:
+        assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2"]
