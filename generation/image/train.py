@@ -122,7 +122,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--max-minutes",
         type=float,
-        default=None,
+        default=60.0,
         help="wall-clock budget: the learning rate anneals by whichever of steps or time runs out first",
     )
     return parser.parse_args(argv)
