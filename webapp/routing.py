@@ -1,4 +1,6 @@
 """Websocket routes of every app, collected in one list."""
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from webapp.studio.routing import websocket_urlpatterns as studio_websockets
+
+websocket_urlpatterns: list = [*studio_websockets]

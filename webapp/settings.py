@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "webapp.accounts",
     "webapp.workspaces",
     "webapp.prompts",
+    "webapp.studio",
 ]
 
 MIDDLEWARE = [
@@ -228,6 +229,11 @@ SESSION_COOKIE_HTTPONLY = True
 # --- Product settings -------------------------------------------------------------
 INVITE_TTL_HOURS = int(os.environ.get("ATELIER_INVITE_TTL_HOURS", "72"))
 SITE_URL = os.environ.get("ATELIER_SITE_URL", "")
+# A running image job whose worker sent no heartbeat for this long is failed.
+STUDIO_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_STUDIO_HEARTBEAT_SECONDS", "5"))
+STUDIO_STALE_SECONDS = float(os.environ.get("ATELIER_STUDIO_STALE_SECONDS", "60"))
+# Previews sent to the job card per second, at most.
+STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_SECOND", "4"))
 
 LOGGING = {
     "version": 1,

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("webapp.core.urls")),
     path("", include("webapp.workspaces.urls")),
     path("", include("webapp.prompts.urls")),
+    path("", include("webapp.studio.urls")),
 ]

@@ -1,0 +1,360 @@
+"""Writes of the studio: creating, running, cancelling and failing image jobs.
+
+The web process calls ``job_create``, ``job_rerun`` and ``job_cancel``; the
+Celery worker calls ``job_run`` (which loads the engine) and ``job_fail``.
+Nothing here imports torch at module level.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.utils import timezone
+
+from webapp.core.events import get_publisher
+from webapp.core.redis import get_redis
+from webapp.prompts.services import prompt_record_create
+from webapp.studio import lineage
+from webapp.studio.events import preview_data_url, studio_group_name
+from webapp.studio.models import ACTIVE_STATUSES, Asset, Job, JobOrigin, JobStatus
+from webapp.workspaces.models import Membership
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_MAX_SIDE = 256
+CANCEL_FLAG_TTL = 24 * 3600
+SEED_RANGE = 2**32
+
+
+def cancel_flag_key(job_id: int) -> str:
+    return f"studio:job:{int(job_id)}:cancel"
+
+
+# --- Web side --------------------------------------------------------------------
+
+
+def job_create(
+    *,
+    project: Any,
+    author: Any,
+    request: Any,
+    origin: str = JobOrigin.NEW,
+    source_asset: Asset | None = None,
+) -> Job:
+    """Record an image job and its prompt, and enqueue it on the ``image`` queue after commit.
+
+    ``request`` is a ``generation.image.ImageRequest``. It is checked with the
+    engine's static validation first (``generation.errors.ValidationError``
+    names the bad field; nothing is written then). An empty seed is drawn
+    here, so the job, the prompt history and the assets all record it.
+    Raises PermissionDenied unless ``author`` may write in the project.
+    """
+    from generation.image import validate_image_request
+
+    membership = Membership.objects.filter(team_id=project.team_id, user=author).first()
+    if membership is None or not membership.can_write:
+        raise PermissionDenied("Only members of the project's team who can write may generate images.")
+    validate_image_request(request)
+    if request.seed is None:
+        request = replace(request, seed=secrets.randbelow(SEED_RANGE))
+    params = request.to_dict()
+    with transaction.atomic():
+        record = prompt_record_create(
+            project=project, author=author, kind="image", text=request.prompt, params=params,
+            model_name=request.model,
+        )
+        job = Job.objects.create(
+            project=project, author=author, prompt_record=record, origin=origin, source_asset=source_asset,
+            params=params, model_name=request.model, task_id=str(uuid.uuid4()),
+            steps_total=int(request.steps),
+        )
+        transaction.on_commit(partial(_job_enqueue, job_id=job.pk, task_id=job.task_id))
+    return job
+
+
+def _job_enqueue(*, job_id: int, task_id: str) -> None:
+    from webapp.studio.tasks import run_image_job
+
+    try:
+        run_image_job.apply_async(args=[job_id], queue="image", task_id=task_id)
+    except Exception as exc:  # the broker is down: say so rather than stay queued forever
+        logger.exception("could not enqueue image job %s", job_id)
+        job_fail(job_id=job_id, reason=f"Could not reach the job queue: {exc}")
+
+
+def job_rerun(*, asset: Asset, author: Any, vary: bool = False) -> Job:
+    """A new job with the parameters of ``asset``'s job: the same seed, or a new one when ``vary``.
+
+    With the same seed on the same device the images come out identical.
+    """
+    from generation.image import ImageRequest
+
+    params = dict(asset.job.params)
+    if vary:
+        params["seed"] = None
+    return job_create(
+        project=asset.project, author=author, request=ImageRequest.from_dict(params),
+        origin=JobOrigin.VARY if vary else JobOrigin.RERUN, source_asset=asset,
+    )
+
+
+def job_cancel(*, job: Job, user: Any) -> Job:
+    """Cancel ``user``'s own job: a queued one at once, a running one within a step.
+
+    A running job gets a flag in Redis that the worker's ``should_stop`` reads
+    after every step; the worker then marks it cancelled. Returns the job
+    as it is now. PermissionDenied for somebody else's job.
+    """
+    if job.author_id != user.pk:
+        raise PermissionDenied("You can only cancel your own jobs.")
+    reason = f"Cancelled by {user.get_username()}."
+    now = timezone.now()
+    if Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, reason=reason, finished_at=now
+    ):
+        job.refresh_from_db()
+        return job
+    job.refresh_from_db()
+    if job.status == JobStatus.RUNNING:
+        get_redis().set(cancel_flag_key(job.pk), reason.encode(), ex=CANCEL_FLAG_TTL)
+    return job
+
+
+def job_sweep_stale(*, worker_name: str | None = None) -> int:
+    """Fail running jobs whose worker is gone; return how many.
+
+    A job is gone when its heartbeat is older than ``STUDIO_STALE_SECONDS``
+    or, when ``worker_name`` is given (a worker starting up), when that very
+    worker had claimed it: a worker that starts is running nothing yet.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.STUDIO_STALE_SECONDS)
+    stale = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+    count = 0
+    for job_id in stale.values_list("pk", flat=True):
+        count += job_fail(job_id=job_id, reason="The worker stopped responding while running this job.")
+    if worker_name:
+        mine = Job.objects.filter(status=JobStatus.RUNNING, worker_name=worker_name)
+        for job_id in mine.values_list("pk", flat=True):
+            count += job_fail(job_id=job_id, reason="The worker restarted while running this job.")
+    return count
+
+
+# --- Worker side -------------------------------------------------------------------
+
+
+def job_fail(*, job_id: int, reason: str) -> bool:
+    """Mark a queued or running job failed with ``reason``; False if it had already ended.
+
+    Assets are only written together with success, so a failed job has none.
+    """
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
+            status=JobStatus.FAILED, reason=reason[:2000], finished_at=timezone.now()
+        )
+        if updated:
+            transaction.on_commit(partial(_job_publish, job_id=job_id))
+    return bool(updated)
+
+
+def job_start(*, job_id: int, worker_name: str) -> Job | None:
+    """Claim a queued job for this worker; None when it is no longer queued (cancelled, failed, redelivered)."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker_name=worker_name,
+            worker_host=lineage.worker_host(), code_version=lineage.code_version(),
+        )
+        if not claimed:
+            return None
+        transaction.on_commit(partial(_job_publish, job_id=job_id))
+    return Job.objects.select_related("project").get(pk=job_id)
+
+
+def job_run(*, job_id: int, worker_name: str) -> Job | None:
+    """Run a queued job on this worker to success or cancellation.
+
+    Sends every step (and a throttled preview) to the author's studio group,
+    keeps a heartbeat, stores the images, and returns the finished job, or
+    None if the job was not queued any more. Engine errors propagate: the
+    task marks the job failed.
+    """
+    from generation.image import ImageRequest, generate_images
+
+    job = job_start(job_id=job_id, worker_name=worker_name)
+    if job is None:
+        return None
+    request = ImageRequest.from_dict(job.params)
+    progress = JobProgress(job=job)
+    with JobHeartbeat(job_id=job.pk, progress=progress):
+        result = generate_images(request, on_step=progress, should_stop=partial(_cancel_requested, job.pk))
+    if result.cancelled:
+        reason = get_redis().get(cancel_flag_key(job.pk))
+        return job_mark_cancelled(job=job, reason=reason.decode() if reason else "Cancelled.")
+    return job_complete(job=job, result=result)
+
+
+def _cancel_requested(job_id: int) -> bool:
+    from webapp.studio.selectors import job_cancel_requested
+
+    return job_cancel_requested(job_id=job_id)
+
+
+def job_mark_cancelled(*, job: Job, reason: str) -> Job:
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.CANCELLED, reason=reason, finished_at=timezone.now()
+        )
+        transaction.on_commit(partial(_job_publish, job_id=job.pk))
+    get_redis().delete(cancel_flag_key(job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def job_complete(*, job: Job, result: Any) -> Job:
+    """Store ``result``'s images and their thumbnails, then create the assets and end the job, atomically.
+
+    Files go through Django's default storage under names made here. If the
+    database part fails, the files already stored are deleted again, so a
+    job never has half of its assets.
+    """
+    from generation.image import save_png
+
+    host, version = lineage.worker_host(), lineage.code_version()
+    stored: list[str] = []
+    rows: list[Asset] = []
+    try:
+        for index, image in enumerate(result.images):
+            params = {
+                **result.params, "batch_index": index, "model": result.model,
+                "model_revision": result.model_revision, "worker_host": host, "code_version": version,
+                "job_id": job.pk,
+            }
+            original = io.BytesIO()
+            save_png(image, original, params)
+            data = original.getvalue()
+            stem = f"studio/{job.project_id}/{uuid.uuid4().hex}"
+            name = default_storage.save(f"{stem}.png", ContentFile(data))
+            stored.append(name)
+            thumb_name = default_storage.save(f"{stem}-thumb.png", ContentFile(_thumbnail_png(image)))
+            stored.append(thumb_name)
+            rows.append(Asset(
+                project_id=job.project_id, job=job, author_id=job.author_id, batch_index=index,
+                file=name, thumbnail=thumb_name, byte_size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                width=image.width, height=image.height, params=params, model_name=result.model,
+                model_revision=result.model_revision, scheduler=params["scheduler"], steps=params["steps"],
+                guidance_scale=params["guidance_scale"], seed=params["seed"], worker_host=host,
+                code_version=version,
+            ))
+        with transaction.atomic():
+            for row in rows:
+                row.save()
+            Job.objects.filter(pk=job.pk).update(
+                status=JobStatus.SUCCEEDED, finished_at=timezone.now(), model_revision=result.model_revision,
+                steps_done=job.steps_total, seconds_per_step=result.seconds_per_step, heartbeat_at=timezone.now(),
+            )
+            transaction.on_commit(partial(_job_publish, job_id=job.pk))
+    except BaseException:
+        for name in stored:
+            default_storage.delete(name)
+        raise
+    job.refresh_from_db()
+    return job
+
+
+def _thumbnail_png(image: Any) -> bytes:
+    thumb = image.convert("RGB")
+    thumb.thumbnail((THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE))
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _job_publish(*, job_id: int) -> None:
+    """Tell the author's studio page that the job's state changed (the page reloads the card)."""
+    job = Job.objects.filter(pk=job_id).values("project_id", "author_id", "status").first()
+    if job is None or job["author_id"] is None:
+        return
+    group = studio_group_name(project_id=job["project_id"], user_id=job["author_id"])
+    get_publisher().publish(group, {"type": "studio.job", "job_id": job_id, "status": job["status"]})
+
+
+class JobProgress:
+    """The engine's ``on_step``: one event per step, a preview at most a few times a second.
+
+    Events go through the process's ordered publisher, so they reach the
+    client in step order.
+    """
+
+    def __init__(self, *, job: Job) -> None:
+        self.job_id = job.pk
+        self.group = studio_group_name(project_id=job.project_id, user_id=job.author_id or 0)
+        self.publisher = get_publisher()
+        self.min_preview_interval = 1.0 / settings.STUDIO_PREVIEWS_PER_SECOND
+        self.started = time.monotonic()
+        self.last_preview = float("-inf")
+        self.step = 0
+        self.total = int(job.steps_total)
+
+    def __call__(self, step: int, total: int, preview: Any) -> None:
+        now = time.monotonic()
+        self.step, self.total = step, total
+        per_step = (now - self.started) / step if step else 0.0
+        message: dict[str, Any] = {
+            "type": "studio.progress", "job_id": self.job_id, "step": step, "total": total,
+            "eta": round(per_step * (total - step), 1),
+        }
+        if preview is not None and (now - self.last_preview >= self.min_preview_interval or step == total):
+            message["preview"] = preview_data_url(preview)
+            self.last_preview = now
+        self.publisher.publish(self.group, message)
+
+    @property
+    def seconds_per_step(self) -> float | None:
+        return (time.monotonic() - self.started) / self.step if self.step else None
+
+
+class JobHeartbeat:
+    """A thread that tells the database, every few seconds, that the job is alive and how far it is.
+
+    ``job_sweep_stale`` fails running jobs whose heartbeat stops.
+    """
+
+    def __init__(self, *, job_id: int, progress: JobProgress) -> None:
+        self.job_id = job_id
+        self.progress = progress
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> JobHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(settings.STUDIO_HEARTBEAT_SECONDS):
+                Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
+                    heartbeat_at=timezone.now(), steps_done=self.progress.step,
+                    steps_total=self.progress.total, seconds_per_step=self.progress.seconds_per_step,
+                )
+        except Exception:
+            logger.exception("heartbeat of job %s stopped", self.job_id)
+        finally:
+            connection.close()
