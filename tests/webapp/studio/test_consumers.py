@@ -74,3 +74,17 @@ async def test_studio_socket_does_not_hear_a_teammates_jobs(project, alice, bob,
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
     await asyncio.sleep(0)
+
+
+async def test_studio_socket_still_delivers_after_an_idle_spell(project, bob, redis_server):
+    # The channel layer blocks 5 s per read; a client socket timeout of 5 s used to kill idle consumers.
+    cookie = await database_sync_to_async(_session_cookie)(bob)
+    communicator, connected = await _connect(project.pk, [ORIGIN, cookie])
+    assert connected
+    await asyncio.sleep(6)
+    await get_channel_layer().group_send(
+        studio_group_name(project_id=project.pk, user_id=bob.pk),
+        {"type": "studio.progress", "job_id": 5, "step": 1, "total": 2, "eta": 0},
+    )
+    assert "Step 1 of 2" in await communicator.receive_from(timeout=5)
+    await communicator.disconnect()

@@ -219,3 +219,24 @@ def test_job_rerun_keeps_the_seed_and_vary_draws_a_new_one(project, bob, make_jo
 def test_job_params_are_json_as_stored(project, bob, make_job):
     job = make_job(project=project, author=bob)
     assert json.loads(json.dumps(Job.objects.get(pk=job.pk).params)) == job.params
+
+
+def test_job_progress_sends_every_step_but_previews_only_a_few_per_second(project, bob, make_job, monkeypatch, settings):
+    from PIL import Image
+
+    settings.STUDIO_PREVIEWS_PER_SECOND = 4
+    sent: list[tuple[str, dict]] = []
+    clock = {"now": 100.0}
+    monkeypatch.setattr(services, "get_publisher", lambda: type("P", (), {"publish": lambda self, g, m: sent.append((g, m))})())
+    monkeypatch.setattr(services.time, "monotonic", lambda: clock["now"])
+    job = make_job(project=project, author=bob, steps=20)
+    progress = services.JobProgress(job=job)
+    preview = Image.new("RGB", (32, 32), "red")
+    for step in range(1, 21):
+        clock["now"] += 0.0625  # 16 steps per second
+        progress(step, 20, preview)
+    assert [m["step"] for _, m in sent] == list(range(1, 21))
+    with_preview = [m["step"] for _, m in sent if "preview" in m]
+    assert with_preview == [1, 5, 9, 13, 17, 20]  # every 0.25 s, and the last step
+    assert {group for group, _ in sent} == {f"studio_p{project.pk}_u{bob.pk}"}
+    assert sent[9][1]["eta"] == pytest.approx(0.6)  # 10 steps left at 1/16 s
