@@ -6,7 +6,11 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export HOST PORT
+# honcho rewrites PORT for each process, so the web process reads ATELIER_PORT.
+export ATELIER_HOST := $(HOST)
+export ATELIER_PORT := $(PORT)
+# The Procfile's processes run the virtual environment's python.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run install install-dev models migrate test lint chromium bench clean-var
 
@@ -39,9 +43,9 @@ run: install models migrate
 	@echo "  Atelier is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops every process)"
 	@echo ""
 	@if [ -n "$$REDIS_URL" ]; then \
-		exec $(VENV)/bin/honcho start web worker; \
+		exec honcho start web worker; \
 	else \
-		exec $(VENV)/bin/honcho start; \
+		exec honcho start; \
 	fi
 
 chromium:
@@ -55,6 +59,7 @@ chromium:
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy webapp generation
 
 test: install-dev chromium models lint
 	$(PY) -m pytest $(PYTEST_ARGS)

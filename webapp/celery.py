@@ -4,12 +4,16 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 app = Celery("atelier")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # GPU workers in production listen on one of these; the embedded worker on all.
-app.conf.task_queues = (Queue("default"), Queue("text"), Queue("image"))
+# Each queue has its own exchange and routing key: sharing the default key would
+# copy every message into every queue bound to it.
+app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("default", "text", "image"))
+app.conf.task_default_exchange = "default"
+app.conf.task_default_routing_key = "default"
 app.autodiscover_tasks()

@@ -111,7 +111,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": SQLITE_PATH,
+            "NAME": str(SQLITE_PATH),
             # The web server and the worker write concurrently: WAL lets readers
             # go on while one writer holds the lock, IMMEDIATE avoids upgrade deadlocks.
             "OPTIONS": {

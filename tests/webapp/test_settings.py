@@ -10,7 +10,8 @@ HTTPS_ONLY_WARNINGS = {"security.W004", "security.W008", "security.W012", "secur
 
 
 def _check_deploy(extra_env: dict[str, str]) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    # A deployment has none of the test suite's own switches (the browser tests set one).
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env.update(extra_env)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True

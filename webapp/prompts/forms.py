@@ -16,10 +16,12 @@ class HistoryFilterForm(forms.Form):
 
     def __init__(self, *args: Any, members: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["author"].choices = [("", "Anyone")] + [(m.user_id, m.user.username) for m in members]
+        author = self.fields["author"]
+        assert isinstance(author, forms.TypedChoiceField)
+        author.choices = [("", "Anyone")] + [(m.user_id, m.user.username) for m in members]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", "“To” must be on or after “From”.")
         return data

@@ -5,13 +5,14 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from webapp.core.http import HtmxHttpRequest
 from webapp.prompts import selectors
 from webapp.prompts.forms import HistoryFilterForm
 from webapp.workspaces.selectors import project_get_for_member, team_members
 
 
 @login_required
-def history(request: HttpRequest, project_id: int) -> HttpResponse:
+def history(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_member(user=request.user, project_id=project_id)
     form = HistoryFilterForm(request.GET or None, members=list(team_members(team=project.team)))
     filters = form.cleaned_data if form.is_valid() else {}
@@ -24,9 +25,9 @@ def history(request: HttpRequest, project_id: int) -> HttpResponse:
         date_to=filters.get("date_to"),
     )
     page = Paginator(records, 25).get_page(request.GET.get("page"))
-    for record in page:
-        record.reuse_url = selectors.prompt_reuse_url(record=record) if project.membership.can_write else None
-    context = {"project": project, "form": form, "page": page, "active_tab": "history"}
+    can_reuse = project.membership.can_write
+    rows = [(record, selectors.prompt_reuse_url(record=record) if can_reuse else None) for record in page]
+    context = {"project": project, "form": form, "page": page, "rows": rows, "active_tab": "history"}
     template = "prompts/_history_results.html" if request.htmx else "prompts/history.html"
     return render(request, template, context)
 

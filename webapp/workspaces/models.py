@@ -22,7 +22,7 @@ ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 class Team(models.Model):
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(
+    members: models.ManyToManyField = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
     )
 
@@ -103,6 +103,9 @@ class Invite(models.Model):
 
 
 class Project(models.Model):
+    # Set by selectors.project_get_for_member: the viewing user's membership.
+    membership: Membership
+
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True, max_length=2000)
