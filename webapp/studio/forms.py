@@ -15,6 +15,12 @@ REQUEST_FIELDS = (
 )
 
 
+def _choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    return field
+
+
 class StudioForm(forms.Form):
     """The studio's request form; the engine's own static checks decide what is valid.
 
@@ -34,8 +40,8 @@ class StudioForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = [(spec.name, spec.display_name) for spec in image_models()]
-        self.fields["scheduler"].choices = [(name, label) for name, (_, _, label) in SCHEDULERS.items()]
+        _choice_field(self, "model").choices = [(spec.name, spec.display_name) for spec in image_models()]
+        _choice_field(self, "scheduler").choices = [(name, label) for name, (_, _, label) in SCHEDULERS.items()]
         spec = get_image_model_spec(DEFAULT_IMAGE_MODEL)
         defaults = {
             "model": spec.name, "scheduler": spec.default_scheduler, "steps": spec.default_steps,
@@ -54,11 +60,11 @@ class StudioForm(forms.Form):
         return initial
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         try:
-            request = ImageRequest(**{name: data.get(name) for name in REQUEST_FIELDS})
+            request = ImageRequest(**{name: data.get(name) for name in REQUEST_FIELDS})  # type: ignore[arg-type]
             engine_validate(request)
         except EngineValidationError as exc:
             self.add_error(exc.field if exc.field in self.fields else None, exc.message)
@@ -76,5 +82,5 @@ class GalleryFilterForm(forms.Form):
 
     def __init__(self, *args: Any, members: list[Any], model_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["author"].choices = [("", "Anyone")] + [(m.user_id, m.user.username) for m in members]
-        self.fields["model"].choices = [("", "Any model")] + [(name, name) for name in model_names]
+        _choice_field(self, "author").choices = [("", "Anyone")] + [(m.user_id, m.user.username) for m in members]
+        _choice_field(self, "model").choices = [("", "Any model")] + [(name, name) for name in model_names]

@@ -31,6 +31,9 @@ class Job(models.Model):
     already drawn, so a failed or cancelled job still says exactly what ran.
     """
 
+    # Set by selectors.job_queue_for_user: 1 for the next job to start, None unless queued.
+    queue_position: int | None
+
     project = models.ForeignKey("workspaces.Project", on_delete=models.CASCADE, related_name="image_jobs")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     prompt_record = models.ForeignKey(

@@ -202,8 +202,9 @@ def job_run(*, job_id: int, worker_name: str) -> Job | None:
     with JobHeartbeat(job_id=job.pk, progress=progress):
         result = generate_images(request, on_step=progress, should_stop=partial(_cancel_requested, job.pk))
     if result.cancelled:
-        reason = get_redis().get(cancel_flag_key(job.pk))
-        return job_mark_cancelled(job=job, reason=reason.decode() if reason else "Cancelled.")
+        flag = get_redis().get(cancel_flag_key(job.pk))
+        reason = flag.decode() if isinstance(flag, bytes) else (flag or "Cancelled.")
+        return job_mark_cancelled(job=job, reason=reason)
     return job_complete(job=job, result=result)
 
 

@@ -6,17 +6,26 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generation.errors import ValidationError as EngineValidationError
+from webapp.core.http import HtmxHttpRequest
 from webapp.prompts.selectors import prompt_get_for_member
 from webapp.studio import selectors, services
 from webapp.studio.forms import GalleryFilterForm, StudioForm
+from webapp.studio.models import Asset
 from webapp.workspaces.selectors import project_get_for_member, team_members
 
 GALLERY_PAGE_SIZE = 24
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Http404("Not found") from None
 
 
 def _studio_context(request: HttpRequest, project: object, form: StudioForm) -> dict[str, object]:
@@ -31,7 +40,7 @@ def _studio_context(request: HttpRequest, project: object, form: StudioForm) -> 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def index(request: HttpRequest, project_id: int) -> HttpResponse:
+def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_member(user=request.user, project_id=project_id, require_write=request.method == "POST")
     services.job_sweep_stale()
     if request.method == "POST":
@@ -45,7 +54,7 @@ def index(request: HttpRequest, project_id: int) -> HttpResponse:
     else:
         initial = {}
         if request.GET.get("reuse"):
-            record = prompt_get_for_member(user=request.user, project_id=project.pk, prompt_id=request.GET["reuse"])
+            record = prompt_get_for_member(user=request.user, project_id=project.pk, prompt_id=_int(request.GET["reuse"]))
             initial = StudioForm.initial_from_params(record.params, prompt=record.text)
         form = StudioForm(initial=initial)
     template = "studio/_form.html" if request.htmx else "studio/index.html"
@@ -70,7 +79,7 @@ def queue_panel(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def job_cancel(request: HttpRequest, project_id: int, job_id: int) -> HttpResponse:
+def job_cancel(request: HtmxHttpRequest, project_id: int, job_id: int) -> HttpResponse:
     job = selectors.job_get_for_member(user=request.user, project_id=project_id, job_id=job_id, require_write=True)
     job = services.job_cancel(job=job, user=request.user)
     if not request.htmx:
@@ -80,7 +89,7 @@ def job_cancel(request: HttpRequest, project_id: int, job_id: int) -> HttpRespon
 
 @login_required
 @require_GET
-def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
+def gallery(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_member(user=request.user, project_id=project_id)
     form = GalleryFilterForm(
         request.GET or None,
@@ -116,7 +125,7 @@ def asset_detail(request: HttpRequest, project_id: int, asset_id: int) -> HttpRe
     return render(request, "studio/asset_detail.html", context)
 
 
-def _asset_response(asset: object, *, thumbnail: bool = False, attachment: bool = False) -> FileResponse:
+def _asset_response(asset: Asset, *, thumbnail: bool = False, attachment: bool = False) -> FileResponse:
     response = FileResponse(
         selectors.asset_open(asset=asset, thumbnail=thumbnail),
         content_type=asset.content_type,
