@@ -307,13 +307,16 @@ class JobProgress:
         self.min_preview_interval = 1.0 / settings.STUDIO_PREVIEWS_PER_SECOND
         self.started = time.monotonic()
         self.last_preview = float("-inf")
+        self.first_step_at: float | None = None
         self.step = 0
         self.total = int(job.steps_total)
 
     def __call__(self, step: int, total: int, preview: Any) -> None:
         now = time.monotonic()
+        if self.first_step_at is None:
+            self.first_step_at = now
         self.step, self.total = step, total
-        per_step = (now - self.started) / step if step else 0.0
+        per_step = self.seconds_per_step or 0.0
         message: dict[str, Any] = {
             "type": "studio.progress", "job_id": self.job_id, "step": step, "total": total,
             "eta": round(per_step * (total - step), 1),
@@ -325,7 +328,12 @@ class JobProgress:
 
     @property
     def seconds_per_step(self) -> float | None:
-        return (time.monotonic() - self.started) / self.step if self.step else None
+        """Measured from the first step on: loading and prompt encoding are not steps."""
+        if self.first_step_at is None:
+            return None
+        if self.step <= 1:
+            return self.first_step_at - self.started
+        return (time.monotonic() - self.first_step_at) / (self.step - 1)
 
 
 class JobHeartbeat:
