@@ -234,7 +234,9 @@ SITE_URL = os.environ.get("ATELIER_SITE_URL", "")
 # A running image job whose worker sent no heartbeat for this long is failed.
 STUDIO_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_STUDIO_HEARTBEAT_SECONDS", "5"))
 STUDIO_STALE_SECONDS = float(os.environ.get("ATELIER_STUDIO_STALE_SECONDS", "60"))
-# Previews sent to the job card per second, at most.
+# Progress updates and previews sent to the job card per second, at most
+# (the first and the last step always go out).
+STUDIO_PROGRESS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PROGRESS_PER_SECOND", "10"))
 STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_SECOND", "4"))
 
 LOGGING = {

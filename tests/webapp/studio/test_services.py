@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -221,9 +222,10 @@ def test_job_params_are_json_as_stored(project, bob, make_job):
     assert json.loads(json.dumps(Job.objects.get(pk=job.pk).params)) == job.params
 
 
-def test_job_progress_sends_every_step_but_previews_only_a_few_per_second(project, bob, make_job, monkeypatch, settings):
+def test_job_progress_sends_a_few_updates_and_fewer_previews_per_second(project, bob, make_job, monkeypatch, settings):
     from PIL import Image
 
+    settings.STUDIO_PROGRESS_PER_SECOND = 8
     settings.STUDIO_PREVIEWS_PER_SECOND = 4
     sent: list[tuple[str, dict]] = []
     clock = {"now": 100.0}
@@ -235,8 +237,25 @@ def test_job_progress_sends_every_step_but_previews_only_a_few_per_second(projec
     for step in range(1, 21):
         clock["now"] += 0.0625  # 16 steps per second
         progress(step, 20, preview)
-    assert [m["step"] for _, m in sent] == list(range(1, 21))
+    assert [m["step"] for _, m in sent] == [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 20]  # every 1/8 s, and the last
     with_preview = [m["step"] for _, m in sent if "preview" in m]
     assert with_preview == [1, 5, 9, 13, 17, 20]  # every 0.25 s, and the last step
     assert {group for group, _ in sent} == {f"studio_p{project.pk}_u{bob.pk}"}
-    assert sent[9][1]["eta"] == pytest.approx(0.6)  # 10 steps left at 1/16 s
+    assert sent[5][1]["eta"] == pytest.approx(0.6)  # at step 11, 9 steps left at 1/16 s
+
+
+@pytest.mark.stack
+def test_cancel_watch_sees_a_cancel_sent_before_or_while_the_job_runs(project, bob, make_job, redis_server):
+    first, second = make_job(project=project, author=bob), make_job(project=project, author=bob)
+    for job in (first, second):
+        services.job_start(job_id=job.pk, worker_name="w1")
+    services.job_cancel(job=first, user=bob)
+    with services.CancelWatch(job_id=first.pk) as watch:
+        assert watch.is_set()
+    with services.CancelWatch(job_id=second.pk) as watch:
+        assert not watch.is_set()
+        services.job_cancel(job=second, user=bob)
+        deadline = time.monotonic() + 5
+        while not watch.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert watch.is_set()

