@@ -1,0 +1,118 @@
+"""``AtelierShapesPipeline``: the default model's diffusers pipeline.
+
+A pixel-space text-to-image pipeline (no VAE) whose ``__call__`` takes the same
+arguments as Stable Diffusion's, so the engine drives it exactly like any other
+diffusers pipeline: schedulers swap with ``from_config``, progress and
+interruption go through ``callback_on_step_end``.
+
+Importing this module imports torch and diffusers; import it lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+
+
+class AtelierShapesPipeline(DiffusionPipeline):
+    """Text-conditioned denoising directly on RGB pixels in [-1, 1]."""
+
+    model_cpu_offload_seq = "text_encoder->unet"
+    _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
+
+    def __init__(self, unet: Any, text_encoder: Any, tokenizer: Any, scheduler: Any) -> None:
+        super().__init__()
+        self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+        self._interrupt = False
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    def encode_prompt(self, prompts: list[str], device: torch.device | str) -> torch.Tensor:
+        tokens = self.tokenizer(
+            prompts,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
+        return self.text_encoder(tokens.input_ids.to(device))[0]
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        negative_prompt: str | list[str] | None = None,
+        num_inference_steps: int = 25,
+        guidance_scale: float = 3.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_images_per_prompt: int = 1,
+        latents: torch.Tensor | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | tuple[str, ...] = ("latents",),
+    ) -> ImagePipelineOutput | tuple:
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        negatives = negative_prompt or ""
+        negatives = [negatives] * len(prompts) if isinstance(negatives, str) else list(negatives)
+        size = self.unet.config.sample_size
+        height, width = height or size, width or size
+        device, dtype = self._execution_device, self.unet.dtype
+        self._interrupt = False
+
+        prompt_embeds = self.encode_prompt(prompts, device).repeat_interleave(num_images_per_prompt, 0)
+        do_cfg = guidance_scale > 1.0
+        negative_prompt_embeds = None
+        if do_cfg:
+            negative_prompt_embeds = self.encode_prompt(negatives, device).repeat_interleave(
+                num_images_per_prompt, 0
+            )
+        batch = len(prompts) * num_images_per_prompt
+        embeds = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
+
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = self.scheduler.timesteps
+        if latents is None:
+            shape = (batch, self.unet.config.in_channels, height, width)
+            latents = randn_tensor(shape, generator=generator, device=torch.device(device), dtype=dtype)
+        latents = latents * self.scheduler.init_noise_sigma
+        for i, t in enumerate(self.progress_bar(timesteps)):
+            if self.interrupt:
+                continue
+            model_input = torch.cat([latents, latents]) if do_cfg else latents
+            model_input = self.scheduler.scale_model_input(model_input, t)
+            noise = self.unet(model_input, t, encoder_hidden_states=embeds).sample
+            if do_cfg:
+                uncond, cond = noise.chunk(2)
+                noise = uncond + guidance_scale * (cond - uncond)
+            latents = self.scheduler.step(noise, t, latents, generator=generator).prev_sample
+            if callback_on_step_end is not None:
+                scope = locals()
+                outputs = callback_on_step_end(
+                    self, i, t, {name: scope[name] for name in callback_on_step_end_tensor_inputs}
+                )
+                latents = outputs.pop("latents", latents)
+
+        images = (latents / 2 + 0.5).clamp(0, 1)
+        self.maybe_free_model_hooks()
+        if output_type == "pt":
+            result: Any = images
+        else:
+            array = images.permute(0, 2, 3, 1).float().cpu().numpy()
+            if output_type == "np":  # diffusers' convention: float in [0, 1]
+                result = array
+            else:
+                result = [Image.fromarray(a) for a in (array * 255).round().astype(np.uint8)]
+        if not return_dict:
+            return (result,)
+        return ImagePipelineOutput(images=result)

@@ -1,0 +1,274 @@
+"""``python -m generation train-default``: train the default image model.
+
+What it implements (the DDPM recipe, with diffusers' building blocks):
+
+* the forward process q(x_t | x_0) = N(√ᾱ_t x_0, (1 - ᾱ_t) I) with a cosine
+  beta schedule (``DDPMScheduler.add_noise``);
+* a denoiser ε_θ(x_t, t, text): a small ``UNet2DConditionModel`` on 32x32 RGB
+  pixels, cross-attending to a tiny ``CLIPTextModel`` trained jointly over a
+  word-level tokenizer;
+* the simple loss E‖ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)‖², with the caption
+  dropped 10% of the time so that classifier-free guidance works;
+* sampling by iterative denoising, in :class:`AtelierShapesPipeline`.
+
+Data comes from :mod:`generation.image.shapes`, drawn on the fly; the held-out
+(colour, shape) pairs are never drawn. The output folder is a diffusers
+pipeline (EMA weights) plus ``train_config.json`` and ``loss_log.csv``; it is
+rewritten at every checkpoint, so a stopped run still leaves usable weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from generation.image import shapes
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "default_model"
+MAX_TOKENS = 16
+
+TEXT_CONFIG: dict[str, Any] = {
+    "hidden_size": 128,
+    "intermediate_size": 256,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "max_position_embeddings": MAX_TOKENS,
+    "pad_token_id": 0,
+    "bos_token_id": 2,
+    "eos_token_id": 2,
+    "projection_dim": 128,
+}
+UNET_CONFIG: dict[str, Any] = {
+    "sample_size": shapes.IMAGE_SIZE,
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    "block_out_channels": (32, 64, 64),
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+    "cross_attention_dim": TEXT_CONFIG["hidden_size"],
+    "attention_head_dim": 4,
+}
+SCHEDULER_CONFIG: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_schedule": "squaredcos_cap_v2",
+    "prediction_type": "epsilon",
+    "clip_sample": True,
+}
+
+
+def build_tokenizer() -> Any:
+    """A word-level tokenizer over :data:`shapes.VOCABULARY` (no network)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[EOS]": 2}
+    for word in shapes.VOCABULARY:
+        vocab.setdefault(word, len(vocab))
+    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))  # noqa: S106
+    core.normalizer = normalizers.Lowercase()
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        unk_token="[UNK]",  # noqa: S106
+        pad_token="[PAD]",  # noqa: S106
+        eos_token="[EOS]",  # noqa: S106
+        model_max_length=MAX_TOKENS,
+    )
+
+
+def build_pipeline(seed: int) -> Any:
+    """A freshly initialised default pipeline (random weights from ``seed``)."""
+    import torch
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from generation.image.pipeline import AtelierShapesPipeline
+
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), **TEXT_CONFIG))
+    unet = UNet2DConditionModel(**UNET_CONFIG)
+    scheduler = DDPMScheduler(**SCHEDULER_CONFIG)
+    return AtelierShapesPipeline(
+        unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
+    )
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m generation train-default", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (diffusers format)")
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=8e-4)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--cfg-drop", type=float, default=0.1, help="probability of an empty caption")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--init", type=Path, default=None, help="continue from the weights in this folder (fresh optimizer state)"
+    )
+    parser.add_argument("--save-every", type=int, default=500)
+    parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="wall-clock budget: the learning rate anneals by whichever of steps or time runs out first",
+    )
+    return parser.parse_args(argv)
+
+
+def _save(pipe: Any, ema: Any, params: list, out: Path, config: dict, log: list[dict]) -> None:
+    ema.store(params)
+    ema.copy_to(params)
+    pipe.save_pretrained(out)
+    ema.restore(params)
+    (out / "train_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    with (out / "loss_log.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["step", "loss", "lr", "elapsed_s"])
+        writer.writeheader()
+        writer.writerows(log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(list(sys.argv[1:] if argv is None else argv))
+    import math
+
+    import numpy as np
+    import torch
+    from diffusers.training_utils import EMAModel
+    from tqdm import tqdm
+
+    from generation.config import configure_torch_threads
+
+    threads = configure_torch_threads()
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    pipe = build_pipeline(args.seed)
+    history: dict[str, Any] = {}
+    prior_log: list[dict] = []
+    if args.init is not None:
+        from generation.image.pipeline import AtelierShapesPipeline
+
+        previous = AtelierShapesPipeline.from_pretrained(args.init)
+        pipe.unet.load_state_dict(previous.unet.state_dict())
+        pipe.text_encoder.load_state_dict(previous.text_encoder.state_dict())
+        history = json.loads((args.init / "train_config.json").read_text())
+        with (args.init / "loss_log.csv").open() as handle:
+            prior_log = list(csv.DictReader(handle))
+    base_steps = int(history.get("trained_steps", 0))
+    base_time = float(history.get("elapsed_s", 0.0))
+    unet, text_encoder, tokenizer, scheduler = pipe.unet, pipe.text_encoder, pipe.tokenizer, pipe.scheduler
+    unet.train()
+    text_encoder.train()
+    params = [p for p in (*unet.parameters(), *text_encoder.parameters()) if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+
+    started = time.monotonic()
+
+    def lr_at(step: int) -> float:
+        # Cosine decay over whichever budget (steps or wall time) is closer to
+        # running out, so a slow shared machine still ends on a small rate.
+        if step < args.warmup:
+            return (step + 1) / args.warmup
+        progress = (step - args.warmup) / max(1, args.steps - args.warmup)
+        if args.max_minutes:
+            progress = max(progress, (time.monotonic() - started) / (args.max_minutes * 60))
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    ema = EMAModel(params, decay=args.ema_decay, use_ema_warmup=True, inv_gamma=1.0, power=3 / 4)
+    counts = {
+        "unet": sum(p.numel() for p in unet.parameters()),
+        "text_encoder": sum(p.numel() for p in text_encoder.parameters()),
+    }
+    config = {
+        "command": "python -m generation train-default " + " ".join(argv or sys.argv[1:]),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "threads": threads,
+        "torch": torch.__version__,
+        "parameters": counts,
+        "unet": {k: list(v) if isinstance(v, tuple) else v for k, v in UNET_CONFIG.items()},
+        "text_encoder": TEXT_CONFIG,
+        "scheduler": SCHEDULER_CONFIG,
+        "data": {
+            "shapes": list(shapes.SHAPES),
+            "colours": list(shapes.COLOURS),
+            "backgrounds": list(shapes.BACKGROUNDS),
+            "sizes": list(shapes.SIZES),
+            "positions": list(shapes.POSITIONS),
+            "held_out": sorted(list(pair) for pair in shapes.HELD_OUT),
+        },
+    }
+    if history:
+        config["previous_run"] = history
+    print(f"parameters: {counts}, threads: {threads}", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    rng = random.Random(args.seed)
+    log: list[dict] = prior_log
+    running, seen = 0.0, 0
+    progress = tqdm(range(args.steps), desc="train-default", mininterval=5, file=sys.stdout)
+    step = 0
+    for step in progress:
+        pixels, scenes = shapes.batch(rng, args.batch_size)
+        x0 = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        captions = ["" if rng.random() < args.cfg_drop else scene.caption(rng) for scene in scenes]
+        ids = tokenizer(
+            captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+        )
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],))
+        x_t = scheduler.add_noise(x0, noise, t)  # √ᾱ_t x0 + √(1-ᾱ_t) ε
+        prediction = unet(x_t, t, encoder_hidden_states=text_encoder(ids.input_ids)[0]).sample
+        loss = torch.nn.functional.mse_loss(prediction, noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        lr_schedule.step()
+        ema.step(params)
+        running += loss.item()
+        seen += 1
+        if (step + 1) % args.log_every == 0:
+            entry = {
+                "step": base_steps + step + 1,
+                "loss": round(running / seen, 5),
+                "lr": f"{lr_schedule.get_last_lr()[0]:.3g}",
+                "elapsed_s": round(base_time + time.monotonic() - started, 1),
+            }
+            log.append(entry)
+            progress.set_postfix(loss=entry["loss"])
+            running, seen = 0.0, 0
+        out_of_time = args.max_minutes is not None and time.monotonic() - started > args.max_minutes * 60
+        if (step + 1) % args.save_every == 0 or out_of_time:
+            config["trained_steps"] = base_steps + step + 1
+            config["elapsed_s"] = round(base_time + time.monotonic() - started, 1)
+            _save(pipe, ema, params, args.out, config, log)
+        if out_of_time:
+            print(f"stopping after {args.max_minutes} minutes", flush=True)
+            break
+    config["trained_steps"] = base_steps + step + 1
+    config["elapsed_s"] = round(base_time + time.monotonic() - started, 1)
+    config["final_loss"] = log[-1]["loss"] if log else None
+    _save(pipe, ema, params, args.out, config, log)
+    print(
+        json.dumps(
+            {"out": str(args.out), **{k: config[k] for k in ("trained_steps", "elapsed_s", "final_loss")}}
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""``python -m generation train-default`` and the procedural data it learns from."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generation.image import ImageRequest, generate_images, load_image_model, shapes
+from generation.image.train import main as train_main
+
+
+def test_training_never_draws_a_held_out_pair() -> None:
+    rng = random.Random(0)
+
+    drawn = {(s.colour, s.shape) for s in (shapes.random_scene(rng) for _ in range(3000))}
+
+    assert not drawn & shapes.HELD_OUT
+    assert len(drawn) == len(shapes.COLOURS) * len(shapes.SHAPES) - len(shapes.HELD_OUT)
+
+
+def test_there_are_at_least_100_held_out_prompts() -> None:
+    scenes = shapes.all_scenes(held_out=True)
+
+    assert len({scene.caption() for scene in scenes}) >= 100
+    assert all((s.colour, s.shape) in shapes.HELD_OUT for s in scenes)
+
+
+def test_captions_name_the_scene_and_parse_back() -> None:
+    scene = shapes.Scene("star", "red", "small", "top left", "gray")
+
+    assert scene.caption() == "a small red star in the top left on a gray background"
+    assert shapes.parse_caption(scene.caption()) == {
+        "size": "small",
+        "colour": "red",
+        "shape": "star",
+        "background": "gray",
+    }
+
+
+def test_rendering_is_32_pixels_and_shows_the_colour() -> None:
+    image = shapes.render(shapes.Scene("square", "blue", "large", "center", "white"))
+    pixels = np.asarray(image)
+
+    assert image.size == (32, 32)
+    assert tuple(pixels[16, 16]) == shapes.COLOURS["blue"]
+    assert tuple(pixels[0, 0]) == shapes.BACKGROUNDS["white"]
+
+
+def test_train_default_writes_a_loadable_pipeline_with_its_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "model"
+    monkeypatch.setenv("ATELIER_TORCH_THREADS", "1")
+
+    code = train_main(
+        ["--out", str(out), "--steps", "2", "--batch-size", "4", "--log-every", "1", "--save-every", "1"]
+    )
+
+    assert code == 0
+    config = json.loads((out / "train_config.json").read_text())
+    assert config["trained_steps"] == 2 and config["args"]["seed"] == 0
+    assert config["data"]["held_out"]
+    with (out / "loss_log.csv").open() as handle:
+        assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2"]
+    spec = {"name": "fresh", "source": str(out), "default_width": 32, "default_height": 32, "min_size": 32}
+    monkeypatch.setenv("ATELIER_IMAGE_MODELS", json.dumps([{**spec, "max_size": 64, "max_pixels": 4096}]))
+    result = generate_images(ImageRequest(prompt="a red star", model="fresh", steps=2, seed=0))
+    assert type(load_image_model("fresh").pipe).__name__ == "AtelierShapesPipeline"
+    assert result.images[0].size == (32, 32)
+
+
+def test_train_default_can_continue_from_earlier_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATELIER_TORCH_THREADS", "1")
+    tiny = ["--steps", "1", "--batch-size", "2", "--log-every", "1"]
+    train_main(["--out", str(tmp_path / "first"), *tiny])
+
+    train_main(["--out", str(tmp_path / "second"), "--init", str(tmp_path / "first"), "--seed", "1", *tiny])
+
+    config = json.loads((tmp_path / "second" / "train_config.json").read_text())
+    assert config["trained_steps"] == 2 and config["previous_run"]["trained_steps"] == 1
+    with (tmp_path / "second" / "loss_log.csv").open() as handle:
+        assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2"]
