@@ -198,6 +198,9 @@ def job_run(*, job_id: int, worker_name: str) -> Job | None:
     """
     from generation.image import ImageRequest, generate_images
 
+    # A queued job is cancelled in the database, so a flag under this id is
+    # stale (ids can come back after a database reset); only one set after the claim counts.
+    get_redis().delete(cancel_flag_key(job_id))
     job = job_start(job_id=job_id, worker_name=worker_name)
     if job is None:
         return None
