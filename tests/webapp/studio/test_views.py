@@ -232,3 +232,29 @@ def test_studio_urls_send_anonymous_visitors_to_log_in(project):
 
     response = Client().get(reverse("studio:gallery", args=[project.pk]))
     assert response.status_code == 302 and "/accounts/login/" in response.url
+
+
+def test_assets_are_stored_and_served_through_whatever_storage_is_configured(project, bob, client_for, make_job, settings):
+    # What S3 (django-storages) relies on: only the storage API, never a local path or a public URL.
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
+    from django.core.files.storage import default_storage
+
+    asset = _asset(project, bob, make_job)
+    assert default_storage.__class__.__name__ == "InMemoryStorage"
+    assert default_storage.exists(asset.file.name) and default_storage.exists(asset.thumbnail.name)
+    response = client_for(bob).get(reverse("studio:asset_download", args=[project.pk, asset.pk]))
+    assert Image.open(io.BytesIO(b"".join(response.streaming_content))).size == (32, 32)
+
+
+def test_studio_page_fails_a_job_whose_worker_went_silent(project, bob, client_for, make_job, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.STUDIO_STALE_SECONDS = 60
+    job = make_job(project=project, author=bob)
+    services.job_start(job_id=job.pk, worker_name="w1")
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    html = client_for(bob).get(reverse("studio:index", args=[project.pk])).content.decode()
+    assert Job.objects.get(pk=job.pk).status == JobStatus.FAILED
+    assert "The worker stopped responding while running this job." in html
