@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from generation.errors import ValidationError as EngineValidationError
 from webapp.core.http import HtmxHttpRequest
+from webapp.prompts.models import PromptKind
 from webapp.prompts.selectors import prompt_get_for_member
 from webapp.studio import selectors, services
 from webapp.studio.forms import GalleryFilterForm, StudioForm
@@ -55,7 +56,8 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
         initial = {}
         if request.GET.get("reuse"):
             record = prompt_get_for_member(user=request.user, project_id=project.pk, prompt_id=_int(request.GET["reuse"]))
-            initial = StudioForm.initial_from_params(record.params, prompt=record.text)
+            params = record.params if record.kind == PromptKind.IMAGE else {}  # a chat prompt brings only its text
+            initial = StudioForm.initial_from_params(params, prompt=record.text)
         form = StudioForm(initial=initial)
     template = "studio/_form.html" if request.htmx else "studio/index.html"
     return render(request, template, _studio_context(request, project, form))

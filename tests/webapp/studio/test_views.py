@@ -258,3 +258,13 @@ def test_studio_page_fails_a_job_whose_worker_went_silent(project, bob, client_f
     html = client_for(bob).get(reverse("studio:index", args=[project.pk])).content.decode()
     assert Job.objects.get(pk=job.pk).status == JobStatus.FAILED
     assert "The worker stopped responding while running this job." in html
+
+
+def test_studio_reuse_of_a_chat_prompt_brings_only_its_text(project, bob, client_for):
+    from webapp.prompts.services import prompt_record_create
+
+    record = prompt_record_create(project=project, author=bob, kind="chat", text="draw me a sheep",
+                                  params={"seed": 99, "model": "smollm2-135m-instruct"}, model_name="smollm2")
+    html = client_for(bob).get(reverse("studio:index", args=[project.pk]) + f"?reuse={record.pk}").content.decode()
+    assert "draw me a sheep</textarea>" in html
+    assert 'value="99"' not in html
