@@ -55,7 +55,7 @@ def test_submit_watch_progress_find_the_image_in_the_gallery_and_download_it(
     assert len(seen["previews"]) >= 2, "the preview should update while denoising"
     assert all(src.startswith("data:image/png;base64,") for src in seen["previews"])
 
-    page.get_by_role("link", name="Gallery").click()
+    page.get_by_role("link", name="Gallery", exact=True).click()
     thumbnail = page.locator(".gallery-item").first
     expect(thumbnail).to_be_visible()
     thumbnail.click()
