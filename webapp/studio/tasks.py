@@ -42,9 +42,14 @@ def _sweep_on_start(sender: Any = None, **kwargs: Any) -> None:
 def _warm_default_model(**kwargs: Any) -> None:
     """Load the default image model in the background, so the first job does not pay for it.
 
-    A thread, because worker_process_init must return within seconds; a job
-    that arrives first simply waits on the engine's load lock.
+    Only in workers that consume the ``image`` queue. A thread, because
+    worker_process_init must return within seconds; a job that arrives
+    first simply waits on the engine's load lock.
     """
+    from webapp.celery import app
+
+    if "image" not in app.amqp.queues.consume_from:
+        return
 
     def load() -> None:
         try:
