@@ -73,7 +73,7 @@ def test_job_create_fails_the_job_when_the_queue_is_unreachable(
         raise ConnectionError("broker down")
 
     monkeypatch.setattr(run_image_job, "apply_async", broken)
-    monkeypatch.setattr(services, "_job_publish", lambda **kwargs: None)
+    monkeypatch.setattr(services.jobs, "_job_publish", lambda **kwargs: None)
     with django_capture_on_commit_callbacks(execute=True):
         job = services.job_create(project=project, author=bob, request=tiny_request())
     job.refresh_from_db()
@@ -229,8 +229,8 @@ def test_job_progress_sends_a_few_updates_and_fewer_previews_per_second(project,
     settings.STUDIO_PREVIEWS_PER_SECOND = 4
     sent: list[tuple[str, dict]] = []
     clock = {"now": 100.0}
-    monkeypatch.setattr(services, "get_publisher", lambda: type("P", (), {"publish": lambda self, g, m: sent.append((g, m))})())
-    monkeypatch.setattr(services.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(services.runner, "get_publisher", lambda: type("P", (), {"publish": lambda self, g, m: sent.append((g, m))})())
+    monkeypatch.setattr(services.runner.time, "monotonic", lambda: clock["now"])
     job = make_job(project=project, author=bob, steps=20)
     progress = services.JobProgress(job=job)
     preview = Image.new("RGB", (32, 32), "red")
