@@ -32,9 +32,6 @@ def cancel_flag_key(job_id: int) -> str:
     return f"studio:job:{int(job_id)}:cancel"
 
 
-# --- Web side --------------------------------------------------------------------
-
-
 def job_create(
     *,
     project: Any,
@@ -142,9 +139,6 @@ def job_sweep_stale(*, worker_name: str | None = None) -> int:
         for job_id in mine.values_list("pk", flat=True):
             count += job_fail(job_id=job_id, reason="The worker restarted while running this job.")
     return count
-
-
-# --- Worker side -------------------------------------------------------------------
 
 
 def job_fail(*, job_id: int, reason: str) -> bool:

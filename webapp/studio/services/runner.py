@@ -45,7 +45,7 @@ def job_start(*, job_id: int, worker_name: str) -> Job | None:
 def job_run(*, job_id: int, worker_name: str) -> Job | None:
     """Run a queued job on this worker to success or cancellation.
 
-    Sends every step (and a throttled preview) to the author's studio group,
+    Sends throttled progress and previews to the author's studio group,
     keeps a heartbeat, stores the images, and returns the finished job, or
     None if the job was not queued any more. Engine errors propagate: the
     task marks the job failed.
