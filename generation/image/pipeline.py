@@ -30,10 +30,15 @@ class AtelierShapesPipeline(DiffusionPipeline):
         super().__init__()
         self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
         self._interrupt = False
+        self._num_timesteps = 0
 
     @property
     def interrupt(self) -> bool:
         return self._interrupt
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
 
     def encode_prompt(self, prompts: list[str], device: torch.device | str) -> torch.Tensor:
         tokens = self.tokenizer(
@@ -82,6 +87,7 @@ class AtelierShapesPipeline(DiffusionPipeline):
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
+        self._num_timesteps = len(timesteps)
         if latents is None:
             shape = (batch, self.unet.config.in_channels, height, width)
             latents = randn_tensor(shape, generator=generator, device=torch.device(device), dtype=dtype)
