@@ -150,4 +150,4 @@ def test_a_job_whose_worker_process_dies_ends_failed_not_running(project, bob, l
     assert not job.assets.exists()
     # The worker replaces its process and takes the next job.
     after = services.job_create(project=project, author=bob, request=tiny_request(steps=2))
-    assert listen.until(listen.job_ended(after.pk))["status"] == JobStatus.SUCCEEDED
+    assert listen.until(listen.job_ended(after.pk), timeout=60)["status"] == JobStatus.SUCCEEDED
