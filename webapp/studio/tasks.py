@@ -27,13 +27,15 @@ def run_image_job(self: Any, job_id: int) -> None:
 def _job_lost(sender: Any = None, args: Any = None, exception: Any = None, **kwargs: Any) -> None:
     # Reached when the pool process died mid-task (WorkerLostError): the task's own except never ran.
     if args:
-        services.job_fail(job_id=int(args[0]), reason=f"The worker process died while running this job: {exception}")
+        services.job_fail(
+            job_id=int(args[0]), reason=f"The worker process died while running this job: {exception}", publish_once=True
+        )
 
 
 @worker_ready.connect
 def _sweep_on_start(sender: Any = None, **kwargs: Any) -> None:
     hostname = getattr(sender, "hostname", None)
-    failed = services.job_sweep_stale(worker_name=hostname)
+    failed = services.job_sweep_stale(worker_name=hostname, publish_once=True)
     if failed:
         logger.warning("failed %s image jobs left running by a stopped worker", failed)
 

@@ -122,7 +122,7 @@ def job_cancel(*, job: Job, user: Any) -> Job:
     return job
 
 
-def job_sweep_stale(*, worker_name: str | None = None) -> int:
+def job_sweep_stale(*, worker_name: str | None = None, publish_once: bool = False) -> int:
     """Fail running jobs whose worker is gone; return how many.
 
     A job is gone when its heartbeat is older than ``STUDIO_STALE_SECONDS``
@@ -133,26 +133,45 @@ def job_sweep_stale(*, worker_name: str | None = None) -> int:
     stale = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
     count = 0
     for job_id in stale.values_list("pk", flat=True):
-        count += job_fail(job_id=job_id, reason="The worker stopped responding while running this job.")
+        count += job_fail(
+            job_id=job_id, reason="The worker stopped responding while running this job.", publish_once=publish_once
+        )
     if worker_name:
         mine = Job.objects.filter(status=JobStatus.RUNNING, worker_name=worker_name)
         for job_id in mine.values_list("pk", flat=True):
-            count += job_fail(job_id=job_id, reason="The worker restarted while running this job.")
+            count += job_fail(
+                job_id=job_id, reason="The worker restarted while running this job.", publish_once=publish_once
+            )
     return count
 
 
-def job_fail(*, job_id: int, reason: str) -> bool:
+def job_fail(*, job_id: int, reason: str, publish_once: bool = False) -> bool:
     """Mark a queued or running job failed with ``reason``; False if it had already ended.
 
     Assets are only written together with success, so a failed job has none.
+    ``publish_once`` sends the event without starting this process's
+    long-lived publisher thread: for Celery's main process, which forks pool
+    processes, and a thread there could leave them a lock held forever.
     """
+    publish = _job_publish_once if publish_once else _job_publish
     with transaction.atomic():
         updated = Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
             status=JobStatus.FAILED, reason=reason[:2000], finished_at=timezone.now()
         )
         if updated:
-            transaction.on_commit(partial(_job_publish, job_id=job_id))
+            transaction.on_commit(partial(publish, job_id=job_id))
     return bool(updated)
+
+
+def _job_publish_once(*, job_id: int) -> None:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    job = Job.objects.filter(pk=job_id).values("project_id", "author_id", "status").first()
+    if job is None or job["author_id"] is None:
+        return
+    group = studio_group_name(project_id=job["project_id"], user_id=job["author_id"])
+    async_to_sync(get_channel_layer().group_send)(group, {"type": "studio.job", "job_id": job_id, "status": job["status"]})
 
 
 def _job_publish(*, job_id: int) -> None:
