@@ -9,6 +9,7 @@ import io
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,15 +32,24 @@ JOB_TIMEOUT = 180  # the worker may still be loading the model for the first job
 
 
 class GroupListener:
-    """Receives a studio group's events in the test's own event loop, as the consumer would."""
+    """Receives a studio group's events, as the consumer would, on an event loop in its own thread.
+
+    Its own thread because Playwright's sync API keeps a loop running in the
+    main thread once a browser test has run in this session.
+    """
 
     def __init__(self, group: str) -> None:
         self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="group-listener", daemon=True)
+        self.thread.start()
         self.layer = get_channel_layer()
         self.group = group
-        self.channel = self.loop.run_until_complete(self.layer.new_channel())
-        self.loop.run_until_complete(self.layer.group_add(group, self.channel))
+        self.channel = self._run(self.layer.new_channel())
+        self._run(self.layer.group_add(group, self.channel))
         self.events: list[dict[str, Any]] = []
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -47,7 +57,7 @@ class GroupListener:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"no matching event; got {[e.get('type') for e in self.events][-10:]}")
-            message = self.loop.run_until_complete(asyncio.wait_for(self.layer.receive(self.channel), remaining))
+            message = self._run(asyncio.wait_for(self.layer.receive(self.channel), remaining))
             self.events.append(message)
             if predicate(message):
                 return message
@@ -59,8 +69,10 @@ class GroupListener:
         return [m["step"] for m in self.events if m["type"] == "studio.progress" and m["job_id"] == job_id]
 
     def close(self) -> None:
-        self.loop.run_until_complete(self.layer.group_discard(self.group, self.channel))
-        self.loop.close()
+        self._run(self.layer.group_discard(self.group, self.channel))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        # Not closed: channels_redis would run the loop once more from this thread to flush.
 
 
 @pytest.fixture
