@@ -68,6 +68,8 @@ bench: install models
 	$(PY) bench/text_decode.py
 	$(PY) bench/chat_stream.py
 	$(PY) bench/image_steps.py
+	$(PY) bench/image_adherence.py --trained
+	$(PY) bench/studio_steps.py
 
 clean-var:
 	rm -rf var

@@ -186,3 +186,9 @@ def asgi_server(redis_server, django_db_setup) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright's sync API leaves an event loop running in the
+    main thread, and every asyncio test after it (consumers, channel layer) would fail."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

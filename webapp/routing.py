@@ -2,5 +2,6 @@
 from __future__ import annotations
 
 from webapp.chat.routing import websocket_urlpatterns as chat_websockets
+from webapp.studio.routing import websocket_urlpatterns as studio_websockets
 
-websocket_urlpatterns: list = [*chat_websockets]
+websocket_urlpatterns: list = [*chat_websockets, *studio_websockets]

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("webapp.workspaces.urls")),
     path("", include("webapp.prompts.urls")),
     path("", include("webapp.chat.urls")),
+    path("", include("webapp.studio.urls")),
 ]

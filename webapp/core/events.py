@@ -85,3 +85,20 @@ def get_publisher() -> ChannelPublisher:
             _publisher = ChannelPublisher()
             _publisher_pid = os.getpid()
         return _publisher
+
+
+def _forget_after_fork() -> None:
+    """A forked child (a Celery pool process) starts with no publisher and no channel layer.
+
+    The parent's publisher thread does not exist in the child, and the
+    channel layer it used holds asyncio state from the parent's loop; a
+    child that reused them lost its events.
+    """
+    global _publisher, _publisher_pid, _lock
+    from channels.layers import channel_layers
+
+    _publisher, _publisher_pid, _lock = None, None, threading.Lock()
+    channel_layers.backends.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

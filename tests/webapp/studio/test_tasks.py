@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from webapp.studio import services, tasks
+from webapp.studio.models import Job, JobStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def test_run_image_job_marks_the_job_failed_with_the_engines_error(project, bob, make_job, monkeypatch):
+    job = make_job(project=project, author=bob)
+
+    def broken(*, job_id, worker_name):
+        services.job_start(job_id=job_id, worker_name=worker_name)
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(services, "job_run", broken)
+    tasks.run_image_job.apply(args=[job.pk])
+    job.refresh_from_db()
+    assert (job.status, job.reason) == (JobStatus.FAILED, "RuntimeError: CUDA out of memory")
+
+
+def test_a_lost_worker_process_fails_its_job(project, bob, make_job):
+    job = make_job(project=project, author=bob)
+    services.job_start(job_id=job.pk, worker_name="image@a")
+    tasks._job_lost(sender=tasks.run_image_job, args=[job.pk], exception=RuntimeError("signal 9"))
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and "died" in job.reason
+
+
+def test_a_starting_worker_fails_the_jobs_it_had_claimed_before(project, bob, make_job):
+    job = make_job(project=project, author=bob)
+    services.job_start(job_id=job.pk, worker_name="image@a")
+    tasks._sweep_on_start(sender=SimpleNamespace(hostname="image@a"))
+    assert Job.objects.get(pk=job.pk).status == JobStatus.FAILED

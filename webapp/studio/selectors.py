@@ -1,0 +1,112 @@
+"""Reads of the studio. Jobs and assets are fetched through their project,
+which is fetched through the user's membership: outsiders get 404."""
+from __future__ import annotations
+
+from datetime import date
+from typing import IO, Any
+
+from django.core.files.storage import default_storage
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from webapp.core.redis import get_redis
+from webapp.studio.models import ACTIVE_STATUSES, Asset, Job, JobStatus
+from webapp.workspaces.selectors import project_get_for_member
+
+
+def job_get_for_member(*, user: Any, project_id: int, job_id: int, require_write: bool = False) -> Job:
+    """A job of a project the user belongs to, with ``job.project.membership`` set; 404 otherwise."""
+    project = project_get_for_member(user=user, project_id=project_id, require_write=require_write)
+    try:
+        job = Job.objects.select_related("author").get(pk=job_id, project=project)
+    except (Job.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such job") from None
+    job.project = project
+    return job
+
+
+def job_list_recent(*, project: Any, author: Any, limit: int = 12) -> list[Job]:
+    """The author's latest jobs in the project, newest first, with their assets."""
+    jobs = (
+        Job.objects.filter(project=project, author=author)
+        .prefetch_related("assets")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return list(jobs)
+
+
+def job_queue_position(*, job: Job) -> int | None:
+    """1 for the next queued job to start, 2 for the one after, ...; None unless queued.
+
+    Counts queued jobs of every project (the image queue is shared) without
+    revealing anything but their number.
+    """
+    if job.status != JobStatus.QUEUED:
+        return None
+    ahead = Job.objects.filter(status=JobStatus.QUEUED).filter(
+        Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, pk__lt=job.pk)
+    )
+    return ahead.count() + 1
+
+
+def job_queue_for_user(*, project: Any, user: Any) -> list[Job]:
+    """The user's queued and running jobs in the project, oldest first, each with ``queue_position``."""
+    jobs = list(
+        Job.objects.filter(project=project, author=user, status__in=ACTIVE_STATUSES).order_by("created_at", "id")
+    )
+    for job in jobs:
+        job.queue_position = job_queue_position(job=job)
+    return jobs
+
+
+def job_cancel_requested(*, job_id: int) -> bool:
+    """Whether somebody asked to cancel this running job (read by the worker after every step)."""
+    from webapp.studio.services import cancel_flag_key
+
+    return bool(get_redis().exists(cancel_flag_key(job_id)))
+
+
+def asset_get_for_member(*, user: Any, project_id: int, asset_id: int) -> Asset:
+    """An asset of a project the user belongs to, with ``asset.project.membership`` set; 404 otherwise."""
+    project = project_get_for_member(user=user, project_id=project_id)
+    try:
+        asset = Asset.objects.select_related("job", "author").get(pk=asset_id, project=project)
+    except (Asset.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such asset") from None
+    asset.project = project
+    return asset
+
+
+def asset_list(
+    *,
+    project: Any,
+    author_id: int | None = None,
+    model_name: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    job_id: int | None = None,
+) -> QuerySet[Asset]:
+    """The project's assets, newest first, narrowed by the gallery's filters."""
+    assets = Asset.objects.filter(project=project).select_related("author")
+    if author_id:
+        assets = assets.filter(author_id=author_id)
+    if model_name:
+        assets = assets.filter(model_name=model_name)
+    if date_from:
+        assets = assets.filter(created_at__date__gte=date_from)
+    if date_to:
+        assets = assets.filter(created_at__date__lte=date_to)
+    if job_id:
+        assets = assets.filter(job_id=job_id)
+    return assets.order_by("-created_at", "-id")
+
+
+def asset_model_names(*, project: Any) -> list[str]:
+    return list(
+        Asset.objects.filter(project=project).order_by("model_name").values_list("model_name", flat=True).distinct()
+    )
+
+
+def asset_open(*, asset: Asset, thumbnail: bool = False) -> IO[bytes]:
+    """The stored bytes of the asset (or its thumbnail), from whichever storage holds them."""
+    return default_storage.open((asset.thumbnail if thumbnail else asset.file).name, "rb")

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from generation.errors import ValidationError as EngineValidationError
+from webapp.core.http import HtmxHttpRequest
+from webapp.prompts.models import PromptKind
+from webapp.prompts.selectors import prompt_get_for_member
+from webapp.studio import selectors, services
+from webapp.studio.forms import GalleryFilterForm, StudioForm
+from webapp.studio.models import Asset
+from webapp.workspaces.selectors import project_get_for_member, team_members
+
+GALLERY_PAGE_SIZE = 24
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Http404("Not found") from None
+
+
+def _studio_context(request: HttpRequest, project: object, form: StudioForm) -> dict[str, object]:
+    return {
+        "project": project,
+        "form": form,
+        "jobs": selectors.job_list_recent(project=project, author=request.user),
+        "queue": selectors.job_queue_for_user(project=project, user=request.user),
+        "active_tab": "studio",
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_member(user=request.user, project_id=project_id, require_write=request.method == "POST")
+    services.job_sweep_stale()
+    if request.method == "POST":
+        form = StudioForm(request.POST)
+        if form.is_valid():
+            job = services.job_create(project=project, author=request.user, request=form.cleaned_data["request"])
+            if not request.htmx:
+                return redirect("studio:index", project_id=project.pk)
+            context = {**_studio_context(request, project, form), "new_job": job}
+            return render(request, "studio/_submitted.html", context)
+    else:
+        initial = {}
+        if request.GET.get("reuse"):
+            record = prompt_get_for_member(user=request.user, project_id=project.pk, prompt_id=_int(request.GET["reuse"]))
+            params = record.params if record.kind == PromptKind.IMAGE else {}  # a chat prompt brings only its text
+            initial = StudioForm.initial_from_params(params, prompt=record.text)
+        form = StudioForm(initial=initial)
+    template = "studio/_form.html" if request.htmx else "studio/index.html"
+    return render(request, template, _studio_context(request, project, form))
+
+
+@login_required
+@require_GET
+def job_card(request: HttpRequest, project_id: int, job_id: int) -> HttpResponse:
+    services.job_sweep_stale()
+    job = selectors.job_get_for_member(user=request.user, project_id=project_id, job_id=job_id)
+    return render(request, "studio/_job_card.html", {"job": job, "project": job.project})
+
+
+@login_required
+@require_GET
+def queue_panel(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_member(user=request.user, project_id=project_id)
+    queue = selectors.job_queue_for_user(project=project, user=request.user)
+    return render(request, "studio/_queue.html", {"project": project, "queue": queue})
+
+
+@login_required
+@require_POST
+def job_cancel(request: HtmxHttpRequest, project_id: int, job_id: int) -> HttpResponse:
+    job = selectors.job_get_for_member(user=request.user, project_id=project_id, job_id=job_id, require_write=True)
+    job = services.job_cancel(job=job, user=request.user)
+    if not request.htmx:
+        return redirect("studio:index", project_id=job.project_id)
+    return render(request, "studio/_job_card.html", {"job": job, "project": job.project})
+
+
+@login_required
+@require_GET
+def gallery(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_member(user=request.user, project_id=project_id)
+    form = GalleryFilterForm(
+        request.GET or None,
+        members=list(team_members(team=project.team)),
+        model_names=selectors.asset_model_names(project=project),
+    )
+    filters = form.cleaned_data if form.is_valid() else {}
+    assets = selectors.asset_list(
+        project=project,
+        author_id=filters.get("author"),
+        model_name=filters.get("model") or None,
+        date_from=filters.get("date_from"),
+        date_to=filters.get("date_to"),
+        job_id=filters.get("job"),
+    )
+    page = Paginator(assets, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"project": project, "form": form, "page": page, "active_tab": "gallery"}
+    template = "studio/_gallery_page.html" if request.htmx else "studio/gallery.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def asset_detail(request: HttpRequest, project_id: int, asset_id: int) -> HttpResponse:
+    asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
+    context = {
+        "project": asset.project,
+        "asset": asset,
+        "job": asset.job,
+        "params_json": json.dumps(asset.params, indent=2, sort_keys=True),
+        "active_tab": "gallery",
+    }
+    return render(request, "studio/asset_detail.html", context)
+
+
+def _asset_response(asset: Asset, *, thumbnail: bool = False, attachment: bool = False) -> FileResponse:
+    response = FileResponse(
+        selectors.asset_open(asset=asset, thumbnail=thumbnail),
+        content_type=asset.content_type,
+        as_attachment=attachment,
+        filename=("thumb-" if thumbnail else "") + asset.download_name,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def asset_image(request: HttpRequest, project_id: int, asset_id: int) -> FileResponse:
+    asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
+    return _asset_response(asset)
+
+
+@login_required
+@require_GET
+def asset_thumbnail(request: HttpRequest, project_id: int, asset_id: int) -> FileResponse:
+    asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
+    return _asset_response(asset, thumbnail=True)
+
+
+@login_required
+@require_GET
+def asset_download(request: HttpRequest, project_id: int, asset_id: int) -> FileResponse:
+    asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
+    return _asset_response(asset, attachment=True)
+
+
+@login_required
+@require_POST
+def asset_rerun(request: HttpRequest, project_id: int, asset_id: int, vary: bool = False) -> HttpResponse:
+    asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
+    if not asset.project.membership.can_write:
+        raise PermissionDenied("Viewers can browse and download but not generate.")
+    try:
+        services.job_rerun(asset=asset, author=request.user, vary=vary)
+    except EngineValidationError as exc:  # e.g. the model is no longer registered
+        messages.error(request, f"Cannot run this again: {exc.message}")
+        return redirect(asset)
+    return redirect("studio:index", project_id=asset.project_id)
