@@ -29,7 +29,6 @@ import re
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,79 +46,7 @@ PROMPTS = (
 PASSWORD = "bench horse battery staple"  # noqa: S105 - a throwaway user in a temporary database
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class Stack:
-    """Redis, daphne and a worker on free ports, in a temporary folder; stopped on exit."""
-
-    def __init__(self, folder: Path) -> None:
-        from webapp.core.embedded_redis import free_port
-
-        self.folder = folder
-        self.redis_port = free_port()
-        self.http_port = free_port()
-        self.env = dict(os.environ)
-        self.env.update(
-            ATELIER_VAR_DIR=str(folder / "var"),
-            ATELIER_MODEL_CACHE=os.environ.get("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models")),
-            ATELIER_SQLITE_PATH=str(folder / "bench.sqlite3"),
-            REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0",
-            DJANGO_SETTINGS_MODULE="webapp.settings",
-            PYTHONUNBUFFERED="1",
-        )
-        self.env.pop("DATABASE_URL", None)
-        self.processes: list[subprocess.Popen] = []
-        self.base_url = f"http://127.0.0.1:{self.http_port}"
-
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        out = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
-        process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        self.processes.append(process)
-        return process
-
-    def start(self) -> None:
-        from webapp.core import embedded_redis
-
-        self.processes.append(
-            embedded_redis.start(port=self.redis_port, data_dir=self.folder / "redis", persist=False)
-        )
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True)
-        self._spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.http_port),
-                               "webapp.asgi:application"])
-        worker = self._spawn("worker", [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default,text",
-                                        "-c", "1", "-n", "bench@%h", "--without-gossip", "--without-mingle",
-                                        "-l", "INFO"])
-        self._wait(lambda: self._http_ok("/healthz"), "daphne")
-        self._wait(lambda: "ready." in (self.folder / "worker.log").read_text() or worker.poll() is not None, "worker")
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited; see {self.folder / 'worker.log'}")
-
-    def _http_ok(self, path: str) -> bool:
-        import requests
-
-        try:
-            return requests.get(self.base_url + path, timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    @staticmethod
-    def _wait(check, what: str, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} did not come up")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+from bench._stack import Stack, log  # noqa: E402
 
 
 def sign_up_and_start_conversation(base_url: str, max_new_tokens: int):
@@ -294,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="atelier-bench-chat-"))
     os.environ.setdefault("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models"))
-    stack = Stack(folder)
+    stack = Stack(folder, queues="default,text")
     try:
         log(f"starting the stack in {folder}")
         stack.start()
