@@ -3,10 +3,16 @@ worker on free ports, with a temporary SQLite database. Shared by the chat and
 studio benchmarks."""
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +95,22 @@ class Stack:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def run_stack_bench(
+    args: argparse.Namespace, *, name: str, queues: str, bench: Callable[[Stack, argparse.Namespace], Awaitable[dict]]
+) -> int:
+    """Start a stack in a temporary folder, run ``bench`` on it, print its result as one JSON line."""
+    folder = Path(tempfile.mkdtemp(prefix=f"atelier-bench-{name}-"))
+    os.environ.setdefault("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models"))
+    stack = Stack(folder, queues=queues)
+    try:
+        log(f"starting the stack in {folder}")
+        stack.start()
+        result = asyncio.run(bench(stack, args))
+    finally:
+        stack.stop()
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps(result))
+    return 0

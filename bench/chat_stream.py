@@ -24,13 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,7 +43,7 @@ PROMPTS = (
 PASSWORD = "bench horse battery staple"  # noqa: S105 - a throwaway user in a temporary database
 
 
-from bench._stack import Stack, log  # noqa: E402
+from bench._stack import Stack, log, run_stack_bench  # noqa: E402
 
 
 def sign_up_and_start_conversation(base_url: str, max_new_tokens: int):
@@ -219,19 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     args = parser.parse_args(argv)
-    folder = Path(tempfile.mkdtemp(prefix="atelier-bench-chat-"))
-    os.environ.setdefault("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models"))
-    stack = Stack(folder, queues="default,text")
-    try:
-        log(f"starting the stack in {folder}")
-        stack.start()
-        result = asyncio.run(bench(stack, args))
-    finally:
-        stack.stop()
-        if not args.keep:
-            shutil.rmtree(folder, ignore_errors=True)
-    print(json.dumps(result))
-    return 0
+    return run_stack_bench(args, name="chat", queues="default,text", bench=bench)
 
 
 if __name__ == "__main__":

@@ -30,14 +30,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
-import os
 import re
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -51,7 +47,7 @@ STEP = re.compile(r'id="job-(\d+)-progress".*?Step (\d+) of (\d+)', re.S)
 CARD = re.compile(r'<article class="job-card job-(\w+)" id="job-(\d+)"')
 
 
-from bench._stack import Stack, log  # noqa: E402
+from bench._stack import Stack, log, run_stack_bench  # noqa: E402
 
 
 class Browser:
@@ -256,19 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database, images)")
     args = parser.parse_args(argv)
-    folder = Path(tempfile.mkdtemp(prefix="atelier-bench-studio-"))
-    os.environ.setdefault("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models"))
-    stack = Stack(folder, queues="image")
-    try:
-        log(f"starting the stack in {folder}")
-        stack.start()
-        result = asyncio.run(bench(stack, args))
-    finally:
-        stack.stop()
-        if not args.keep:
-            shutil.rmtree(folder, ignore_errors=True)
-    print(json.dumps(result))
-    return 0
+    return run_stack_bench(args, name="studio", queues="image", bench=bench)
 
 
 if __name__ == "__main__":

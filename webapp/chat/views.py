@@ -2,6 +2,7 @@
 the page or, for htmx, the part of it that changed."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages as flash
@@ -183,6 +184,19 @@ def message_detail(request: HtmxHttpRequest, project_id: int, message_id: int) -
     return render(request, "chat/_message.html", context)
 
 
+def _new_branch_response(request: HtmxHttpRequest, message: Any, create: Callable[[], Any]) -> HttpResponse:
+    """Run a service that starts a new branch, then show its reply (or the error beside the old one)."""
+    conversation = message.conversation
+    try:
+        reply = create()
+    except ValidationError as exc:
+        flash.error(request, " ".join(exc.messages))
+        return redirect(_leaf_url(conversation, message.pk))
+    if request.htmx:
+        return _render_conversation(request, conversation, leaf_id=reply.pk)
+    return redirect(_leaf_url(conversation, reply.pk))
+
+
 @login_required
 @require_POST
 def message_regenerate(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
@@ -190,16 +204,12 @@ def message_regenerate(request: HtmxHttpRequest, project_id: int, message_id: in
         user=request.user, project_id=project_id, message_id=message_id, require_write=True
     )
     conversation = message.conversation
-    try:
-        reply = services.reply_regenerate(
+    return _new_branch_response(
+        request, message,
+        lambda: services.reply_regenerate(
             message=message, author=request.user, reply_settings=selectors.conversation_settings(conversation=conversation)
-        )
-    except ValidationError as exc:
-        flash.error(request, " ".join(exc.messages))
-        return redirect(_leaf_url(conversation, message.pk))
-    if request.htmx:
-        return _render_conversation(request, conversation, leaf_id=reply.pk)
-    return redirect(_leaf_url(conversation, reply.pk))
+        ),
+    )
 
 
 @login_required
@@ -210,17 +220,13 @@ def message_edit(request: HtmxHttpRequest, project_id: int, message_id: int) -> 
         user=request.user, project_id=project_id, message_id=message_id, require_write=True
     )
     conversation = message.conversation
-    try:
-        reply = services.message_edit_resend(
+    return _new_branch_response(
+        request, message,
+        lambda: services.message_edit_resend(
             message=message, author=request.user, text=request.POST.get("text", ""),
             reply_settings=selectors.conversation_settings(conversation=conversation),
-        )
-    except ValidationError as exc:
-        flash.error(request, " ".join(exc.messages))
-        return redirect(_leaf_url(conversation, message.pk))
-    if request.htmx:
-        return _render_conversation(request, conversation, leaf_id=reply.pk)
-    return redirect(_leaf_url(conversation, reply.pk))
+        ),
+    )
 
 
 @login_required
