@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "webapp.prompts",
     "webapp.chat",
     "webapp.studio",
+    "webapp.api",
 ]
 
 MIDDLEWARE = [
@@ -247,6 +248,17 @@ STUDIO_STALE_SECONDS = float(os.environ.get("ATELIER_STUDIO_STALE_SECONDS", "60"
 # denoising: 4 a second kept a 2-core VM within 5% of the engine alone.
 STUDIO_PROGRESS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PROGRESS_PER_SECOND", "4"))
 STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_SECOND", "4"))
+
+# The OpenAI-compatible API (/v1/): limits per key, and how long a request waits for a worker.
+API_REQUESTS_PER_MINUTE = int(os.environ.get("ATELIER_API_REQUESTS_PER_MINUTE", "120"))
+API_CONCURRENT_REQUESTS = int(os.environ.get("ATELIER_API_CONCURRENT_REQUESTS", "4"))
+API_MAX_BODY_BYTES = int(os.environ.get("ATELIER_API_MAX_BODY_BYTES", str(1024 * 1024)))
+# A job that no worker claims within this many seconds is dropped and the request gets a 503.
+API_QUEUE_TIMEOUT = float(os.environ.get("ATELIER_API_QUEUE_TIMEOUT", "120"))
+# The longest a request may hold its in-flight slot (a dead web process's slot frees itself then).
+API_MAX_REQUEST_SECONDS = float(os.environ.get("ATELIER_API_MAX_REQUEST_SECONDS", "900"))
+# An idle SSE stream gets a comment line this often, so proxies keep it open.
+API_KEEPALIVE_SECONDS = float(os.environ.get("ATELIER_API_KEEPALIVE_SECONDS", "10"))
 
 LOGGING = {
     "version": 1,

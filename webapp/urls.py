@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("webapp.prompts.urls")),
     path("", include("webapp.chat.urls")),
     path("", include("webapp.studio.urls")),
+    path("", include("webapp.api.urls")),
 ]

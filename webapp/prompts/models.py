@@ -9,6 +9,11 @@ class PromptKind(models.TextChoices):
     IMAGE = "image", "Image"
 
 
+class PromptSource(models.TextChoices):
+    WEB = "web", "Browser"
+    API = "api", "API"
+
+
 class PromptRecord(models.Model):
     """One prompt somebody sent in a project, with the parameters it ran with.
 
@@ -22,6 +27,9 @@ class PromptRecord(models.Model):
     text = models.TextField()
     model_name = models.CharField(max_length=200, blank=True)
     params = models.JSONField(default=dict, blank=True)
+    # Where the prompt came from; for the API, ``source_label`` names the key.
+    source = models.CharField(max_length=10, choices=PromptSource.choices, default=PromptSource.WEB)
+    source_label = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

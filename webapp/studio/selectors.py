@@ -70,7 +70,7 @@ def asset_get_for_member(*, user: Any, project_id: int, asset_id: int) -> Asset:
     """An asset of a project the user belongs to, with ``asset.project.membership`` set; 404 otherwise."""
     project = project_get_for_member(user=user, project_id=project_id)
     try:
-        asset = Asset.objects.select_related("job", "author").get(pk=asset_id, project=project)
+        asset = Asset.objects.select_related("job", "job__prompt_record", "author").get(pk=asset_id, project=project)
     except (Asset.DoesNotExist, ValueError, TypeError):
         raise Http404("No such asset") from None
     asset.project = project

@@ -39,6 +39,7 @@ def job_create(
     request: Any,
     origin: str = JobOrigin.NEW,
     source_asset: Asset | None = None,
+    via: str = "",
 ) -> Job:
     """Record an image job and its prompt, and enqueue it on the ``image`` queue after commit.
 
@@ -47,6 +48,8 @@ def job_create(
     names the bad field; nothing is written then). An empty seed is drawn
     here, so the job, the prompt history and the assets all record it.
     Raises PermissionDenied unless ``author`` may write in the project.
+    ``via`` names what made the job when it was not the browser (an API key);
+    the prompt history and the asset's lineage show it.
     """
     from generation.image import validate_image_request
 
@@ -60,7 +63,7 @@ def job_create(
     with transaction.atomic():
         record = prompt_record_create(
             project=project, author=author, kind="image", text=request.prompt, params=params,
-            model_name=request.model,
+            model_name=request.model, source="api" if via else "web", source_label=via,
         )
         job = Job.objects.create(
             project=project, author=author, prompt_record=record, origin=origin, source_asset=source_asset,

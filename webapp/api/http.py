@@ -1,0 +1,150 @@
+"""The plumbing of every ``/v1`` view: method, bearer key, limits, JSON body, errors, headers.
+
+Views under ``/v1`` never look at the session or CSRF: a bearer key is the
+only credential. Every error leaves as OpenAI's error shape.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from webapp.api import selectors, services
+from webapp.api.errors import ApiError
+from webapp.api.limits import Lease, limits_acquire
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Call:
+    """One authenticated API request."""
+
+    request: HttpRequest
+    principal: selectors.Principal
+    body: dict[str, Any] = field(default_factory=dict)
+    lease: Lease | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def stream(self, events: AsyncIterator[bytes]) -> StreamingHttpResponse:
+        """An SSE response that owns the request's limit slot until the stream ends."""
+        lease, self.lease = self.lease, None
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for part in events:
+                    yield part
+            finally:
+                if lease is not None:
+                    await sync_to_async(lease.release, thread_sensitive=False)()
+
+        response = StreamingHttpResponse(body(), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+
+def _reject_nan(value: str) -> Any:
+    raise ValueError(f"{value} is not valid JSON")
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object; a clear 400 for a wrong content type, a body over the limit, or bad JSON."""
+    limit = int(settings.API_MAX_BODY_BYTES)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise ApiError(400, f"The request body is {declared} bytes; the limit is {limit} bytes.",
+                       code="request_too_large")
+    if request.content_type != "application/json":
+        raise ApiError(400, f"Content-Type must be application/json, not {request.content_type or 'missing'!r}.",
+                       code="invalid_content_type")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise ApiError(400, f"The request body is over the limit of {limit} bytes.", code="request_too_large") from None
+    if len(raw) > limit:
+        raise ApiError(400, f"The request body is {len(raw)} bytes; the limit is {limit} bytes.", code="request_too_large")
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_nan)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ApiError(400, f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def _authenticate(authorization: str, limited: bool) -> tuple[selectors.Principal, Lease | None]:
+    principal = selectors.key_authenticate(authorization=authorization)
+    lease = limits_acquire(key=principal.key) if limited else None
+    services.key_record_request(key_id=principal.key.pk)
+    return principal, lease
+
+
+def _with_headers(response: HttpResponseBase, headers: dict[str, str]) -> HttpResponseBase:
+    for name, value in headers.items():
+        if name not in response:
+            response[name] = value
+    return response
+
+
+def api_view(
+    *, methods: tuple[str, ...], limited: bool = True
+) -> Callable[[Callable[..., Awaitable[HttpResponseBase]]], Any]:
+    """Wrap an async ``view(call, **kwargs)``: bearer auth (every request), limits, JSON body for POST."""
+
+    def decorate(view: Callable[..., Awaitable[HttpResponseBase]]) -> Any:
+        @csrf_exempt
+        @wraps(view)
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            call: Call | None = None
+            headers: dict[str, str] = {}
+            response: HttpResponseBase
+            try:
+                if request.method not in methods:
+                    raise ApiError(405, f"{request.method} is not allowed here; use {', '.join(methods)}.",
+                                   code="method_not_allowed", headers={"Allow": ", ".join(methods)})
+                principal, lease = await sync_to_async(_authenticate)(
+                    request.headers.get("Authorization", ""), limited
+                )
+                headers = dict(lease.headers) if lease else {}
+                body = json_body(request) if request.method == "POST" else {}
+                call = Call(request=request, principal=principal, body=body, lease=lease)
+                response = await view(call, *args, **kwargs)
+            except ApiError as exc:
+                response = exc.response()
+            except Exception:
+                logger.exception("API request failed")
+                response = ApiError(500, "The server failed to handle the request.", type="server_error",
+                                    code="internal_error").response()
+            finally:
+                if call is not None and call.lease is not None:
+                    await sync_to_async(call.lease.release, thread_sensitive=False)()
+            return _with_headers(response, headers)
+
+        return wrapper
+
+    return decorate
+
+
+def ok(data: dict[str, Any], status: int = 200) -> JsonResponse:
+    return JsonResponse(data, status=status)
+
+
+def sse(data: dict[str, Any] | str) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return f"data: {payload}\n\n".encode()
+
+
+KEEPALIVE = b": keep-alive\n\n"

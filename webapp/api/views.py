@@ -1,0 +1,188 @@
+"""The ``/v1`` endpoints (async, bearer keys only) and the project's API page (session, as every page)."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from webapp.api import selectors, services
+from webapp.api.errors import ApiError, model_not_found, not_found
+from webapp.api.forms import KeyCreateForm
+from webapp.api.http import Call, api_view, ok, sse
+from webapp.api.models import TextKind
+from webapp.api.openapi import openapi_document
+from webapp.api.params import chat_spec, completion_spec, image_spec
+from webapp.api.runs import ImageRun, TextRun
+from webapp.workspaces.selectors import project_get_for_member
+
+# --- /v1 ----------------------------------------------------------------------------
+
+
+def _models() -> list[dict[str, Any]]:
+    from generation.image.registry import image_models
+    from generation.text.registry import text_models
+
+    entries = [{"id": s.name, "object": "model", "created": 0, "owned_by": "atelier", "kind": "text",
+                "display_name": s.display_name, "context_length": s.context_length} for s in text_models()]
+    entries += [{"id": s.name, "object": "model", "created": 0, "owned_by": "atelier", "kind": "image",
+                 "display_name": s.display_name} for s in image_models()]
+    return entries
+
+
+@api_view(methods=("GET",))
+async def models_list(call: Call) -> HttpResponseBase:
+    return ok({"object": "list", "data": _models()})
+
+
+@api_view(methods=("GET",))
+async def model_detail(call: Call, model: str) -> HttpResponseBase:
+    for entry in _models():
+        if entry["id"] == model:
+            return ok(entry)
+    raise model_not_found(model)
+
+
+async def _text(call: Call, kind: str) -> HttpResponseBase:
+    spec = chat_spec(call.body) if kind == TextKind.CHAT else completion_spec(call.body)
+    jobs = await sync_to_async(services.text_call_create)(principal=call.principal, spec=spec, kind=kind)
+    run = TextRun(jobs=jobs, spec=spec, kind=kind)
+    try:
+        await run.wait_started()
+        if spec.stream:
+            return call.stream(run.events())
+        await run.wait_finished()
+    except BaseException:
+        await asyncio.shield(run.stop())
+        await run.close()
+        raise
+    await run.close()
+    return ok(run.result())
+
+
+@api_view(methods=("POST",))
+async def chat_completions(call: Call) -> HttpResponseBase:
+    return await _text(call, TextKind.CHAT)
+
+
+@api_view(methods=("POST",))
+async def completions(call: Call) -> HttpResponseBase:
+    return await _text(call, TextKind.COMPLETION)
+
+
+@api_view(methods=("POST",))
+async def images_generations(call: Call) -> HttpResponseBase:
+    spec = image_spec(call.body)
+    call.principal.require_generate()
+    job = await sync_to_async(services.image_call_create)(principal=call.principal, spec=spec)
+    run = ImageRun(job=job, principal=call.principal, spec=spec)
+
+    def url_for(asset_id: int) -> str:
+        return call.request.build_absolute_uri(reverse("api:image_file", kwargs={"asset_id": asset_id}))
+
+    if spec.stream:
+        return call.stream(_image_events(run, url_for))
+    try:
+        await run.wait()
+    except BaseException:
+        await asyncio.shield(run.stop())
+        raise
+    return ok({"created": run.created, "data": await run.images(url_for=url_for),
+               "output_format": "png", "size": f"{job.params.get('width')}x{job.params.get('height')}"})
+
+
+async def _image_events(run: ImageRun, url_for: Any):  # type: ignore[no-untyped-def]
+    from webapp.api.http import KEEPALIVE
+
+    finished = False
+    try:
+        async for event in run.progress():
+            yield KEEPALIVE if event is None else sse(event)
+        try:
+            data = await run.images(url_for=url_for)
+        except ApiError as exc:
+            finished = True
+            yield sse(exc.body())
+            return
+        finished = True
+        for index, entry in enumerate(data):
+            yield sse({"type": "image_generation.completed", "index": index, "created_at": run.created,
+                       "output_format": "png", **entry})
+        yield sse("[DONE]")
+    except ApiError as exc:
+        finished = True
+        yield sse(exc.body())
+    finally:
+        if not finished:
+            await asyncio.shield(run.stop())
+
+
+@api_view(methods=("GET",))
+async def image_file(call: Call, asset_id: int) -> HttpResponseBase:
+    """An image that this very key made; 404 for any other key, and for sessions (no key)."""
+    asset = await sync_to_async(selectors.asset_get_for_key)(key=call.principal.key, asset_id=asset_id)
+    if asset is None:
+        raise not_found("No such image for this key.")
+    response = FileResponse(asset.file.open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+async def openapi(request: HttpRequest) -> HttpResponseBase:
+    base = request.build_absolute_uri("/v1")
+    return JsonResponse(openapi_document(server_url=base))
+
+
+async def v1_not_found(request: HttpRequest, rest: str = "") -> HttpResponseBase:
+    return not_found(f"Unknown API path /v1/{rest}. GET /v1/openapi.json describes the API.").response()
+
+
+# --- The project's API page -----------------------------------------------------------
+
+NEW_SECRET_SESSION_KEY = "api_new_key_secret"  # noqa: S105 - a session key name
+
+
+@login_required
+def keys(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_member(user=request.user, project_id=project_id)
+    form = KeyCreateForm()
+    if request.method == "POST":
+        form = KeyCreateForm(request.POST)
+        if form.is_valid():
+            try:
+                new = services.key_create(
+                    actor=project.membership, project=project, name=form.cleaned_data["name"],
+                    expires_at=form.expires_at(),
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                # Shown once, on the page this redirects to; only its hash is kept.
+                request.session[NEW_SECRET_SESSION_KEY] = {"id": new.key.pk, "secret": new.secret}
+                return redirect("api:keys", project_id=project.pk)
+    new_secret = request.session.pop(NEW_SECRET_SESSION_KEY, None)
+    base_url = request.build_absolute_uri("/v1")
+    context = {
+        "project": project, "form": form, "keys": selectors.key_list_for_member(project=project),
+        "new_secret": new_secret, "base_url": base_url, "active_tab": "api",
+        "can_generate": project.membership.can_write,
+        "example_key": new_secret["secret"] if new_secret else "YOUR_KEY",
+        "text_model": _models()[0]["id"],
+    }
+    return render(request, "api/keys.html", context)
+
+
+@login_required
+@require_POST
+def key_revoke(request: HttpRequest, project_id: int, key_id: int) -> HttpResponse:
+    key = selectors.key_get_for_member(user=request.user, project_id=project_id, key_id=key_id)
+    services.key_revoke(actor=key.project.membership, key=key)
+    messages.success(request, f"Revoked {key.name}: it stops working now.")
+    return redirect("api:keys", project_id=project_id)
