@@ -155,7 +155,7 @@ def test_an_image_url_is_fetchable_with_the_same_key_only(bob_client, project, b
     result = bob_client.images.generate(prompt="a blue square", size="32x32", response_format="url",
                                         extra_body={"steps": 3})
     url = result.data[0].url
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {bob_client.secret}"})
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {bob_client.secret}"})  # noqa: S310
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         assert response.read().startswith(b"\x89PNG")
     other = make_key(bob, project, name="other")
