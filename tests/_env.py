@@ -19,6 +19,9 @@ def _free_port() -> int:
 os.environ.setdefault("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models"))
 os.environ["ATELIER_VAR_DIR"] = str(ROOT / "var" / "test")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+# The suite's worker may still be loading models on a busy machine: API requests wait for it
+# (tests of the 503 set a short timeout themselves).
+os.environ.setdefault("ATELIER_API_QUEUE_TIMEOUT", "600")
 if os.environ.get("ATELIER_TEST_REDIS_URL"):
     os.environ["REDIS_URL"] = os.environ["ATELIER_TEST_REDIS_URL"]
 else:

@@ -51,6 +51,7 @@ async def model_detail(call: Call, model: str) -> HttpResponseBase:
 
 
 async def _text(call: Call, kind: str) -> HttpResponseBase:
+    call.principal.require_generate()
     spec = chat_spec(call.body) if kind == TextKind.CHAT else completion_spec(call.body)
     jobs = await sync_to_async(services.text_call_create)(principal=call.principal, spec=spec, kind=kind)
     run = TextRun(jobs=jobs, spec=spec, kind=kind)
@@ -79,8 +80,8 @@ async def completions(call: Call) -> HttpResponseBase:
 
 @api_view(methods=("POST",))
 async def images_generations(call: Call) -> HttpResponseBase:
-    spec = image_spec(call.body)
     call.principal.require_generate()
+    spec = image_spec(call.body)
     job = await sync_to_async(services.image_call_create)(principal=call.principal, spec=spec)
     run = ImageRun(job=job, principal=call.principal, spec=spec)
 

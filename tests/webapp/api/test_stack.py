@@ -218,3 +218,29 @@ def test_an_outsiders_or_revoked_key_reaches_nothing(bob_client, asgi_server, bo
     outsider.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
     assert TextJob.objects.get().project == other_project
     assert not PromptRecord.objects.filter(project=project).exists()
+
+
+def test_a_streamed_image_request_sends_progress_then_the_images(bob_client, asgi_server):
+    import json
+
+    body = json.dumps({"prompt": "a green triangle", "size": "32x32", "stream": True, "steps": 6,
+                       "response_format": "b64_json"}).encode()
+    request = urllib.request.Request(  # noqa: S310
+        f"{asgi_server}/v1/images/generations", data=body, method="POST",
+        headers={"Authorization": f"Bearer {bob_client.secret}", "Content-Type": "application/json"},
+    )
+    events = []
+    with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        for raw in response:
+            line = raw.decode().strip()
+            if line.startswith("data: "):
+                events.append(line[6:])
+    assert events[-1] == "[DONE]"
+    parsed = [json.loads(e) for e in events[:-1]]
+    kinds = [e["type"] for e in parsed]
+    assert "image_generation.progress" in kinds
+    assert kinds[-1] == "image_generation.completed"
+    assert base64.b64decode(parsed[-1]["b64_json"]).startswith(b"\x89PNG")
+    steps = [e["step"] for e in parsed if e["type"] == "image_generation.progress"]
+    assert steps == sorted(steps) and steps[-1] == 6
