@@ -9,7 +9,6 @@ from django.core.files.storage import default_storage
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from webapp.core.redis import get_redis
 from webapp.studio.models import ACTIVE_STATUSES, Asset, Job, JobStatus
 from webapp.workspaces.selectors import project_get_for_member
 
@@ -57,13 +56,6 @@ def job_queue_for_user(*, project: Any, user: Any) -> list[Job]:
     for job in jobs:
         job.queue_position = job_queue_position(job=job)
     return jobs
-
-
-def job_cancel_requested(*, job_id: int) -> bool:
-    """Whether somebody asked to cancel this running job (read by the worker after every step)."""
-    from webapp.studio.services import cancel_flag_key
-
-    return bool(get_redis().exists(cancel_flag_key(job_id)))
 
 
 def asset_get_for_member(*, user: Any, project_id: int, asset_id: int) -> Asset:
