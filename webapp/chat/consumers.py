@@ -21,6 +21,7 @@ from django.http import Http404
 from webapp.chat import selectors, services, stream
 from webapp.chat.forms import ComposerForm, settings_initial
 from webapp.chat.models import Conversation, Message
+from webapp.core.http import AnyUser
 
 CLOSE_NOT_FOUND = 4404
 
@@ -93,7 +94,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             self.sent[message.pk] = max(self.sent.get(message.pk, 0), events[-1]["seq"])
 
 
-def _conversation(conversation_id: int, user: Any) -> Conversation:
+def _conversation(conversation_id: int, user: AnyUser) -> Conversation:
     """The conversation as the user may see it now: membership is checked on every write, not only at connect."""
     return selectors.conversation_get_for_member(user=user, conversation_id=conversation_id)
 
@@ -104,7 +105,7 @@ def _refused(exc: Exception) -> dict[str, Any]:
     return {"type": "error", "error": str(exc) or "not allowed"}
 
 
-def _stop_sync(conversation_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any] | None:
+def _stop_sync(conversation_id: int, user: AnyUser, content: dict[str, Any]) -> dict[str, Any] | None:
     """Stop a reply; an error to send back, or None when the stop went out."""
     try:
         conversation = _conversation(conversation_id, user)
@@ -119,7 +120,7 @@ def _stop_sync(conversation_id: int, user: Any, content: dict[str, Any]) -> dict
     return None
 
 
-def _send_sync(conversation_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
+def _send_sync(conversation_id: int, user: AnyUser, content: dict[str, Any]) -> dict[str, Any]:
     """Validate a send from the socket exactly like the composer form, then send."""
     try:
         conversation = _conversation(conversation_id, user)

@@ -18,7 +18,7 @@ def ping(value: str) -> dict[str, str]:
     return {"echo": value, "host": socket.gethostname()}
 
 
-@shared_task(name="core.sweep_stale_jobs", ignore_result=True)
+@shared_task(name="core.sweep_stale_jobs")
 def sweep_stale_jobs() -> int:
     """Fail running jobs of every kind whose worker stopped sending heartbeats (Celery beat runs it)."""
     return jobs.jobs_sweep_stale()

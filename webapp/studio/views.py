@@ -16,6 +16,7 @@ from webapp.prompts.selectors import prompt_get_for_member
 from webapp.studio import selectors, services
 from webapp.studio.forms import GalleryFilterForm, StudioForm
 from webapp.studio.models import Asset
+from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member, team_members
 
 GALLERY_PAGE_SIZE = 24
@@ -28,7 +29,7 @@ def _int(value: str) -> int:
         raise Http404("Not found") from None
 
 
-def _studio_context(request: HttpRequest, project: object, form: StudioForm) -> dict[str, object]:
+def _studio_context(request: HttpRequest, project: Project, form: StudioForm) -> dict[str, object]:
     return {
         "project": project,
         "form": form,

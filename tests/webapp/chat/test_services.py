@@ -10,8 +10,8 @@ from generation.errors import ValidationError as GenerationValidationError
 from tests.factories import membership_of
 from tests.webapp.chat.conftest import short_settings
 from webapp.chat import services, stream
-from webapp.core import jobs
 from webapp.chat.models import Message, Role
+from webapp.core import jobs
 from webapp.core.jobs import JobStatus
 from webapp.prompts.models import PromptRecord
 

@@ -6,8 +6,8 @@ import pytest
 from tests.factories import membership_of
 from tests.webapp.chat.conftest import short_settings
 from webapp.chat import services, stream
-from webapp.core import jobs
 from webapp.chat.models import Message
+from webapp.core import jobs
 from webapp.core.jobs import JobStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_server")]
@@ -21,7 +21,7 @@ def queued(conversation, bob, tiny_model, monkeypatch):
 
     def make(**params):
         return services.message_send(
-            conversation=conversation, author=bob, text="Say something", parent=None,
+            conversation=conversation, membership=membership_of(bob), text="Say something", parent=None,
             reply_settings=short_settings(model_name=tiny_model, **params),
         )
 

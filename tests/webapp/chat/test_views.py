@@ -91,7 +91,9 @@ def test_a_conversation_of_another_project_is_404_under_this_project(client_for,
 @pytest.mark.parametrize(("method", "url_name"), [u for u in ALL_URLS if u[0] == "post"])
 def test_viewer_cannot_change_anything(method, url_name, client_for, project, conversation, reply, carol):
     _finish(reply)
-    response = client_for(carol).post(_url(url_name, project, conversation, reply), {"text": "x", "title": "x"})
+    # A complete, valid form: the service refuses the viewer (a form with errors changes nothing either).
+    data = {**_form_defaults(), **{f"settings-{k}": v for k, v in _form_defaults().items()}, "text": "x", "title": "x"}
+    response = client_for(carol).post(_url(url_name, project, conversation, reply), data)
     assert response.status_code == 403
     assert Message.objects.count() == 2
 

@@ -159,7 +159,7 @@ def test_a_job_whose_worker_process_dies_ends_failed_not_running(project, bob, l
         time.sleep(0.2)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
-    assert "died" in job.reason
+    assert "worker process was lost" in job.reason
     assert not job.assets.exists()
     # The worker replaces its process and takes the next job.
     after = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=2))
