@@ -417,10 +417,21 @@ def jobs_sweep_stale(*, worker: str = "", kinds: Iterable[JobKind] | None = None
 # --- The worker's signal hooks (connected when Celery imports core.tasks) ---------------------
 
 
+def _pool_forks(worker: Any) -> bool:
+    pool = getattr(worker, "pool_cls", "prefork")
+    name = pool if isinstance(pool, str) else f"{pool.__module__}.{getattr(pool, '__name__', '')}"
+    return not any(word in name.lower() for word in ("solo", "thread", "eventlet", "gevent"))
+
+
 @worker_init.connect
-def publish_without_thread_in_main_process(**kwargs: Any) -> None:
-    """Celery's main process forks the pool: it must never start the publisher thread."""
-    events.publish_without_thread()
+def publish_without_thread_in_main_process(sender: Any = None, **kwargs: Any) -> None:
+    """Celery's main process forks the pool: it must never start the publisher thread.
+
+    (A worker whose pool does not fork runs its tasks in this very process,
+    which keeps the fast threaded publisher.)
+    """
+    if sender is None or _pool_forks(sender):
+        events.publish_without_thread()
 
 
 @task_failure.connect

@@ -31,7 +31,7 @@ from webapp.core.jobs import JobStatus
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.usefixtures("redis_server")
-WAIT = 180  # a worker may still be loading a model for its first job
+WAIT = 300  # a (replacement) pool process may still be loading the default models
 
 
 def _wait(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
