@@ -7,3 +7,9 @@ class ApiConfig(AppConfig):
     name = "webapp.api"
     label = "api"
     verbose_name = "OpenAI-compatible API"
+
+    def ready(self) -> None:
+        from webapp.api.services.text import TEXT_JOB
+        from webapp.core.jobs import job_kind_register
+
+        job_kind_register(TEXT_JOB)

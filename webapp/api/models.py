@@ -12,6 +12,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from webapp.core.jobs import LIVE_STATUSES, JobStatus
+
 
 class ApiKey(models.Model):
     project = models.ForeignKey("workspaces.Project", on_delete=models.CASCADE, related_name="api_keys")
@@ -56,16 +58,6 @@ class ApiKey(models.Model):
         return f"API key “{self.name}” ({self.prefix}…)"
 
 
-class JobStatus(models.TextChoices):
-    # The lifecycle's vocabulary (see webapp/core and DESIGN.md).
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    STOPPED = "stopped", "Stopped"
-    FAILED = "failed", "Failed"
-
-
-LIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 class TextKind(models.TextChoices):

@@ -122,8 +122,6 @@ class TextRun:
         live = [c.job for c in self.choices if not c.ended]
         if not live:
             return
-        for job in live:
-            await stream.stop_request_async(job=job)
         await sync_to_async(services.text_jobs_stop)(jobs=live)
 
     async def close(self) -> None:
@@ -290,7 +288,7 @@ class ImageRun:
 
     async def stop(self) -> None:
         if self.status not in _IMAGE_ENDED:
-            await sync_to_async(services.image_call_stop)(job=self.job, user=self.principal.user)
+            await sync_to_async(services.image_call_stop)(job=self.job, membership=self.principal.membership)
 
     async def images(self, *, url_for: Any) -> list[dict[str, Any]]:
         """The finished job's images as OpenAI's ``data`` entries; raises for a failed job."""

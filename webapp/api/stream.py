@@ -1,4 +1,4 @@
-"""The live side of an API text job: its event log in Redis and its stop flag.
+"""The live side of an API text job: its event log in Redis.
 
 The worker appends the job's events to a Redis Stream (entry id ``0-<seq>``,
 so the log refuses duplicates and disorder): ``claimed`` when it takes the
@@ -8,9 +8,9 @@ the log with ``XREAD BLOCK`` (``log_follow``), so no database polling sits
 between the engine and the client. The log expires ``CHAT_STREAM_TTL``
 seconds after its last write.
 
-This is chat's mechanism (``webapp.chat.stream``) without the channel-layer
-publishing that API jobs don't need; both belong in the shared job
-lifecycle once it lands in ``webapp/core``.
+This is chat's chunk log (``webapp.chat.stream``) without the channel-layer
+publishing that API jobs don't need. Stopping, the heartbeat and the sweep
+are the shared job lifecycle's (``webapp.core.jobs``).
 """
 from __future__ import annotations
 
@@ -41,56 +41,8 @@ def log_key(job: Any) -> str:
     return f"api:text:{_stream_id(job)}:log"
 
 
-def stop_key(job: Any) -> str:
-    return f"api:text:{_stream_id(job)}:stop"
-
-
-def stop_queue_key(job: Any) -> str:
-    return f"api:text:{_stream_id(job)}:stopq"
-
-
 def _ttl() -> int:
     return int(getattr(settings, "CHAT_STREAM_TTL", 3600))
-
-
-def stop_request(*, job: Any) -> None:
-    """Raise the job's stop flag and wake its ``StopWatch`` (the engine stops within a token)."""
-    ttl = _ttl()
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.set(stop_key(job), b"1", ex=ttl)
-    pipe.rpush(stop_queue_key(job), b"1")
-    pipe.expire(stop_queue_key(job), ttl)
-    pipe.execute()
-
-
-class StopWatch:
-    """A ``should_stop`` that costs the decoding thread no I/O: a helper thread BLPOPs the stop queue."""
-
-    def __init__(self, *, job: Any, poll: float = 1.0) -> None:
-        self._event = threading.Event()
-        self._closed = threading.Event()
-        self._queue_key = stop_queue_key(job)
-        self._poll = poll
-        if get_redis().exists(stop_key(job)):
-            self._event.set()
-        self._thread = threading.Thread(target=self._watch, name=f"api-stop-{job.pk}", daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        client = get_redis()
-        while not self._closed.is_set() and not self._event.is_set():
-            try:
-                if client.blpop([self._queue_key], timeout=self._poll):
-                    self._event.set()
-            except Exception:  # Redis away for a moment: keep watching
-                logger.warning("api stop watch: Redis unavailable", exc_info=True)
-                self._closed.wait(0.5)
-
-    def __call__(self) -> bool:
-        return self._event.is_set()
-
-    def close(self) -> None:
-        self._closed.set()
 
 
 class JobLog:
@@ -230,12 +182,3 @@ async def log_follow(
             for entry_id, fields in entries:
                 cursors[key] = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 yield index_of[key], json.loads(fields[b"e"])
-
-
-async def stop_request_async(*, job: Any) -> None:
-    ttl = _ttl()
-    pipe = async_redis().pipeline(transaction=False)
-    pipe.set(stop_key(job), b"1", ex=ttl)
-    pipe.rpush(stop_queue_key(job), b"1")
-    pipe.expire(stop_queue_key(job), ttl)
-    await pipe.execute()

@@ -51,10 +51,8 @@ def bob_api(bob_key, redis_server) -> ApiClient:
 @pytest.fixture
 def no_enqueue(monkeypatch):
     """Jobs are recorded but no task is sent: no worker will ever take them."""
-    from webapp.api.tasks import run_text_job
-    from webapp.studio.tasks import run_image_job
+    from webapp.core import jobs
 
     sent: list[Any] = []
-    monkeypatch.setattr(run_text_job, "apply_async", lambda *a, **k: sent.append(("text", a, k)))
-    monkeypatch.setattr(run_image_job, "apply_async", lambda *a, **k: sent.append(("image", a, k)))
+    monkeypatch.setattr(jobs, "task_send", lambda name, **kwargs: sent.append({"name": name, **kwargs}))
     return sent

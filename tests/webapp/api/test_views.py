@@ -344,19 +344,19 @@ def test_the_openapi_document_describes_the_endpoints(redis_server):
     assert {"/models", "/chat/completions", "/completions", "/images/generations"} <= set(paths)
 
 
-def test_an_outsiders_key_cannot_fetch_an_image_of_another_project(project, bob, mallory, other_project, redis_server):
+def test_an_outsiders_key_cannot_fetch_an_image_of_another_project(project, bob, mallory, other_project, redis_server,
+                                                                      no_enqueue):
     """api:image_file: an outsider's key (and any other key) gets 404."""
-    from unittest import mock
-
+    from tests.factories import membership_of
     from tests.webapp.studio.conftest import fake_result, tiny_request
     from webapp.api.models import ImageCall
     from webapp.studio import services as studio
 
     bob_key = make_key(bob, project)
-    with mock.patch("webapp.studio.tasks.run_image_job.apply_async"):
-        job = studio.job_create(project=project, author=bob, request=tiny_request(), via=bob_key.key.label)
+    job = studio.job_create(project=project, membership=membership_of(bob, project.team), request=tiny_request(),
+                            via=bob_key.key.label)
     ImageCall.objects.create(key=bob_key.key, job=job)
-    studio.job_start(job_id=job.pk, worker_name="w")
+    studio.job_start(job_id=job.pk, worker="w")
     finished = studio.job_complete(job=job, result=fake_result(job))
     asset = finished.assets.get()
     url = reverse("api:image_file", kwargs={"asset_id": asset.pk})

@@ -24,7 +24,6 @@ from webapp.api.services.text import (
     text_job_fail,
     text_job_run,
     text_job_state,
-    text_jobs_fail_stale,
     text_jobs_stop,
 )
 
@@ -47,6 +46,5 @@ __all__ = [
     "text_job_fail",
     "text_job_run",
     "text_job_state",
-    "text_jobs_fail_stale",
     "text_jobs_stop",
 ]

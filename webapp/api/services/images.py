@@ -20,17 +20,17 @@ def image_call_create(*, principal: Any, spec: ImageSpec) -> Any:
 
     principal.require_generate()
     with transaction.atomic():
-        job = job_create(project=principal.project, author=principal.user, request=spec.request,
+        job = job_create(project=principal.project, membership=principal.membership, request=spec.request,
                          via=principal.key.label)
         ImageCall.objects.create(key=principal.key, job=job)
     return job
 
 
-def image_call_stop(*, job: Any, user: Any) -> None:
-    """Cancel the job of a request whose client went away."""
+def image_call_stop(*, job: Any, membership: Any) -> None:
+    """Stop the job of a request whose client went away."""
     from webapp.studio.services import job_cancel
 
-    job_cancel(job=job, user=user)
+    job_cancel(job=job, membership=membership)
 
 
 def image_job_state(*, job_id: int) -> dict[str, Any]:

@@ -1,38 +1,52 @@
-"""Text jobs of the API: created by the web side, run by a worker on the ``text`` queue.
+"""Text jobs of the API: one more kind of job in the shared lifecycle (``webapp.core.jobs``).
 
 The web side (``text_call_create``) records the prompt and one job per
-choice and enqueues them after commit. The worker (``text_job_run``) claims
-a job, runs the engine, appends its events to the job's log (see
+choice and enqueues them on the ``text`` queue after commit. The worker
+(``text_job_run``) claims a job, runs the engine under the lifecycle's
+heartbeat and stop watch, appends its events to the job's log (see
 ``webapp.api.stream``) and stores how it ended. The view reads the log.
+The lifecycle's ends (stopped in the queue, failed by the sweep or a lost
+worker) reach the log through the kind's ``publish``.
 """
 from __future__ import annotations
 
 import logging
 import uuid
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from webapp.api import stream
-from webapp.api.models import LIVE_STATUSES, JobStatus, TextJob, TextKind
+from webapp.api.models import TextJob, TextKind
 from webapp.api.params import TextSpec
 from webapp.api.services.keys import key_record_tokens
+from webapp.core import jobs as lifecycle
+from webapp.core.jobs import END_STATUSES, JobKind, JobStatus
 from webapp.prompts.models import PromptKind, PromptSource
 from webapp.prompts.services import prompt_record_create
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 2.0
 SEED_MODULUS = 2**32
 
 
-def _stale_after() -> float:
-    return float(getattr(settings, "CHAT_STALE_AFTER", 60))
+def _publish_end(job: TextJob) -> None:
+    """The lifecycle ended a job that no worker is streaming: tell the view through the job's log."""
+    if job.status in END_STATUSES:
+        stream.end_append(job=job, status=job.status, finish_reason=job.finish_reason or "error",
+                          reason=job.reason, field=job.reason_field)
+
+
+def _end_values(job: TextJob, status: str) -> dict[str, Any]:
+    return {"finish_reason": "cancelled" if status == JobStatus.STOPPED else "error"}
+
+
+TEXT_JOB = JobKind(
+    name="api.text", model=TextJob, task_name="api.run_text_job", queue="text",
+    publish=_publish_end, end_values=_end_values,
+)
 
 
 def text_call_create(*, principal: Any, spec: TextSpec, kind: str) -> list[TextJob]:
@@ -53,49 +67,34 @@ def text_call_create(*, principal: Any, spec: TextSpec, kind: str) -> list[TextJ
             params={"model": spec.model, "system": system, **spec.params, "api": kind, "n": spec.n},
             model_name=spec.model, source=PromptSource.API, source_label=principal.key.label,
         )
-        jobs = []
+        created = []
         for index in range(spec.n):
             params = dict(spec.params)
             if params.get("seed") is not None and index:
                 params["seed"] = (params["seed"] + index) % SEED_MODULUS
-            jobs.append(TextJob.objects.create(
+            job = TextJob.objects.create(
                 key=principal.key, project=principal.project, user=principal.user, prompt_record=record,
                 call_id=call_id, index=index, kind=kind, model_name=spec.model, messages=spec.messages,
                 params=params,
-            ))
-        transaction.on_commit(partial(_enqueue, job_ids=[job.pk for job in jobs]))
-    return jobs
-
-
-def _enqueue(*, job_ids: list[int]) -> None:
-    from webapp.api.tasks import run_text_job
-
-    for job_id in job_ids:
-        try:
-            run_text_job.apply_async(args=[job_id], queue="text")
-        except Exception as exc:  # the broker is down: say so rather than stay queued for ever
-            logger.exception("could not enqueue API text job %s", job_id)
-            text_job_fail(job_id=job_id, reason=f"Could not reach the job queue: {exc}")
+            )
+            lifecycle.job_enqueue(kind=TEXT_JOB, job_id=job.pk)
+            created.append(job)
+    return created
 
 
 def text_jobs_stop(*, jobs: list[TextJob], reason: str = "The client went away.") -> None:
     """Stop the jobs: a queued one ends "stopped" at once, a running one within a token."""
     for job in jobs:
-        stream.stop_request(job=job)
-        if TextJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-            status=JobStatus.STOPPED, reason=reason, finish_reason="cancelled", finished_at=timezone.now()
-        ):
-            stream.end_append(job=job, status=JobStatus.STOPPED, finish_reason="cancelled", reason=reason)
+        lifecycle.job_stop(kind=TEXT_JOB, job=job, reason=reason)
 
 
 def text_job_expire_unclaimed(*, job: TextJob, waited: float) -> bool:
     """Fail ``job`` if it is still queued (no worker took it); False when a worker has it by now."""
     reason = f"No worker took the job within {waited:g} s."
-    updated = TextJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.FAILED, reason=reason, finish_reason="error", finished_at=timezone.now()
-    )
-    if updated:
-        stream.stop_request(job=job)  # a worker that gets it later must not run it
+    with transaction.atomic():
+        updated = TextJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.FAILED, reason=reason, finish_reason="error", finished_at=timezone.now()
+        )
     return bool(updated)
 
 
@@ -111,9 +110,9 @@ def text_job_state(*, job_id: int) -> dict[str, Any] | None:
 
 def text_job_check_alive(*, job: TextJob) -> dict[str, Any] | None:
     """The job's row; a running job whose heartbeat stopped is failed first (its worker died)."""
-    cutoff = timezone.now() - timedelta(seconds=_stale_after())
+    cutoff = timezone.now() - timedelta(seconds=lifecycle.stale_seconds())
     if TextJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).exists():
-        _fail(job=job, reason="The worker stopped responding; the text is incomplete.")
+        lifecycle.job_fail(kind=TEXT_JOB, job_id=job.pk, reason="The worker stopped responding; the text is incomplete.")
     return text_job_state(job_id=job.pk)
 
 
@@ -147,98 +146,60 @@ def text_job_run(*, job_id: int, worker: str = "") -> TextJob | None:
     from generation.text.engine import generate_text
     from generation.text.types import TextFinal
 
-    now = timezone.now()
-    claimed = TextJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:200]
-    )
-    if not claimed:
+    if not lifecycle.job_claim(kind=TEXT_JOB, job_id=job_id, worker=worker):
         return None
     job = TextJob.objects.get(pk=job_id)
     log = stream.JobLog(job=job)
     log.event("claimed")
-    stop_flag = stream.StopWatch(job=job)
-    lost = {"value": False}
-
-    def should_stop() -> bool:
-        return lost["value"] or stop_flag()
-
     final = None
     error, error_field = "", ""
-    try:
-        items = generate_text(_text_request(job), should_stop=should_stop)
-        log.event("start")
-        next_beat = timezone.now() + timedelta(seconds=HEARTBEAT_SECONDS)
-        for item in items:
-            if isinstance(item, TextFinal):
-                final = item
-                break
-            log.write(item.text)
-            if timezone.now() >= next_beat:
-                next_beat = timezone.now() + timedelta(seconds=HEARTBEAT_SECONDS)
-                log.flush()
-                alive = TextJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-                    heartbeat_at=timezone.now(), text=log.text
-                )
-                lost["value"] = not alive
-    except GenerationValidationError as exc:
-        error, error_field = f"{exc.field}: {exc.message}", exc.field
-    except Exception as exc:
-        logger.exception("API text job %s failed", job.pk)
-        error = f"{type(exc).__name__}: {exc}"
-    finally:
-        stop_flag.close()
+    with lifecycle.job_running(kind=TEXT_JOB, job=job, progress=lambda: {"text": log.text}) as run:
+        try:
+            items = generate_text(_text_request(job), should_stop=run.should_stop)
+            log.event("start")
+            for item in items:
+                if isinstance(item, TextFinal):
+                    final = item
+                    break
+                log.write(item.text)
+        except GenerationValidationError as exc:
+            error, error_field = f"{exc.field}: {exc.message}", exc.field
+        except Exception as exc:
+            logger.exception("API text job %s failed", job.pk)
+            error = f"{type(exc).__name__}: {exc}"
     log.flush()
-    values: dict[str, Any] = {"text": log.text, "finished_at": timezone.now(), "heartbeat_at": timezone.now()}
+    values: dict[str, Any] = {"text": log.text}
     if final is not None:
         status = _FINISH_STATUS.get(final.finish_reason, JobStatus.DONE)
+        reason = final.error or ("Stopped." if status == JobStatus.STOPPED else "")
         values.update(
-            status=status, reason=final.error or "", finish_reason=final.finish_reason,
-            prompt_tokens=final.prompt_tokens, completion_tokens=final.completion_tokens,
-            time_to_first_token=final.time_to_first_token, tokens_per_second=final.tokens_per_second,
+            finish_reason=final.finish_reason, prompt_tokens=final.prompt_tokens,
+            completion_tokens=final.completion_tokens, time_to_first_token=final.time_to_first_token,
+            tokens_per_second=final.tokens_per_second,
         )
     else:
         status = JobStatus.FAILED
-        values.update(status=status, reason=error or "The engine ended without a result.",
-                      reason_field=error_field[:50], finish_reason="error")
+        reason = error or "The engine ended without a result."
+        values.update(reason_field=error_field[:50], finish_reason="error")
     try:
-        updated = TextJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(**values)
-        if updated:
+        finished = lifecycle.job_finish(kind=TEXT_JOB, job_id=job.pk, status=status, reason=reason, values=values,
+                                   publish=False)
+        if finished:
             if final is not None:
                 key_record_tokens(key_id=job.key_id, tokens=final.prompt_tokens + final.completion_tokens)
             log.event(
-                "end", status=status, finish_reason=values["finish_reason"], reason=values["reason"],
+                "end", status=status, finish_reason=values["finish_reason"], reason=reason,
                 field=values.get("reason_field", ""), prompt_tokens=values.get("prompt_tokens"),
                 completion_tokens=values.get("completion_tokens"),
             )
     finally:
         log.close()
-    if not updated:
+    if not finished:
         return None  # swept or deleted meanwhile
     job.refresh_from_db()
     return job
 
 
 def text_job_fail(*, job_id: int, reason: str) -> bool:
-    """Fail a queued or running job, keeping its row's text; False when it had already ended."""
-    job = TextJob.objects.filter(pk=job_id).first()
-    return job is not None and _fail(job=job, reason=reason)
-
-
-def _fail(*, job: TextJob, reason: str) -> bool:
-    updated = TextJob.objects.filter(pk=job.pk, status__in=LIVE_STATUSES).update(
-        status=JobStatus.FAILED, reason=reason[:2000], finish_reason="error", finished_at=timezone.now()
-    )
-    if updated:
-        stream.end_append(job=job, status=JobStatus.FAILED, finish_reason="error", reason=reason, field="")
-    return bool(updated)
-
-
-def text_jobs_fail_stale(*, worker: str = "") -> int:
-    """Fail running jobs without a heartbeat for ``CHAT_STALE_AFTER`` s, or claimed by ``worker``
-    (a worker that starts runs nothing yet). Returns how many."""
-    cutoff = timezone.now() - timedelta(seconds=_stale_after())
-    dead = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    if worker:
-        dead |= Q(worker=worker)
-    reason = "The worker stopped while running this job."
-    return sum(_fail(job=job, reason=reason) for job in TextJob.objects.filter(dead, status=JobStatus.RUNNING))
+    """Fail a queued or running job; False when it had already ended."""
+    return lifecycle.job_fail(kind=TEXT_JOB, job_id=job_id, reason=reason)
