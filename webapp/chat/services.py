@@ -19,6 +19,7 @@ from django.utils import timezone
 from webapp.chat import stream
 from webapp.chat.models import Conversation, Message, Role, Status
 from webapp.chat.params import ReplySettings, settings_validate
+from webapp.prompt_templates.services import TemplateUseRequest, template_use_record
 from webapp.prompts.services import prompt_record_create
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,8 @@ def _prompt_create(
 
 @transaction.atomic
 def message_send(
-    *, conversation: Conversation, author: Any, text: str, parent: Message | None, reply_settings: ReplySettings
+    *, conversation: Conversation, author: Any, text: str, parent: Message | None, reply_settings: ReplySettings,
+    template_use: TemplateUseRequest | None = None,
 ) -> Message:
     """Create the user's message under ``parent`` and a queued reply; enqueue it after commit.
 
@@ -149,9 +151,14 @@ def message_send(
     Returns the reply. Raises ``ValidationError`` for an empty text or a
     parent that is not a finished reply of this conversation, and
     ``generation.errors.ValidationError`` for bad settings; nothing is enqueued then.
+    ``template_use`` (from the composer's template picker) is recorded as the reply's lineage.
     """
     prompt = _prompt_create(conversation=conversation, author=author, parent=parent, text=text, reply_settings=reply_settings)
-    return _reply_create(conversation=conversation, parent=prompt, author=author, reply_settings=reply_settings)
+    reply = _reply_create(conversation=conversation, parent=prompt, author=author, reply_settings=reply_settings)
+    if template_use is not None:
+        template_use_record(use=template_use, project=conversation.project, user=author, output_kind="reply",
+                            output_id=reply.pk)
+    return reply
 
 
 @transaction.atomic
@@ -354,7 +361,10 @@ def replies_fail_stale(*, conversation: Conversation | None = None, worker: str 
 
 
 @transaction.atomic
-def conversation_start(*, project: Any, author: Any, text: str, reply_settings: ReplySettings) -> Message:
+def conversation_start(
+    *, project: Any, author: Any, text: str, reply_settings: ReplySettings, template_use: TemplateUseRequest | None = None
+) -> Message:
     """A new conversation whose first prompt is ``text``; returns the queued reply."""
     conversation = conversation_create(project=project, author=author, reply_settings=reply_settings)
-    return message_send(conversation=conversation, author=author, text=text, parent=None, reply_settings=reply_settings)
+    return message_send(conversation=conversation, author=author, text=text, parent=None, reply_settings=reply_settings,
+                        template_use=template_use)

@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class StudioConfig(AppConfig):
     name = "webapp.studio"
     label = "studio"
+
+    def ready(self) -> None:
+        # The template page lists what each version made; this app says how its outputs look.
+        from webapp.prompt_templates.outputs import register_output_kind
+        from webapp.studio.selectors import jobs_describe
+
+        register_output_kind("job", jobs_describe)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from webapp.core.events import get_publisher
 from webapp.core.redis import get_redis
+from webapp.prompt_templates.services import TemplateUseRequest, template_use_record
 from webapp.prompts.services import prompt_record_create
 from webapp.studio.events import studio_group_name
 from webapp.studio.models import ACTIVE_STATUSES, Asset, Job, JobOrigin, JobStatus
@@ -39,6 +40,7 @@ def job_create(
     request: Any,
     origin: str = JobOrigin.NEW,
     source_asset: Asset | None = None,
+    template_use: TemplateUseRequest | None = None,
 ) -> Job:
     """Record an image job and its prompt, and enqueue it on the ``image`` queue after commit.
 
@@ -47,6 +49,7 @@ def job_create(
     names the bad field; nothing is written then). An empty seed is drawn
     here, so the job, the prompt history and the assets all record it.
     Raises PermissionDenied unless ``author`` may write in the project.
+    ``template_use`` (from the studio's template picker) is recorded as the job's lineage.
     """
     from generation.image import validate_image_request
 
@@ -67,6 +70,8 @@ def job_create(
             params=params, model_name=request.model, task_id=str(uuid.uuid4()),
             steps_total=int(request.steps),
         )
+        if template_use is not None:
+            template_use_record(use=template_use, project=project, user=author, output_kind="job", output_id=job.pk)
         transaction.on_commit(partial(_job_enqueue, job_id=job.pk, task_id=job.task_id))
     return job
 
