@@ -17,11 +17,7 @@
     const url = `${picker.dataset.menuUrl}&q=${encodeURIComponent(query)}`;
     if (menu.dataset.url === url && !menu.hidden) return;
     menu.dataset.url = url;
-    htmx.ajax("GET", url, { target: menu, swap: "innerHTML" }).then(() => {
-      menu.hidden = false;
-      const first = options(picker)[0];
-      if (first) first.classList.add("active");
-    });
+    htmx.ajax("GET", url, { target: menu, swap: "innerHTML" });
   }
 
   function closeMenu(picker) {
@@ -43,11 +39,23 @@
   function pick(picker, option) {
     closeMenu(picker);
     const panel = panelOf(picker);
-    htmx.ajax("GET", option.dataset.useUrl, { target: panel, swap: "innerHTML" }).then(() => {
-      panel.hidden = false;
-      panel.querySelector("input:not([type=hidden]), textarea, select")?.focus();
-    });
+    htmx.ajax("GET", option.dataset.useUrl, { target: panel, swap: "innerHTML" });
   }
+
+  // Show what was swapped in: the menu (first option active) or the variables form (focused).
+  document.addEventListener("htmx:afterSwap", (e) => {
+    const target = e.detail.target;
+    if (target.matches?.(".template-menu")) {
+      const picker = pickerOf(target);
+      if (!target.dataset.url) return; // closed while loading
+      target.hidden = false;
+      const first = options(picker)[0];
+      if (first && !options(picker).some((o) => o.classList.contains("active"))) first.classList.add("active");
+    } else if (target.matches?.(".template-panel")) {
+      target.hidden = false;
+      target.querySelector("input:not([type=hidden]), textarea, select")?.focus();
+    }
+  });
 
   function fill(picker, data) {
     const form = targetOf(picker);
