@@ -171,6 +171,11 @@ def template_use_request_parse(*, raw: str, project: Project, kind: str) -> Temp
     )
     if version is None:
         raise error
+    known = {variable.name for variable in version_parsed(version=version).variables}
+    if kind == TemplateKind.IMAGE:
+        known.add("prompt")
+    if not set(values) <= known:
+        raise error
     return TemplateUseRequest(version=version, values=values)
 
 

@@ -85,6 +85,7 @@ def test_template_use_request_parse_checks_the_version_belongs_to_the_project_an
         (raw, project, "image"),
         ("not json", project, "chat"),
         (json.dumps({"version": version.pk, "values": {"topic": 3}}), project, "chat"),
+        (json.dumps({"version": version.pk, "values": {"not_a_variable": "x"}}), project, "chat"),
     ):
         with pytest.raises(ValidationError):
             selectors.template_use_request_parse(raw=bad_raw, project=bad_project, kind=kind)
