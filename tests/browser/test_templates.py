@@ -14,7 +14,9 @@ from playwright.sync_api import expect
 
 from tests.factories import PASSWORD
 from webapp.chat.models import Message
+from webapp.prompt_templates import services
 from webapp.prompt_templates.models import PromptTemplate, TemplateUse
+from webapp.workspaces.models import Membership
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -48,6 +50,8 @@ def test_chat_and_image_templates_from_creation_to_lineage(asgi_server, celery_w
     expect(author.locator(".page-head h2").first).to_contain_text("/tea")
     template = PromptTemplate.objects.get(command="tea")
     assert template.published_version.settings == {"max_new_tokens": 24}
+    services.template_create(actor=Membership.objects.get(user=alice, team=project.team), project=project,
+                             name="Teapot", command="teapot", kind="chat", body="Describe a teapot.")
 
     # bob types "/" in the composer, picks the template with the keyboard and fills its form.
     page = new_page()
@@ -55,8 +59,14 @@ def test_chat_and_image_templates_from_creation_to_lineage(asgi_server, celery_w
     page.goto(f"{asgi_server}/projects/{project.pk}/chat/")
     box = page.get_by_label("Message")
     box.press_sequentially("/te")
-    option = page.locator(".template-option", has_text="/tea")
-    expect(option).to_be_visible()
+    option = page.locator(".template-option[data-command=tea]")
+    other = page.locator(".template-option[data-command=teapot]")
+    expect(other).to_be_visible()
+    expect(option).to_have_class(re.compile("active"))
+    box.press("ArrowDown")
+    expect(other).to_have_class(re.compile("active"))
+    expect(option).not_to_have_class(re.compile("active"))
+    box.press("ArrowUp")
     expect(option).to_have_class(re.compile("active"))
     box.press("Enter")
     form = page.locator(".template-use-form")
