@@ -222,3 +222,21 @@ def _chat_settings():
 
     initial = settings_initial(ReplySettings(model_name=default_model_name(), params=default_params()))
     return {key: ("" if value is None else value) for key, value in initial.items()}
+
+
+def test_a_team_wide_template_is_offered_in_a_sibling_project_and_not_to_another_team(
+    client_for, project, team, chat_template, alice, bob, mallory, other_project
+):
+    from tests.factories import ProjectFactory
+
+    sibling = ProjectFactory(team=team, name="Sibling")
+    menu = reverse("prompt_templates:menu", args=[sibling.pk])
+    assert b"/lines" not in client_for(bob).get(menu, {"kind": "chat"}).content
+    services.template_save(actor=membership(alice, project), template=chat_template,
+                           body=chat_template.published_version.body,
+                           settings=chat_template.published_version.settings, shared_with_team=True)
+    assert b"/lines" in client_for(bob).get(menu, {"kind": "chat"}).content
+    detail = client_for(bob).get(reverse("prompt_templates:detail", args=[sibling.pk, chat_template.pk]))
+    assert detail.status_code == 200 and b"Shared team-wide from Launch" in detail.content
+    foreign_menu = client_for(mallory).get(reverse("prompt_templates:menu", args=[other_project.pk]), {"kind": "chat"})
+    assert b"/lines" not in foreign_menu.content
