@@ -365,3 +365,20 @@ def test_an_outsiders_key_cannot_fetch_an_image_of_another_project(project, bob,
     assert ApiClient(mallory_key.secret).get(url).status_code == 404
     another_of_bobs = make_key(bob, project, name="another")
     assert ApiClient(another_of_bobs.secret).get(url).status_code == 404
+
+
+def test_an_api_image_shows_its_key_on_the_asset_page_and_in_the_history(client_for, project, bob, redis_server,
+                                                                           no_enqueue):
+    from tests.factories import membership_of
+    from tests.webapp.studio.conftest import fake_result, tiny_request
+    from webapp.studio import services as studio
+
+    key = make_key(bob, project, name="render farm").key
+    job = studio.job_create(project=project, membership=membership_of(bob, project.team), request=tiny_request(),
+                            via=key.label)
+    studio.job_start(job_id=job.pk, worker="w")
+    asset = studio.job_complete(job=job, result=fake_result(job)).assets.get()
+    page = client_for(bob).get(reverse("studio:asset_detail", kwargs={"project_id": project.pk, "asset_id": asset.pk}))
+    assert "Made through" in page.content.decode() and "render farm" in page.content.decode()
+    history = client_for(bob).get(reverse("prompts:history", kwargs={"project_id": project.pk}))
+    assert "render farm" in history.content.decode()
