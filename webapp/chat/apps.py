@@ -6,3 +6,5 @@ from django.apps import AppConfig
 class ChatConfig(AppConfig):
     name = "webapp.chat"
     label = "chat"
+    # What a project export carries (see webapp.workspaces.transfer), parents first.
+    project_export = [("Conversation", "project"), ("Message", "conversation__project")]
