@@ -81,7 +81,11 @@ def _health(browser: Browser) -> dict:
 
 
 def _alive(browser: Browser, name: str) -> bool:
-    workers = [w for q in _health(browser)["workers"].values() for w in q.get("workers", [])]
+    try:
+        health = _health(browser)
+    except OSError:  # daphne is still starting
+        return False
+    workers = [w for q in health["workers"].values() for w in q.get("workers", [])]
     return any(w["name"] == name and w["alive"] for w in workers)
 
 
