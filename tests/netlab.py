@@ -13,6 +13,7 @@ import contextlib
 import html.parser
 import http.cookiejar
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -88,10 +89,22 @@ class Lab:
         self.forwarders: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> Lab:
+        self._remove_leftovers()
         _run("ip", "link", "add", self.bridge, "type", "bridge")
         _run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         _run("ip", "link", "set", self.bridge, "up")
         return self
+
+    def _remove_leftovers(self) -> None:
+        """An interrupted run leaves its namespaces and bridge behind: this subnet is the lab's own."""
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+        for netns in (n for n in listed if re.fullmatch(r"atl\d{3}-[\w-]+", n)):
+            Host(name="", netns=netns, address="", root=self.root).kill_all()
+            subprocess.run(["ip", "netns", "del", netns], capture_output=True)
+        shown = subprocess.run(["ip", "-o", "-4", "addr", "show", "to", f"{self.subnet}.0/24"],
+                               capture_output=True, text=True).stdout
+        for line in shown.splitlines():
+            subprocess.run(["ip", "link", "del", line.split()[1]], capture_output=True)
 
     def add_host(self, name: str, last_octet: int) -> Host:
         netns = f"atl{self.tag}-{name}"
@@ -117,15 +130,16 @@ class Lab:
         """Make 127.0.0.1:``to_port`` on this machine answer at the bridge address, port ``port``."""
         process = subprocess.Popen(
             ["socat", f"TCP-LISTEN:{port},bind={self.gateway},fork,reuseaddr", f"TCP:127.0.0.1:{to_port or port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         self.forwarders.append(process)
 
     def __exit__(self, *exc: Any) -> None:
         for host in self.hosts.values():
             host.kill_all()
-        for process in self.forwarders:
-            process.terminate()
+        for process in self.forwarders:  # socat and the children it forked per connection
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=10)
         for host in self.hosts.values():
             subprocess.run(["ip", "netns", "del", host.netns], capture_output=True)
@@ -195,14 +209,18 @@ class Browser:
         self.jar.set_cookie(http.cookiejar.Cookie(
             0, "sessionid", sessionid, None, False, host, False, False, "/", True, False, None, False, None, None, {},
         ))
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.redirects = _RedirectRecorder()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), self.redirects)
 
     def get(self, path: str) -> tuple[int, bytes, str]:
         with self.opener.open(self.base_url + path, timeout=60) as response:
             return response.status, response.read(), response.geturl()
 
-    def submit(self, path: str, *, action: str, **values: str) -> tuple[int, str]:
-        """GET ``path``, fill the form posting to ``action`` with ``values``, POST it; (status, final URL)."""
+    def submit(self, path: str, *, action: str, **values: str) -> str:
+        """GET ``path``, fill the form posting to ``action`` with ``values``, POST it; the URL it redirects to.
+
+        A form that comes back instead of a redirect was refused: AssertionError with its errors.
+        """
         _, body, _ = self.get(path)
         parser = _FormParser(action)
         parser.feed(body.decode())
@@ -210,5 +228,18 @@ class Browser:
             raise AssertionError(f"no POST form to {action!r} on {path}")
         data = urllib.parse.urlencode({**parser.fields, **values}).encode()
         request = urllib.request.Request(self.base_url + action, data=data, method="POST")  # noqa: S310
+        self.redirects.seen = 0
         with self.opener.open(request, timeout=60) as response:
-            return response.status, response.geturl()
+            body = response.read().decode()
+            if not self.redirects.seen:
+                errors = re.findall(r'<ul class="errorlist[^>]*>(.*?)</ul>', body, re.S)
+                raise AssertionError(f"the form at {action} was refused: {errors or body[:2000]}")
+            return response.geturl()
+
+
+class _RedirectRecorder(urllib.request.HTTPRedirectHandler):
+    seen = 0
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        self.seen += 1
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
