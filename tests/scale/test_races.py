@@ -77,7 +77,7 @@ def test_two_workers_on_one_queue_run_each_of_40_jobs_exactly_once(two_workers, 
 
     ids = [job.pk for job in jobs]
     wait_for(lambda: not Job.objects.filter(pk__in=ids, status__in=["queued", "running"]).exists(),
-             timeout=600, what=f"{JOBS} jobs to end", interval=1)
+             timeout=900, what=f"{JOBS} jobs to end", interval=1)
     time.sleep(2)  # let the last duplicate deliveries arrive and be turned away
 
     statuses = Counter(Job.objects.filter(pk__in=ids).values_list("status", flat=True))
