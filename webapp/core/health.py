@@ -2,6 +2,7 @@
 queues, which workers are alive. Used by ``/healthz``, ``/metrics`` and ``manage.py queues``."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -15,7 +16,7 @@ from webapp.core.workers import WorkerSeen, workers_by_queue, workers_seen
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0
-STORAGE_PROBE_NAME = "healthz/probe"
+STORAGE_PROBE_DIR = "studio"
 
 
 def _check(name: str, probe: Any) -> dict[str, Any]:
@@ -42,8 +43,10 @@ def _redis() -> None:
 
 
 def _storage() -> None:
-    # A lookup, not a write: on S3 it proves the endpoint, the credentials and the bucket.
-    default_storage.exists(STORAGE_PROBE_NAME)
+    # A listing, not a write. On S3 it proves the endpoint, the credentials and the bucket
+    # (a HEAD of one object would answer 404 for a missing bucket too, and look fine).
+    with contextlib.suppress(FileNotFoundError):  # local disk before the first image: the folder comes with it
+        default_storage.listdir(STORAGE_PROBE_DIR)
 
 
 def queue_depths() -> dict[str, int | None]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from io import StringIO
@@ -49,6 +50,17 @@ def test_healthz_is_503_and_names_redis_when_redis_is_down(client, settings, hea
     assert response.json()["status"] == "error"
     assert response.json()["redis"]["ok"] is False
     assert response.json()["database"]["ok"] is True
+
+
+@pytest.mark.skipif(os.environ.get("ATELIER_STORAGE") != "s3", reason="make test-scale: S3 storage")
+def test_healthz_is_503_and_names_storage_when_the_bucket_is_missing(client, settings, heartbeats):
+    storages = {**settings.STORAGES}
+    storages["default"] = {**storages["default"], "OPTIONS": {**storages["default"]["OPTIONS"], "bucket_name": "missing"}}
+    settings.STORAGES = storages
+    response = client.get(reverse("core:healthz"))
+    assert response.status_code == 503
+    assert response.json()["storage"]["ok"] is False
+    assert "NoSuchBucket" in response.json()["storage"]["error"]
 
 
 def test_healthz_counts_alive_workers_by_queue(client, heartbeats):
