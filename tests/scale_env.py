@@ -14,7 +14,8 @@ ones the README's "Scale it" recipe uses.
 - ``ATELIER_SCALE_DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/test``):
   Django's test runner creates its own ``test_<name>`` database next to it.
 - ``ATELIER_SCALE_REDIS_URL`` (default ``redis://127.0.0.1:6379/11``): a database
-  number of the suite's own, emptied before the run.
+  number of the suite's own, emptied before the run; the multi-host test's
+  hosts use the next number up (12), emptied when it starts.
 """
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import redis
 from django.conf import settings
 from django.test import Client
 
@@ -46,6 +47,14 @@ def _moved(url: str, host: str) -> str:
     return parts._replace(netloc=f"{host}:{parts.port}").geturl()
 
 
+def _lab_redis_url(lab: Lab) -> str:
+    """The suite's Redis, one database number up: the lab's broker is its own, so the suite's
+    shared worker (on every queue, on this machine's disk) can't take the lab's jobs."""
+    parts = urllib.parse.urlsplit(settings.REDIS_URL)
+    db = (int(parts.path.strip("/") or 0) + 1) % 16
+    return parts._replace(netloc=f"{lab.gateway}:{parts.port or 6379}", path=f"/{db}").geturl()
+
+
 def _host_env(lab: Lab, web_address: str) -> dict[str, str]:
     """The same variables the README's "Scale it" recipe sets on every host."""
     from django.db import connection
@@ -55,7 +64,7 @@ def _host_env(lab: Lab, web_address: str) -> dict[str, str]:
     env.update({
         "DATABASE_URL": f"postgres://{db['USER']}@{lab.gateway}:{db['PORT'] or 5432}/{db['NAME']}",
         "ATELIER_DATABASE_NAME": str(connection.settings_dict["NAME"]),
-        "REDIS_URL": _moved(settings.REDIS_URL, lab.gateway),
+        "REDIS_URL": _lab_redis_url(lab),
         "AWS_S3_ENDPOINT_URL": _moved(os.environ["AWS_S3_ENDPOINT_URL"], lab.gateway),
         "SECRET_KEY": settings.SECRET_KEY,
         "ALLOWED_HOSTS": web_address,
@@ -105,6 +114,7 @@ def lab(tmp_path_factory, redis_server):
         db = settings.DATABASES["default"]
         lab.forward(int(db["PORT"] or 5432))
         lab.forward(urllib.parse.urlsplit(settings.REDIS_URL).port or 6379)
+        redis.Redis.from_url(_lab_redis_url(lab).replace(lab.gateway, "127.0.0.1")).flushdb()
         lab.forward(urllib.parse.urlsplit(os.environ["AWS_S3_ENDPOINT_URL"]).port or 80)
         yield lab
 
