@@ -8,3 +8,9 @@ class ChatConfig(AppConfig):
     label = "chat"
     # What a project export carries (see webapp.workspaces.transfer), parents first.
     project_export = [("Conversation", "project"), ("Message", "conversation__project")]
+
+    def ready(self) -> None:
+        from webapp.chat.services import REPLY
+        from webapp.core.jobs import job_kind_register
+
+        job_kind_register(REPLY)

@@ -8,3 +8,9 @@ class StudioConfig(AppConfig):
     label = "studio"
     # What a project export carries (see webapp.workspaces.transfer), parents first.
     project_export = [("Job", "project"), ("Asset", "project")]
+
+    def ready(self) -> None:
+        from webapp.core.jobs import job_kind_register
+        from webapp.studio.services import IMAGE_JOB
+
+        job_kind_register(IMAGE_JOB)

@@ -89,7 +89,7 @@ def test_time_to_first_token_is_a_histogram(client, token, project, alice, redis
 
 
 def test_metrics_report_image_steps_and_their_speed(client, token, project, alice, redis_server):
-    Job.objects.create(project=project, author=alice, model_name="m", status="succeeded", steps_done=20,
+    Job.objects.create(project=project, author=alice, model_name="m", status="done", steps_done=20,
                        steps_total=20, seconds_per_step=0.5, finished_at=timezone.now())
     samples = _scrape(client)
     assert samples[("atelier_image_steps_total", ())] == 20

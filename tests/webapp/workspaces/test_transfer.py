@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
+from tests.factories import membership_of
 from tests.webapp.studio.conftest import fake_result, tiny_request
 from webapp.chat.models import Conversation, Message
 from webapp.prompts.models import PromptRecord
@@ -31,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture
 def full_project(project, alice, bob, redis_server, monkeypatch):
     """Launch: a branched conversation, the prompt history, an image job with an asset, and a re-run of it."""
-    from webapp.studio.tasks import run_image_job
+    from webapp.core import jobs
 
-    monkeypatch.setattr(run_image_job, "apply_async", lambda **kwargs: None)  # the job is run in-process below
+    monkeypatch.setattr(jobs, "task_send", lambda name, **kwargs: None)  # the job is run in-process below
     conversation = Conversation.objects.create(project=project, created_by=alice, title="Plans",
                                                system_prompt="Be brief.", params={"temperature": 0.2})
     question = Message.objects.create(conversation=conversation, role="user", author=bob, text="Name a fruit")
@@ -41,7 +42,7 @@ def full_project(project, alice, bob, redis_server, monkeypatch):
                            completion_tokens=2, time_to_first_token=0.4, model_name="smollm2", params={"seed": 1})
     Message.objects.create(conversation=conversation, parent=question, role="assistant", text="", status="failed")
     prompt_record_create(project=project, author=bob, kind="chat", text="Name a fruit", params={})
-    job = runner.job_start(job_id=_job(project, bob).pk, worker_name="w1")
+    job = runner.job_start(job_id=_job(project, bob).pk, worker="w1")
     runner.job_complete(job=job, result=fake_result(job, colours=("red", "blue")))
     asset = Asset.objects.filter(job=job).order_by("batch_index").first()
     Job.objects.create(project=project, author=alice, source_asset=asset, origin="rerun", model_name=job.model_name,
@@ -52,7 +53,7 @@ def full_project(project, alice, bob, redis_server, monkeypatch):
 def _job(project, author) -> Job:
     from webapp.studio import services
 
-    return services.job_create(project=project, author=author, request=tiny_request())
+    return services.job_create(project=project, membership=membership_of(author), request=tiny_request())
 
 
 def _sha(name: str) -> str:
