@@ -12,7 +12,7 @@ export ATELIER_PORT := $(PORT)
 # The Procfile's processes run the virtual environment's python.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run install install-dev models migrate test lint chromium bench clean-var
+.PHONY: run install install-dev models migrate test test-scale lint chromium bench clean-var
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,15 @@ lint: install-dev
 
 test: install-dev chromium models lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The stack, browser and reliability tests on real services: PostgreSQL, the Redis on
+# 6379 (a database of its own) and S3 from moto in server mode; see tests/scale_env.py.
+# It refuses to run, naming the service, when one is missing. `make test` never needs them.
+SCALE_TESTS ?= $(wildcard tests/webapp/*/test_stack.py) $(wildcard tests/webapp/*/test_scale*.py) \
+	tests/webapp/core/test_health.py tests/webapp/core/test_metrics.py tests/webapp/workspaces/test_transfer.py \
+	$(wildcard tests/scale) tests/browser $(wildcard tests/reliability)
+test-scale: install-dev chromium models
+	$(PY) -m tests.scale_env $(SCALE_TESTS) $(PYTEST_ARGS)
 
 bench: install models
 	$(PY) bench/text_decode.py
