@@ -67,9 +67,11 @@ INSTALLED_APPS = [
     "webapp.core",
     "webapp.accounts",
     "webapp.workspaces",
+    "webapp.audit",
     "webapp.prompts",
     "webapp.chat",
     "webapp.studio",
+    "webapp.reviews",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "webapp.workspaces.context_processors.switcher",
+                "webapp.reviews.context_processors.review_inbox",
             ],
         },
     },

@@ -11,4 +11,6 @@ urlpatterns = [
     path("", include("webapp.prompts.urls")),
     path("", include("webapp.chat.urls")),
     path("", include("webapp.studio.urls")),
+    path("", include("webapp.audit.urls")),
+    path("", include("webapp.reviews.urls")),
 ]

@@ -16,6 +16,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from webapp.audit.models import AuditAction
+from webapp.audit.services import audit_record
 from webapp.chat import stream
 from webapp.chat.models import Conversation, Message, Role, Status
 from webapp.chat.params import ReplySettings, settings_validate
@@ -303,7 +305,10 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
         status = Status.FAILED
         values.update(status=status, error=error or "The engine ended without a result.", finish_reason="error")
     try:
-        updated = Message.objects.filter(pk=message.pk).update(**values)
+        with transaction.atomic():
+            updated = Message.objects.filter(pk=message.pk).update(**values)
+            if updated and status == Status.DONE:
+                _audit_generated(message)
         if updated:
             out.end(status=status)
     finally:
@@ -312,6 +317,14 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
         return None  # deleted while decoding
     message.refresh_from_db()
     return message
+
+
+def _audit_generated(message: Message) -> None:
+    project = message.conversation.project
+    audit_record(
+        actor=message.author, team_id=project.team_id, project_id=project.pk, action=AuditAction.GENERATED,
+        object_kind="reply", object_id=message.pk, detail={"conversation": message.conversation_id},
+    )
 
 
 def reply_fail(*, message_id: int, reason: str) -> None:

@@ -6,6 +6,7 @@ Nothing here imports torch at module level.
 """
 from __future__ import annotations
 
+from webapp.studio.services.assets import asset_record_download
 from webapp.studio.services.jobs import (
     CANCEL_FLAG_TTL,
     cancel_flag_key,
@@ -30,6 +31,7 @@ __all__ = [
     "CancelWatch",
     "JobHeartbeat",
     "JobProgress",
+    "asset_record_download",
     "cancel_flag_key",
     "job_cancel",
     "job_complete",

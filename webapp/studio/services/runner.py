@@ -16,6 +16,8 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
+from webapp.audit.models import AuditAction
+from webapp.audit.services import audit_record
 from webapp.core.events import get_publisher
 from webapp.core.redis import get_redis
 from webapp.studio import lineage
@@ -118,6 +120,10 @@ def job_complete(*, job: Job, result: Any) -> Job:
         with transaction.atomic():
             for row in rows:
                 row.save()
+                audit_record(
+                    actor=job.author, team_id=job.project.team_id, project_id=job.project_id,
+                    action=AuditAction.GENERATED, object_kind="image", object_id=row.pk, detail={"job": job.pk},
+                )
             Job.objects.filter(pk=job.pk).update(
                 status=JobStatus.SUCCEEDED, finished_at=timezone.now(), model_revision=result.model_revision,
                 steps_done=job.steps_total, seconds_per_step=result.seconds_per_step, heartbeat_at=timezone.now(),
