@@ -115,7 +115,7 @@ def round_get(*, project: Any, round_id: int) -> ReviewRound:
         raise Http404("No such review round") from None
 
 
-def _writer_team_ids(user: Any) -> QuerySet[Membership]:
+def _writer_team_ids(user: Any) -> Any:
     return Membership.objects.filter(user=user, role__in=WRITER_ROLES).values("team_id")
 
 

@@ -43,7 +43,7 @@ def make_image(no_enqueue):
 
 @pytest.fixture
 def image(make_image, project, bob) -> Asset:
-    """A 32×32 image that bob made."""
+    """A 32 by 32 image that bob made."""
     return make_image(project=project, author=bob)
 
 

@@ -8,7 +8,7 @@ from tests.webapp.reviews.helpers import finish_job, membership
 from webapp.audit.models import AuditAction, AuditEntry
 from webapp.chat.models import Conversation, Message, Role, Status
 from webapp.reviews import selectors, services
-from webapp.reviews.models import AssetKind, Comment, ReviewRequest, ReviewState, Verdict
+from webapp.reviews.models import AssetKind, Comment, ReviewRequest, Verdict
 from webapp.reviews.services import Region
 from webapp.studio.models import Asset, Job, JobOrigin
 
