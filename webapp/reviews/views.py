@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generation.errors import ValidationError as EngineValidationError
 from webapp.chat.markdown import render_markdown
@@ -96,10 +96,17 @@ def asset_panel(request: HttpRequest, project_id: int, kind: str, asset_id: int)
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def review_ask(request: HttpRequest, project_id: int, kind: str, asset_id: int) -> HttpResponse:
-    project = project_get_for_member(user=request.user, project_id=project_id, require_write=True)
+    """The page to ask for review of any kind of asset (chat replies link here); an open review opens instead."""
+    project = project_get_for_member(user=request.user, project_id=project_id, require_write=request.method == "POST")
     ref = asset_resolve(project=project, kind=kind, asset_id=asset_id)
+    if request.method == "GET":
+        review = selectors.review_for_asset(project=project, kind=kind, asset_id=asset_id)
+        if review is not None and review.is_open:
+            return redirect(review)
+        context = {"project": project, "asset": ref, "form": _ask_form(request, project, ref)}
+        return render(request, "reviews/ask.html", context)
     form = _ask_form(request, project, ref, request.POST)
     if form.is_valid():
         try:

@@ -201,3 +201,22 @@ def test_the_project_review_list_filters_by_state(project, review, alice, client
     assert review.get_absolute_url() not in html
     html = client_for(alice).get(reverse("reviews:project", args=[project.pk]), {"state": "in_review"}).content.decode()
     assert review.get_absolute_url() in html
+
+
+def test_a_chat_reply_links_to_its_review_page(project, alice, bob, client_for):
+    from webapp.chat.models import Conversation, Message, Role, Status
+
+    conversation = Conversation.objects.create(project=project, created_by=bob)
+    question = Message.objects.create(conversation=conversation, role=Role.USER, author=bob, text="Slogan?")
+    reply = Message.objects.create(conversation=conversation, parent=question, role=Role.ASSISTANT, author=bob,
+                                   text="**Shine**", status=Status.DONE)
+    client = client_for(bob)
+    ask_url = reverse("reviews:ask", args=[project.pk, "reply", reply.pk])
+    assert ask_url in client.get(conversation.get_absolute_url()).content.decode()
+    assert "Ask for review" in client.get(ask_url).content.decode()
+    response = client.post(ask_url, {"reviewers": [alice.pk]})
+    review = ReviewRequest.objects.get(asset_kind="reply")
+    assert response["Location"] == review.get_absolute_url()
+    html = client_for(alice).get(review.get_absolute_url()).content.decode()
+    assert "<strong>Shine</strong>" in html and 'class="verdict-form"' in html
+    assert client.get(ask_url)["Location"] == review.get_absolute_url()
