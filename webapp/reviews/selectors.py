@@ -10,6 +10,7 @@ from django.http import Http404
 from webapp.chat.markdown import render_markdown
 from webapp.reviews.kinds import AssetRef, asset_resolve
 from webapp.reviews.models import (
+    OPEN_STATES,
     PENDING_STATES,
     ApprovedExport,
     Comment,
@@ -64,6 +65,14 @@ def review_chain(*, review: ReviewRequest) -> list[ReviewRequest]:
         chain.append(successor)
         current = successor
     return chain
+
+
+def images_not_in_review(*, project: Any, limit: int = 48) -> list[Any]:
+    """The project's latest images that are in no open review (for asking about a selection)."""
+    from webapp.studio.models import Asset
+
+    busy = ReviewRequest.objects.filter(project=project, asset_kind="image", state__in=OPEN_STATES).values("asset_id")
+    return list(Asset.objects.filter(project=project).exclude(pk__in=busy).order_by("-created_at", "-id")[:limit])
 
 
 def review_list(*, project: Any, state: str = "") -> QuerySet[ReviewRequest]:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("projects/<int:project_id>/reviews/", views.project_reviews, name="project"),
     path("projects/<int:project_id>/reviews/asset/<str:kind>/<int:asset_id>/", views.asset_panel, name="asset_panel"),
     path("projects/<int:project_id>/reviews/ask/<str:kind>/<int:asset_id>/", views.review_ask, name="ask"),
+    path("projects/<int:project_id>/reviews/ask-images/", views.review_ask_images, name="ask_images"),
     path(review, views.review_detail, name="detail"),
     path(f"{review}verdict/", views.review_verdict, name="verdict"),
     path(f"{review}comments/", views.review_comment, name="comment"),

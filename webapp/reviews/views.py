@@ -16,7 +16,7 @@ from webapp.chat.markdown import render_markdown
 from webapp.reviews import selectors, services
 from webapp.reviews.forms import CommentForm, ExportForm, IterateForm, ReviewRequestForm, VerdictForm
 from webapp.reviews.kinds import asset_resolve
-from webapp.reviews.models import ReviewState
+from webapp.reviews.models import AssetKind, ReviewState
 from webapp.workspaces.selectors import project_get_for_member, team_members
 
 
@@ -122,6 +122,30 @@ def review_ask(request: HttpRequest, project_id: int, kind: str, asset_id: int) 
             return redirect(reviews[0])
     context = {"project": project, "asset": ref, "review": None, "chain": [], "form": form, "standalone": True}
     return render(request, "reviews/ask.html", context, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_ask_images(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Ask for review of a selection of the gallery's images: one round, one request per image."""
+    project = project_get_for_member(user=request.user, project_id=project_id, require_write=request.method == "POST")
+    form = ReviewRequestForm(request.POST or None, members=list(team_members(team=project.team)))
+    if request.method == "POST" and form.is_valid():
+        try:
+            reviews = services.review_request_create(
+                actor=project.membership, project=project, kind=AssetKind.IMAGE,
+                asset_ids=[int(v) for v in request.POST.getlist("assets") if v.isdigit()],
+                reviewer_ids=form.cleaned_data["reviewers"], anyone=form.cleaned_data["anyone"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Asked for review of {len(reviews)} image{'s' if len(reviews) != 1 else ''}.")
+            return redirect(project_reviews_url(project.pk))
+    context = {"project": project, "form": form, "images": selectors.images_not_in_review(project=project),
+               "chosen": set(request.POST.getlist("assets")), "active_tab": "reviews"}
+    return render(request, "reviews/ask_images.html", context, status=400 if request.method == "POST" else 200)
 
 
 @login_required

@@ -37,7 +37,7 @@ def export(project, alice):
 def _args(name, project, image, review, comment, export) -> list:
     p, r = project.pk, review.pk
     return {
-        "reviews:project": [p], "reviews:export_create": [p],
+        "reviews:project": [p], "reviews:export_create": [p], "reviews:ask_images": [p],
         "reviews:asset_panel": [p, "image", image.pk], "reviews:ask": [p, "image", image.pk],
         "reviews:comment_resolve": [p, r, comment.pk],
         "reviews:export_status": [p, export.pk], "reviews:export_download": [p, export.pk],
@@ -48,7 +48,8 @@ def _args(name, project, image, review, comment, export) -> list:
     ("get", "reviews:project"), ("get", "reviews:asset_panel"), ("post", "reviews:ask"), ("get", "reviews:detail"),
     ("post", "reviews:verdict"), ("post", "reviews:comment"), ("post", "reviews:comment_resolve"),
     ("post", "reviews:withdraw"), ("post", "reviews:iterate"), ("post", "reviews:export_create"),
-    ("get", "reviews:export_status"), ("get", "reviews:export_download"),
+    ("get", "reviews:export_status"), ("get", "reviews:export_download"), ("post", "reviews:ask_images"),
+    ("get", "reviews:ask_images"),
 ])
 def test_an_outsider_gets_404_on_every_review_url(project, image, review, comment, export, mallory, client_for,
                                                    method, name):
@@ -220,3 +221,28 @@ def test_a_chat_reply_links_to_its_review_page(project, alice, bob, client_for):
     html = client_for(alice).get(review.get_absolute_url()).content.decode()
     assert "<strong>Shine</strong>" in html and 'class="verdict-form"' in html
     assert client.get(ask_url)["Location"] == review.get_absolute_url()
+
+
+def test_asking_about_a_selection_of_images_makes_one_round(project, make_image, alice, bob, client_for):
+    first, second = make_image(project=project, author=bob), make_image(project=project, author=bob)
+    client = client_for(alice)
+    url = reverse("reviews:ask_images", args=[project.pk])
+    html = client.get(url).content.decode()
+    assert f'name="assets" value="{first.pk}"' in html and f'name="assets" value="{second.pk}"' in html
+    response = client.post(url, {"assets": [first.pk, second.pk], "anyone": "on"})
+    assert response.status_code == 302
+    assert set(ReviewRequest.objects.values_list("asset_id", flat=True)) == {first.pk, second.pk}
+    assert ReviewRequest.objects.values("round_id").distinct().count() == 1
+    assert f'name="assets" value="{first.pk}"' not in client.get(url).content.decode()  # in review now
+
+
+def test_asking_about_no_image_names_the_problem(project, image, alice, bob, client_for):
+    response = client_for(bob).post(reverse("reviews:ask_images", args=[project.pk]), {"reviewers": [alice.pk]})
+    assert response.status_code == 400 and "Choose at least one asset" in response.content.decode()
+    assert not ReviewRequest.objects.exists()
+
+
+def test_a_viewer_cannot_ask_about_a_selection(project, image, alice, carol, client_for):
+    response = client_for(carol).post(reverse("reviews:ask_images", args=[project.pk]),
+                                      {"assets": [image.pk], "reviewers": [alice.pk]})
+    assert response.status_code == 403
