@@ -46,7 +46,8 @@ def _load_image(*, project: Any, asset_id: int) -> AssetRef:
 
 
 def _load_reply(*, project: Any, asset_id: int) -> AssetRef:
-    from webapp.chat.models import Message, Role, Status
+    from webapp.chat.models import Message, Role
+    from webapp.core.jobs import JobStatus as Status
 
     try:
         message = Message.objects.select_related("conversation").get(

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from webapp.core.jobs import JobStatus
+
 
 class AssetKind(models.TextChoices):
     IMAGE = "image", "Image"
@@ -135,11 +137,8 @@ class Comment(models.Model):
         return self.region_w is not None
 
 
-class ExportStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+# An export is a job of the one lifecycle (webapp/core/jobs.py): the same statuses and columns.
+ExportStatus = JobStatus
 
 
 class ApprovedExport(models.Model):
@@ -148,7 +147,10 @@ class ApprovedExport(models.Model):
     project = models.ForeignKey("workspaces.Project", on_delete=models.CASCADE, related_name="approved_exports")
     round = models.ForeignKey(ReviewRound, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    worker = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     files_done = models.PositiveIntegerField(default=0)
     files_total = models.PositiveIntegerField(default=0)
     file = models.CharField(max_length=255, blank=True)

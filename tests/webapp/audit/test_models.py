@@ -59,7 +59,8 @@ def test_entries_outlive_the_user_and_the_team(entry, alice, team):
     assert AuditEntry.objects.get().actor_name == "alice"
 
 
-def test_the_services_only_ever_insert_audit_entries(project, make_image, no_enqueue, alice, bob, carol, dave):
+def test_the_services_only_ever_insert_audit_entries(project, make_image, no_enqueue, alice, bob, carol, dave,
+                                                     redis_server):
     """The whole review workflow, with every SQL statement captured: audit rows are only inserted."""
     with CaptureQueriesContext(connection) as queries:
         image = make_image(project=project, author=bob)

@@ -16,18 +16,16 @@ from webapp.workspaces.models import Membership, Role
 @pytest.fixture
 def no_enqueue(monkeypatch):
     """Record image jobs and exports instead of sending them to a broker."""
-    from webapp.reviews.tasks import build_approved_export
-    from webapp.studio.tasks import run_image_job
+    from webapp.core import jobs
 
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(run_image_job, "apply_async", lambda **kwargs: sent.append(kwargs))
-    monkeypatch.setattr(build_approved_export, "apply_async", lambda *args, **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(jobs, "task_send", lambda name, **kwargs: sent.append({"name": name, **kwargs}))
     return sent
 
 
 def finish_job(job: Job, *, colour: str = "red") -> Asset:
     """Run ``job`` as a worker would, with a plain-colour image instead of the engine's."""
-    started = studio_services.job_start(job_id=job.pk, worker_name="w1")
+    started = studio_services.job_start(job_id=job.pk, worker="w1")
     assert started is not None
     return studio_services.job_complete(job=started, result=fake_result(started, colours=(colour,))).assets.get()
 
@@ -35,7 +33,8 @@ def finish_job(job: Job, *, colour: str = "red") -> Asset:
 @pytest.fixture
 def make_image(no_enqueue):
     def factory(*, project, author, **overrides: Any) -> Asset:
-        job = studio_services.job_create(project=project, author=author, request=tiny_request(**overrides))
+        job = studio_services.job_create(project=project, membership=membership(author, project),
+                                         request=tiny_request(**overrides))
         return finish_job(job)
 
     return factory

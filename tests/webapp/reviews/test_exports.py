@@ -15,7 +15,7 @@ from webapp.reviews import services
 from webapp.reviews.models import ApprovedExport, AssetKind
 from webapp.reviews.tasks import build_approved_export
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_server")]  # the lifecycle's stop watch
 
 
 def _approved(project, image, requester, reviewer):

@@ -6,7 +6,8 @@ from django.http import Http404
 
 from tests.webapp.reviews.helpers import finish_job, membership
 from webapp.audit.models import AuditAction, AuditEntry
-from webapp.chat.models import Conversation, Message, Role, Status
+from webapp.chat.models import Conversation, Message, Role
+from webapp.core.jobs import JobStatus as Status
 from webapp.reviews import selectors, services
 from webapp.reviews.models import AssetKind, Comment, ReviewRequest, Verdict
 from webapp.reviews.services import Region

@@ -179,7 +179,8 @@ def test_the_inbox_and_the_badge(project, review, alice, bob, client_for):
     assert 'ws-connect="/ws/reviews/inbox/"' in html
 
 
-def test_the_export_is_built_and_downloaded_by_a_member(project, review, alice, carol, client_for, no_enqueue):
+def test_the_export_is_built_and_downloaded_by_a_member(project, review, alice, carol, client_for, no_enqueue,
+                                                        redis_server):
     services.verdict_give(actor=membership(alice, project), review=review, decision="approve")
     client = client_for(carol)
     response = client.post(reverse("reviews:export_create", args=[project.pk]))
@@ -205,7 +206,8 @@ def test_the_project_review_list_filters_by_state(project, review, alice, client
 
 
 def test_a_chat_reply_links_to_its_review_page(project, alice, bob, client_for):
-    from webapp.chat.models import Conversation, Message, Role, Status
+    from webapp.chat.models import Conversation, Message, Role
+    from webapp.core.jobs import JobStatus as Status
 
     conversation = Conversation.objects.create(project=project, created_by=bob)
     question = Message.objects.create(conversation=conversation, role=Role.USER, author=bob, text="Slogan?")

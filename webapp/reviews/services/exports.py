@@ -3,6 +3,9 @@
 The web process records the export and enqueues it (queue ``default``); a
 worker builds it. Images are copied one at a time from storage into a zip in
 a temporary file, so memory holds one chunk of one image, never the set.
+An export is a job of the one lifecycle (``webapp/core/jobs.py``): claimed,
+kept alive by a heartbeat that also writes its progress, swept when its
+worker dies, and ended done or failed there.
 """
 from __future__ import annotations
 
@@ -25,11 +28,12 @@ from django.utils import timezone
 
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
+from webapp.core import jobs
+from webapp.core.jobs import JobKind, JobStatus
 from webapp.reviews.models import (
     ApprovedExport,
     AssetKind,
     Decision,
-    ExportStatus,
     ReviewRequest,
     ReviewRound,
     ReviewState,
@@ -45,6 +49,9 @@ MANIFEST_COLUMNS = [
 ]
 COPY_CHUNK = 1 << 16
 
+# The page polls the export's status, so the kind publishes nothing.
+EXPORT_JOB = JobKind(name="export", model=ApprovedExport, task_name="reviews.build_approved_export", queue="default")
+
 
 def export_create(*, actor: Membership, project: Any, review_round: ReviewRound | None = None) -> ApprovedExport:
     """Record an export of the project's approved images (or one round's) and enqueue it after commit.
@@ -57,18 +64,8 @@ def export_create(*, actor: Membership, project: Any, review_round: ReviewRound 
         raise ValidationError({"round": "That review round belongs to another project."})
     with transaction.atomic():
         export = ApprovedExport.objects.create(project=project, round=review_round, requested_by=actor.user)
-        transaction.on_commit(partial(_export_enqueue, export_id=export.pk))
+        jobs.job_enqueue(kind=EXPORT_JOB, job_id=export.pk)
     return export
-
-
-def _export_enqueue(*, export_id: int) -> None:
-    from webapp.reviews.tasks import build_approved_export
-
-    try:
-        build_approved_export.apply_async(args=[export_id], queue="default")
-    except Exception as exc:
-        logger.exception("could not enqueue export %s", export_id)
-        export_fail(export_id=export_id, reason=f"Could not reach the job queue: {exc}")
 
 
 def approved_reviews(*, project: Any, review_round: ReviewRound | None = None) -> list[ReviewRequest]:
@@ -110,17 +107,23 @@ def _manifest_csv(entries: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def export_build(*, export_id: int) -> ApprovedExport | None:
+def export_build(*, export_id: int, worker: str = "") -> ApprovedExport | None:
     """Build a queued export on this worker; None when it is not queued any more.
 
     Progress (files done of files total) is written after every file. The
-    zip goes to the default storage under ``exports/<project>/``.
+    zip goes to the default storage under ``exports/<project>/``; if the job
+    was stopped or swept meanwhile, the zip is deleted again.
     """
-    from webapp.studio.models import Asset
-
-    if not ApprovedExport.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(status=ExportStatus.RUNNING):
+    if not jobs.job_claim(kind=EXPORT_JOB, job_id=export_id, worker=worker):
         return None
     export = ApprovedExport.objects.select_related("project", "round", "requested_by").get(pk=export_id)
+    with jobs.job_running(kind=EXPORT_JOB, job=export):
+        return _export_write(export)
+
+
+def _export_write(export: ApprovedExport) -> ApprovedExport:
+    from webapp.studio.models import Asset
+
     reviews = approved_reviews(project=export.project, review_round=export.round)
     assets = Asset.objects.select_related("author").in_bulk([r.asset_id for r in reviews])
     reviews = [r for r in reviews if r.asset_id in assets]
@@ -147,9 +150,11 @@ def export_build(*, export_id: int) -> ApprovedExport | None:
         spool.seek(0)
         stored = default_storage.save(f"exports/{export.project_id}/{uuid.uuid4().hex}.zip", File(spool))
     with transaction.atomic():
-        ApprovedExport.objects.filter(pk=export.pk).update(
-            status=ExportStatus.DONE, file=stored, byte_size=size, finished_at=timezone.now()
-        )
+        if not jobs.job_finish(kind=EXPORT_JOB, job_id=export.pk, status=JobStatus.DONE,
+                               values={"file": stored, "byte_size": size}):
+            transaction.on_commit(partial(default_storage.delete, stored))
+            export.refresh_from_db()
+            return export
         audit_record(
             actor=export.requested_by, team_id=export.project.team_id, project_id=export.project_id,
             action=AuditAction.EXPORTED, object_kind="export", object_id=export.pk,
@@ -161,9 +166,7 @@ def export_build(*, export_id: int) -> ApprovedExport | None:
 
 def export_fail(*, export_id: int, reason: str) -> bool:
     """Mark a queued or running export failed; False if it had already ended."""
-    return bool(ApprovedExport.objects.filter(
-        pk=export_id, status__in=(ExportStatus.QUEUED, ExportStatus.RUNNING)
-    ).update(status=ExportStatus.FAILED, reason=reason[:2000], finished_at=timezone.now()))
+    return jobs.job_fail(kind=EXPORT_JOB, job_id=export_id, reason=reason)
 
 
 def export_record_download(*, actor: Any, export: ApprovedExport) -> None:

@@ -314,7 +314,7 @@ def review_iterate(*, actor: Membership, review: ReviewRequest, vary: bool, prom
         if locked.next_job_id and locked.next_job.is_active:  # type: ignore[union-attr]
             raise ValidationError("A new version is already being made.")
         job = job_create(
-            project=review.project, author=actor.user, request=ImageRequest.from_dict(params),
+            project=review.project, membership=actor, request=ImageRequest.from_dict(params),
             origin=JobOrigin.VARY if vary else JobOrigin.RERUN, source_asset=ref.obj,
         )
         ReviewRequest.objects.filter(pk=review.pk).update(next_job=job)
