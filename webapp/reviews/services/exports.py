@@ -50,7 +50,7 @@ MANIFEST_COLUMNS = [
 COPY_CHUNK = 1 << 16
 
 # The page polls the export's status, so the kind publishes nothing.
-EXPORT_JOB = JobKind(name="export", model=ApprovedExport, task_name="reviews.build_approved_export", queue="default")
+EXPORT_JOB = JobKind(name="reviews.export", model=ApprovedExport, task_name="reviews.build_approved_export", queue="default")
 
 
 def export_create(*, actor: Membership, project: Any, review_round: ReviewRound | None = None) -> ApprovedExport:
