@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "webapp.workspaces",
     "webapp.audit",
     "webapp.prompts",
+    "webapp.prompt_templates",
     "webapp.chat",
     "webapp.studio",
     "webapp.reviews",

@@ -30,6 +30,7 @@ from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.core import jobs
 from webapp.core.jobs import JobKind, JobStatus
+from webapp.prompt_templates.selectors import template_uses_by_output
 from webapp.reviews.models import (
     ApprovedExport,
     AssetKind,
@@ -76,7 +77,7 @@ def approved_reviews(*, project: Any, review_round: ReviewRound | None = None) -
     return list(reviews.order_by("created_at", "id"))
 
 
-def manifest_entry(*, review: ReviewRequest, asset: Any, file_name: str) -> dict[str, Any]:
+def manifest_entry(*, review: ReviewRequest, asset: Any, file_name: str, template_version: str = "") -> dict[str, Any]:
     """One file's lineage and approvals, as the manifests list them."""
     approvals = [
         {"by": v.reviewer.get_username() if v.reviewer else "(deleted)", "at": v.created_at.isoformat()}
@@ -88,7 +89,7 @@ def manifest_entry(*, review: ReviewRequest, asset: Any, file_name: str) -> dict
         "model": asset.model_name, "weights_hash": asset.model_revision, "scheduler": asset.scheduler,
         "steps": asset.steps, "guidance_scale": asset.guidance_scale, "seed": asset.seed,
         "width": asset.width, "height": asset.height,
-        "template_version": params.get("template_version") or "",
+        "template_version": template_version,
         "prompt": params.get("prompt", ""), "negative_prompt": params.get("negative_prompt") or "",
         "author": asset.author.get_username() if asset.author else "", "sha256": asset.sha256,
         "approvals": approvals,
@@ -127,6 +128,8 @@ def _export_write(export: ApprovedExport) -> ApprovedExport:
     reviews = approved_reviews(project=export.project, review_round=export.round)
     assets = Asset.objects.select_related("author").in_bulk([r.asset_id for r in reviews])
     reviews = [r for r in reviews if r.asset_id in assets]
+    uses = template_uses_by_output(output_kind="job", output_ids=[a.job_id for a in assets.values()],
+                                   project=export.project)
     ApprovedExport.objects.filter(pk=export.pk).update(files_total=len(reviews))
     entries: list[dict[str, Any]] = []
     with tempfile.TemporaryFile(suffix=".zip") as spool:
@@ -136,7 +139,9 @@ def _export_write(export: ApprovedExport) -> ApprovedExport:
                 name = f"images/v{review.version}-image{asset.pk}-seed{asset.seed}.png"
                 with default_storage.open(asset.file.name, "rb") as source, archive.open(name, "w") as target:
                     shutil.copyfileobj(source, target, COPY_CHUNK)
-                entries.append(manifest_entry(review=review, asset=asset, file_name=name))
+                use = uses.get(asset.job_id)
+                template = f"/{use.command} v{use.version_number}" if use is not None else ""
+                entries.append(manifest_entry(review=review, asset=asset, file_name=name, template_version=template))
                 ApprovedExport.objects.filter(pk=export.pk).update(files_done=done)
             manifest = {
                 "project": {"id": export.project_id, "name": export.project.name},

@@ -16,6 +16,7 @@ PROJECT_TABS = [
     ("gallery", "Gallery", "studio:gallery"),
     ("reviews", "Reviews", "reviews:project"),
     ("history", "Prompt history", "prompts:history"),
+    ("templates", "Templates", "prompt_templates:list"),
     ("settings", "Settings", "workspaces:project_settings"),
 ]
 
