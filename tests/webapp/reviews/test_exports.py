@@ -104,3 +104,15 @@ def test_an_outsider_cannot_export_a_project(project, other_project, mallory):
 
     with pytest.raises(PermissionDenied):
         services.export_create(actor=membership(mallory, other_project), project=project)
+
+
+def test_the_manifest_names_the_template_version_an_image_was_made_with(project, make_image, alice, bob):
+    from webapp.prompt_templates.models import TemplateUse
+
+    image = make_image(project=project, author=bob)
+    TemplateUse.objects.create(project=project, user=bob, command="poster", version_number=3, output_kind="job",
+                               output_id=image.job_id)
+    _approved(project, image, bob, alice)
+    _export, archive = _build(project, alice)
+    (entry,) = json.loads(archive.read("manifest.json"))["files"]
+    assert entry["template_version"] == "/poster v3"
