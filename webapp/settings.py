@@ -67,10 +67,12 @@ INSTALLED_APPS = [
     "webapp.core",
     "webapp.accounts",
     "webapp.workspaces",
+    "webapp.audit",
     "webapp.prompts",
     "webapp.prompt_templates",
     "webapp.chat",
     "webapp.studio",
+    "webapp.reviews",
 ]
 
 MIDDLEWARE = [
@@ -100,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "webapp.workspaces.context_processors.switcher",
+                "webapp.reviews.context_processors.review_inbox",
             ],
         },
     },

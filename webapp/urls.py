@@ -12,4 +12,6 @@ urlpatterns = [
     path("", include("webapp.prompt_templates.urls")),
     path("", include("webapp.chat.urls")),
     path("", include("webapp.studio.urls")),
+    path("", include("webapp.audit.urls")),
+    path("", include("webapp.reviews.urls")),
 ]
