@@ -60,6 +60,7 @@ chromium:
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy webapp generation
+	$(VENV)/bin/lint-imports
 
 test: install-dev chromium models lint
 	$(PY) -m pytest $(PYTEST_ARGS)
