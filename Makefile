@@ -1,4 +1,4 @@
-# Atelier: `make run` starts everything, `make test` runs the whole suite.
+# Atelier: `make run` starts everything, `make test` runs the whole suite, `make test-fast` the quick part.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -12,7 +12,7 @@ export ATELIER_PORT := $(PORT)
 # The Procfile's processes run the virtual environment's python.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run install install-dev models migrate test lint chromium bench clean-var
+.PHONY: run install install-dev models migrate test test-fast lint chromium bench clean-var
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,7 @@ run: install models migrate
 	@echo "  Atelier is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops every process)"
 	@echo ""
 	@if [ -n "$$REDIS_URL" ]; then \
-		exec honcho start web worker; \
+		exec honcho start web text-worker image-worker; \
 	else \
 		exec honcho start; \
 	fi
@@ -64,6 +64,10 @@ lint: install-dev
 
 test: install-dev chromium models lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything but the slow tests (real stack, browser, real default models): under a minute.
+test-fast: install-dev
+	$(PY) -m pytest -m "not stack and not browser and not model" $(PYTEST_ARGS)
 
 bench: install models
 	$(PY) bench/text_decode.py

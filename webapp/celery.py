@@ -1,4 +1,4 @@
-"""The Celery app. Workers run ``celery -A webapp worker -Q text,image,default``."""
+"""The Celery app. Workers start with ``python -m webapp.worker text|image|all`` (see ``webapp/worker.py``)."""
 from __future__ import annotations
 
 import os

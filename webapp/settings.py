@@ -233,7 +233,6 @@ SESSION_COOKIE_HTTPONLY = True
 
 # --- Product settings -------------------------------------------------------------
 INVITE_TTL_HOURS = int(os.environ.get("ATELIER_INVITE_TTL_HOURS", "72"))
-SITE_URL = os.environ.get("ATELIER_SITE_URL", "")
 # Chat: how long a reply's chunk log stays in Redis, and how long without a worker
 # heartbeat before a streaming reply counts as failed.
 CHAT_STREAM_TTL = int(os.environ.get("ATELIER_CHAT_STREAM_TTL", "3600"))

@@ -51,9 +51,6 @@ class Status(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-FINISHED = (Status.DONE, Status.STOPPED, Status.FAILED)
-
-
 class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
@@ -91,10 +88,6 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk}: {self.text[:40]}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED
 
     @property
     def is_live(self) -> bool:

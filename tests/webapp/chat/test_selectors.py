@@ -5,18 +5,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from tests.webapp.chat.conftest import short_settings
+from tests.helpers import short_settings
 from webapp.chat import selectors, services
 from webapp.chat.models import Message, Status
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    from webapp.chat import tasks
-
-    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda *a, **k: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_enqueue")]
 
 
 def _done(message, text):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.webapp.chat.conftest import short_settings
+from tests.helpers import short_settings
 from webapp.chat import services, stream
 from webapp.chat.models import Message, Status
 
@@ -11,11 +11,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_server")]
 
 
 @pytest.fixture
-def queued(conversation, bob, tiny_model, monkeypatch):
-    from webapp.chat import tasks
-
-    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda *a, **k: None)
-
+def queued(conversation, bob, tiny_model, no_enqueue):
     def make(**params):
         return services.message_send(
             conversation=conversation, author=bob, text="Say something", parent=None,

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from generation.errors import ValidationError
 from generation.image import read_png_metadata
-from tests.webapp.studio.conftest import fake_result, tiny_request
+from tests.helpers import fake_result, tiny_request
 from webapp.prompts.models import PromptRecord
 from webapp.studio import services
 from webapp.studio.models import Asset, Job, JobOrigin, JobStatus
@@ -30,7 +30,9 @@ def test_job_create_records_the_job_and_its_prompt_and_enqueues_after_commit(
     assert (record.kind, record.text, record.project_id, record.author_id) == ("image", "a blue square", project.pk, bob.pk)
     assert record.params == job.params
     assert len(callbacks) == 1
-    assert no_enqueue == [{"args": [job.pk], "queue": "image", "task_id": job.task_id}]
+    assert [(task.name, task.args, task.queue, task.task_id) for task in no_enqueue] == [
+        ("studio.run_image_job", [job.pk], "image", job.task_id)
+    ]
 
 
 def test_job_create_does_not_enqueue_before_commit(project, bob, no_enqueue, django_capture_on_commit_callbacks):
@@ -67,12 +69,12 @@ def test_job_create_rejects_an_outsider(project, mallory, no_enqueue):
 def test_job_create_fails_the_job_when_the_queue_is_unreachable(
     project, bob, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from webapp.studio.tasks import run_image_job
+    from webapp.celery import app
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(run_image_job, "apply_async", broken)
+    monkeypatch.setattr(app, "send_task", broken)
     monkeypatch.setattr(services.jobs, "_job_publish", lambda **kwargs: None)
     with django_capture_on_commit_callbacks(execute=True):
         job = services.job_create(project=project, author=bob, request=tiny_request())
