@@ -57,7 +57,7 @@ def _image_role(window: float) -> dict[str, float]:
         steps += 1
 
     while time.perf_counter() < deadline:
-        generate_images(ImageRequest(prompt="a large red circle on a white background", seed=0, steps=200),
+        generate_images(ImageRequest(prompt="a large red circle on a white background", seed=0, steps=150),
                         on_step=on_step, should_stop=lambda: time.perf_counter() >= deadline, preview=False)
     return {"steps_s": steps / (time.perf_counter() - started)}
 
@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models"))
     log(f"{len(os.sched_getaffinity(0))} cores; window {args.window:.0f} s")
+    load_before = os.getloadavg()[0]
     rows = []
     for split in args.splits.split(","):
         text_threads, image_threads = (int(part) for part in split.split(":"))
@@ -149,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
               f"image alone {row['image_alone_steps_s'] / base_image:.2f}x, "
               f"with text {row['image_both_over_base']:.2f}x  "
               f"(1.00x = {base_text:.1f} tok/s, {base_image:.2f} steps/s alone at the first split)")
-    print(json.dumps({"cores": len(os.sched_getaffinity(0)), "window_s": args.window, "splits": rows}))
+    # Other work on the machine skews every figure: the load average says how much there was.
+    load = (load_before, os.getloadavg()[0])
+    print(f"load average (1 min) {load[0]:.1f} before, {load[1]:.1f} after")
+    print(json.dumps({"cores": len(os.sched_getaffinity(0)), "window_s": args.window, "load_average": load,
+                      "splits": rows}))
     return 0
 
 
