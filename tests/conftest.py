@@ -19,6 +19,8 @@ from tests.factories import MembershipFactory, ProjectFactory, TeamFactory, User
 from tests.helpers import ROOT, SentTasks, worker_command
 from webapp.workspaces.models import Role
 
+settings.PASSWORD_HASHERS = ["tests.helpers.QuickArgon2PasswordHasher", *settings.PASSWORD_HASHERS]
+
 
 @pytest.fixture
 def alice(db):
