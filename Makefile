@@ -75,6 +75,7 @@ bench: install models
 	$(PY) bench/image_steps.py
 	$(PY) bench/image_adherence.py --trained
 	$(PY) bench/studio_steps.py
+	$(PY) bench/worker_split.py
 
 clean-var:
 	rm -rf var
