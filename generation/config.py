@@ -53,10 +53,11 @@ def available_cores() -> int:
 def default_thread_split(cores: int) -> tuple[int, int]:
     """Torch threads for ``(text, image)`` workers that share ``cores`` cores.
 
-    Together they never ask for more threads than there are cores: a spinning
-    extra thread on a busy core slows both workers (see ``bench/worker_split.py``).
-    Text gets the smaller half, because one decode step is too small to spread
-    over many threads, while a denoising step is a large convolution.
+    Together they never ask for more threads than there are cores. On the shared
+    2-core machine an image process with 2 threads ran 10-40x slower than with 1
+    whenever the cores were busy (``bench/worker_split.py``): each step waits for
+    its slowest thread. An odd core goes to the image worker, whose steps are
+    large convolutions.
     """
     text = max(1, cores // 2)
     return text, max(1, cores - text)
