@@ -76,9 +76,12 @@ def text_dtype_name() -> str:
     return "bfloat16" if _cpu_supports_bf16() else "float32"
 
 
-def _gguf_fingerprint(gguf: Path) -> dict[str, Any]:
+def gguf_fingerprint(gguf: Path) -> dict[str, Any]:
+    """What the converted copy records of its source: a new GGUF means a new conversion."""
+    # The resolved path: checkouts that reach one virtual environment through a
+    # symlink share the cache instead of converting it again, each in turn.
     stat = gguf.stat()
-    return {"gguf": str(gguf), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"gguf": str(gguf.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def _is_complete(folder: Path, fingerprint: dict[str, Any]) -> bool:
@@ -134,7 +137,7 @@ def prepare_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
     gguf = _gguf_file(spec)
     dtype_name = text_dtype_name()
     target = model_cache_dir() / "text" / name / dtype_name
-    fingerprint = _gguf_fingerprint(gguf)
+    fingerprint = gguf_fingerprint(gguf)
     with _prepare_lock:
         if _is_complete(target, fingerprint):
             return target
