@@ -82,6 +82,11 @@ def fake_result(job: Job, *, colours: tuple[str, ...] = ("red",)) -> ImageResult
                        elapsed=0.1, seconds_per_step=0.02)
 
 
+# --- prompt templates ----------------------------------------------------------------
+
+CHAT_BODY = "Write {{count|number:1..5|default:2}} {{tone|select:formal,casual|default:formal}} lines about {{topic}}."
+
+
 # --- tasks sent instead of enqueued ------------------------------------------------
 
 

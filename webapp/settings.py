@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "webapp.accounts",
     "webapp.workspaces",
     "webapp.prompts",
+    "webapp.prompt_templates",
     "webapp.chat",
     "webapp.studio",
 ]
@@ -214,6 +215,12 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# The queues a worker may consume; /healthz and /metrics report each.
+ATELIER_QUEUES = ("default", "text", "image")
+# Workers write a heartbeat to Redis this often; /healthz counts a worker alive
+# within two intervals and forgets it after WORKER_FORGET_SECONDS without one.
+WORKER_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_WORKER_HEARTBEAT_SECONDS", "5"))
+WORKER_FORGET_SECONDS = float(os.environ.get("ATELIER_WORKER_FORGET_SECONDS", "300"))
 # Workers load the default text model in worker_process_init; give the child time for it.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "120"))
 
@@ -233,19 +240,33 @@ SESSION_COOKIE_HTTPONLY = True
 
 # --- Product settings -------------------------------------------------------------
 INVITE_TTL_HOURS = int(os.environ.get("ATELIER_INVITE_TTL_HOURS", "72"))
-# Chat: how long a reply's chunk log stays in Redis, and how long without a worker
-# heartbeat before a streaming reply counts as failed.
+# Chat: how long a reply's chunk log stays in Redis.
 CHAT_STREAM_TTL = int(os.environ.get("ATELIER_CHAT_STREAM_TTL", "3600"))
-CHAT_STALE_AFTER = float(os.environ.get("ATELIER_CHAT_STALE_AFTER", "60"))
-# A running image job whose worker sent no heartbeat for this long is failed.
-STUDIO_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_STUDIO_HEARTBEAT_SECONDS", "5"))
-STUDIO_STALE_SECONDS = float(os.environ.get("ATELIER_STUDIO_STALE_SECONDS", "60"))
+# Every job (chat reply, image job, ...) that runs touches its row this often;
+# a running job without a heartbeat for JOB_STALE_SECONDS is failed by the
+# sweep, which Celery beat runs every JOB_SWEEP_SECONDS.
+JOB_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_JOB_HEARTBEAT_SECONDS", "5"))
+JOB_STALE_SECONDS = float(os.environ.get("ATELIER_JOB_STALE_SECONDS", "60"))
+JOB_SWEEP_SECONDS = float(os.environ.get("ATELIER_JOB_SWEEP_SECONDS", "30"))
+# Celery beat (the Procfile's ``beat`` process) runs the one sweep of stale jobs.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {
+        "task": "core.sweep_stale_jobs",
+        "schedule": JOB_SWEEP_SECONDS,
+        "options": {"queue": "default", "expires": 60},
+    },
+}
 # Progress updates and previews sent to the job card per second, at most
 # (the first and the last step always go out). Every update costs CPU in the
 # worker, Redis, daphne and the browser, which small machines take from the
 # denoising: 4 a second kept a 2-core VM within 5% of the engine alone.
 STUDIO_PROGRESS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PROGRESS_PER_SECOND", "4"))
 STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_SECOND", "4"))
+
+# --- Operations -------------------------------------------------------------------
+# /metrics answers only with "Authorization: Bearer <token>"; unset, it is off (404).
+# The same token shows /healthz's worker details (names, hosts) to a monitor.
+METRICS_TOKEN = os.environ.get("ATELIER_METRICS_TOKEN", "")
 
 LOGGING = {
     "version": 1,

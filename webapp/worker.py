@@ -36,7 +36,11 @@ def worker_argv(kind: str, extra: Sequence[str] = ()) -> list[str]:
 
 
 def worker_env(kind: str, environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` with ``ATELIER_TORCH_THREADS`` set for a worker of ``kind``."""
+    """``environ`` with ``ATELIER_TORCH_THREADS`` set for a worker of ``kind``.
+
+    An ``image`` worker never runs a chat reply, so it doesn't load the chat
+    model at start unless ``ATELIER_PRELOAD_TEXT_MODEL`` says otherwise.
+    """
     from generation.config import ConfigError, worker_threads
 
     env = dict(environ)
@@ -44,6 +48,8 @@ def worker_env(kind: str, environ: Mapping[str, str]) -> dict[str, str]:
         env["ATELIER_TORCH_THREADS"] = str(worker_threads(kind, environ))
     except ConfigError as error:
         raise SystemExit(str(error)) from None
+    if kind == "image":
+        env.setdefault("ATELIER_PRELOAD_TEXT_MODEL", "0")
     return env
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.helpers import ROOT, wait_for, worker_command
+from webapp.core.workers import workers_seen
 from webapp.worker import worker_argv, worker_env
 
 
@@ -40,6 +41,12 @@ def test_the_environment_carries_the_kinds_thread_count():
     assert env["ATELIER_TORCH_THREADS"] == "3" and env["KEEP"] == "me"
 
 
+def test_an_image_worker_skips_the_chat_model_unless_told_otherwise():
+    assert worker_env("image", {})["ATELIER_PRELOAD_TEXT_MODEL"] == "0"
+    assert worker_env("image", {"ATELIER_PRELOAD_TEXT_MODEL": "1"})["ATELIER_PRELOAD_TEXT_MODEL"] == "1"
+    assert "ATELIER_PRELOAD_TEXT_MODEL" not in worker_env("text", {})
+
+
 def test_a_bad_thread_count_stops_the_launch_and_names_the_variable():
     with pytest.raises(SystemExit, match="ATELIER_TEXT_THREADS"):
         worker_env("text", {"ATELIER_TEXT_THREADS": "many"})
@@ -59,11 +66,14 @@ def test_a_launched_worker_is_the_process_itself_and_serves_its_queues(redis_ser
         try:
             queues = wait_for(lambda: app.control.inspect(destination=[name], timeout=1.0).active_queues(), 120,
                               "the launched worker to answer")
+            beating = wait_for(lambda: [w for w in workers_seen() if w.name == name and w.alive], 30,
+                               "the launched worker's heartbeat (its HeartbeatStep)")
             environ = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
             cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
         finally:
             process.terminate()
             process.wait(timeout=30)
     assert [queue["name"] for queue in queues[name]] == ["image"]
+    assert list(beating[0].queues) == ["image"]
     assert b"ATELIER_TORCH_THREADS=1" in environ
     assert b"celery" in cmdline  # exec'd: the pid a caller holds is the worker's own

@@ -9,16 +9,19 @@ from django.http import Http404
 
 from webapp.chat.markdown import render_markdown
 from webapp.chat.models import Conversation, Message
+from webapp.chat.params import ReplySettings
+from webapp.core.http import AnyUser
+from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member
 
 
-def conversation_list(*, project: Any) -> QuerySet[Conversation]:
+def conversation_list(*, project: Project) -> QuerySet[Conversation]:
     """The project's conversations, the most recently active first."""
     return Conversation.objects.filter(project=project).order_by("-updated_at", "-id")
 
 
 def conversation_get_for_member(
-    *, user: Any, conversation_id: int, project_id: int | None = None, require_write: bool = False
+    *, user: AnyUser, conversation_id: int, project_id: int | None = None, require_write: bool = False
 ) -> Conversation:
     """A conversation in a project the user belongs to, with ``conversation.project.membership`` set.
 
@@ -28,7 +31,7 @@ def conversation_get_for_member(
     if user is None or not user.is_authenticated:
         raise Http404("No such conversation")
     try:
-        conversation = Conversation.objects.get(pk=conversation_id, project__team__memberships__user=user)
+        conversation = Conversation.objects.get(pk=conversation_id, project__team__memberships__user_id=user.pk)
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise Http404("No such conversation") from None
     if project_id is not None and conversation.project_id != int(project_id):
@@ -39,7 +42,7 @@ def conversation_get_for_member(
     return conversation
 
 
-def message_get_for_member(*, user: Any, project_id: int, message_id: int, require_write: bool = False) -> Message:
+def message_get_for_member(*, user: AnyUser, project_id: int, message_id: int, require_write: bool = False) -> Message:
     """A message of a conversation in the user's project; 404 otherwise."""
     project = project_get_for_member(user=user, project_id=project_id, require_write=require_write)
     try:
@@ -121,12 +124,24 @@ def conversation_message_get(*, conversation: Conversation, message_id: int) -> 
         raise Http404("No such message") from None
 
 
-def conversation_settings(*, conversation: Conversation) -> Any:
+def conversation_settings(*, conversation: Conversation) -> ReplySettings:
     """The conversation's defaults as ``ReplySettings`` (engine defaults fill the gaps)."""
-    from webapp.chat.params import ReplySettings, default_model_name, default_params
+    from webapp.chat.params import default_model_name, default_params
 
     return ReplySettings(
         model_name=conversation.model_name or default_model_name(),
         system_prompt=conversation.system_prompt,
         params={**default_params(), **conversation.params},
     )
+
+
+def replies_describe(project_id: int, ids: Any) -> dict[int, Any]:
+    """Replies as the template page lists what a version made (see prompt_templates.outputs)."""
+    from webapp.prompt_templates.outputs import OutputView
+
+    replies = Message.objects.filter(pk__in=list(ids), conversation__project_id=project_id).select_related("conversation")
+    return {
+        m.pk: OutputView(label=m.text.strip() or m.conversation.title, url=f"{m.conversation.get_absolute_url()}?leaf={m.pk}",
+                         status=m.get_status_display())
+        for m in replies
+    }

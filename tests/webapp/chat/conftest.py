@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.factories import membership_of
 from tests.helpers import short_settings
 from webapp.chat import services
 
@@ -16,7 +17,7 @@ TINY = "tiny-chat"
 
 @pytest.fixture
 def conversation(project, alice):
-    return services.conversation_create(project=project, author=alice, reply_settings=short_settings())
+    return services.conversation_create(project=project, membership=membership_of(alice), reply_settings=short_settings())
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from tests.factories import membership_of
 from tests.helpers import tiny_request
 from webapp.studio import services
 from webapp.studio.models import Job
@@ -13,6 +14,6 @@ from webapp.studio.models import Job
 @pytest.fixture
 def make_job(no_enqueue):
     def factory(*, project, author, **overrides: Any) -> Job:
-        return services.job_create(project=project, author=author, request=tiny_request(**overrides))
+        return services.job_create(project=project, membership=membership_of(author), request=tiny_request(**overrides))
 
     return factory
