@@ -4,11 +4,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
+from tests.helpers import ROOT
 from webapp.core.embedded_redis import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _launch(**env: str) -> subprocess.CompletedProcess[str]:

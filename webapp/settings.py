@@ -243,7 +243,6 @@ SESSION_COOKIE_HTTPONLY = True
 
 # --- Product settings -------------------------------------------------------------
 INVITE_TTL_HOURS = int(os.environ.get("ATELIER_INVITE_TTL_HOURS", "72"))
-SITE_URL = os.environ.get("ATELIER_SITE_URL", "")
 # Chat: how long a reply's chunk log stays in Redis.
 CHAT_STREAM_TTL = int(os.environ.get("ATELIER_CHAT_STREAM_TTL", "3600"))
 # Every job (chat reply, image job, ...) that runs touches its row this often;

@@ -17,7 +17,6 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import boto3
 import pytest
@@ -25,7 +24,8 @@ import redis
 from django.conf import settings
 from django.test import Client
 
-from tests.netlab import Browser, Lab, missing_tools, wait_for
+from tests.helpers import ROOT, wait_for, worker_command
+from tests.netlab import Browser, Lab, missing_tools
 from webapp.chat.models import Message
 from webapp.studio.models import Asset, Job
 
@@ -35,7 +35,6 @@ pytestmark = [
     pytest.mark.skipif(not os.environ.get("ATELIER_TEST_SCALE"), reason="make test-scale: PostgreSQL, Redis and S3"),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
 SUBNET = "10.213.77"
 TOKEN = "lab-metrics-token"
 STALE_SECONDS = 4
@@ -78,11 +77,6 @@ def _host_env(lab: Lab, web_address: str) -> dict[str, str]:
     return env
 
 
-def _worker(queue: str) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queue, "-c", "1", "-n", f"{queue}@%h",
-            "--without-gossip", "--without-mingle", "-l", "INFO"]
-
-
 def _health(browser: Browser) -> dict:
     request = urllib.request.Request(browser.base_url + "/healthz", headers={"Authorization": f"Bearer {TOKEN}"})  # noqa: S310
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
@@ -121,8 +115,8 @@ def test_web_and_workers_on_separate_hosts_share_only_the_services(lab, project,
     env = _host_env(lab, web.address)
     web.start([sys.executable, "-m", "daphne", "-b", web.address, "-p", "8000", "webapp.asgi:application"],
               env=env, log_name="daphne.log", cwd=ROOT)
-    text.start(_worker("text"), env=env, log_name="worker.log", cwd=ROOT)
-    image1.start(_worker("image"), env={**env, "ATELIER_PRELOAD_TEXT_MODEL": "0"}, log_name="worker.log", cwd=ROOT)
+    text.start(worker_command("text"), env=env, log_name="worker.log", cwd=ROOT)
+    image1.start(worker_command("image"), env=env, log_name="worker.log", cwd=ROOT)
 
     client = Client()
     client.force_login(bob)
@@ -173,7 +167,7 @@ def test_web_and_workers_on_separate_hosts_share_only_the_services(lab, project,
     assert slow.status == "running"  # nobody has noticed yet
     # ... once a worker on the same queue looks: a starting worker fails jobs silent for STALE_SECONDS.
     time.sleep(STALE_SECONDS + 1)
-    image2.start(_worker("image"), env={**env, "ATELIER_PRELOAD_TEXT_MODEL": "0"}, log_name="worker.log", cwd=ROOT)
+    image2.start(worker_command("image"), env=env, log_name="worker.log", cwd=ROOT)
     wait_for(lambda: Job.objects.filter(pk=slow.pk, status="failed").exists(), timeout=180, what="the lost job to fail")
     slow.refresh_from_db()
     assert re.search(r"stopped responding|worker", slow.reason), slow.reason

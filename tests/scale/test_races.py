@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from tests.factories import membership_of
-from tests.netlab import wait_for
-from tests.webapp.studio.conftest import tiny_request
-from webapp.celery import app
-from webapp.core import jobs as core_jobs
+from tests.helpers import ROOT, tiny_request, wait_for, worker_command
 from webapp.core.workers import workers_seen
 from webapp.studio import services
 from webapp.studio.models import Asset, Job
@@ -36,21 +31,18 @@ pytestmark = [
     pytest.mark.skipif(not os.environ.get("ATELIER_TEST_SCALE"), reason="make test-scale: PostgreSQL"),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "race-image"  # a queue of its own: the suite's shared worker must not join the race
 JOBS = 40
 
 
 @pytest.fixture
 def two_workers(redis_server, django_db_setup, tmp_path):
-    env = {**os.environ, "ATELIER_DATABASE_NAME": str(connection.settings_dict["NAME"]), "PYTHONUNBUFFERED": "1",
-           "ATELIER_PRELOAD_TEXT_MODEL": "0"}
+    env = {**os.environ, "ATELIER_DATABASE_NAME": str(connection.settings_dict["NAME"]), "PYTHONUNBUFFERED": "1"}
     processes = []
     for name in ("race-a", "race-b"):
         log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - the child keeps it
         processes.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", QUEUE, "-c", "1", "-n", f"{name}@%h",
-             "--without-gossip", "--without-mingle", "-l", "INFO"],
+            worker_command("image", "-Q", QUEUE, "-n", f"{name}@%h"),
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         ))
     try:
@@ -67,17 +59,14 @@ def two_workers(redis_server, django_db_setup, tmp_path):
                 process.kill()
 
 
-def test_two_workers_on_one_queue_run_each_of_40_jobs_exactly_once(two_workers, project, bob, monkeypatch):
+def test_two_workers_on_one_queue_run_each_of_40_jobs_exactly_once(two_workers, project, bob, no_enqueue):
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-    deliveries: list[tuple[str, list]] = []
-    monkeypatch.setattr(core_jobs, "task_send", lambda name, *, args, **kwargs: deliveries.append((name, args)))
     membership = membership_of(bob)
     jobs = [services.job_create(project=project, membership=membership, request=tiny_request(steps=1, seed=n))
             for n in range(JOBS)]
-    monkeypatch.undo()
-    assert len(deliveries) == JOBS
-    for name, args in deliveries * 2:  # every job twice, interleaved: 1..40, 1..40
-        app.send_task(name, args=args, queue=QUEUE)
+    assert len(no_enqueue) == JOBS
+    no_enqueue.extend(list(no_enqueue))  # every job twice, interleaved: 1..40, 1..40
+    no_enqueue.send(queue=QUEUE)
 
     ids = [job.pk for job in jobs]
     wait_for(lambda: not Job.objects.filter(pk__in=ids, status__in=["queued", "running"]).exists(),

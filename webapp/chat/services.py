@@ -25,7 +25,8 @@ from webapp.chat.params import ReplySettings, settings_validate
 from webapp.core import jobs
 from webapp.core.events import get_publisher
 from webapp.core.jobs import JobKind, JobStatus
-from webapp.prompt_templates.services import TemplateUseRequest, template_use_record
+from webapp.prompt_templates.services import template_use_record
+from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompts.services import prompt_record_create
 from webapp.workspaces.models import Membership, Project
 from webapp.workspaces.services import membership_require_write

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -16,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from tests.factories import membership_of
-from tests.webapp.studio.conftest import fake_result, tiny_request
+from tests.helpers import ROOT, fake_result, tiny_request
 from webapp.chat.models import Conversation, Message
 from webapp.prompts.models import PromptRecord
 from webapp.prompts.services import prompt_record_create
@@ -26,15 +25,11 @@ from webapp.workspaces.models import Project
 from webapp.workspaces.transfer import export_models, project_export, project_import
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def full_project(project, alice, bob, redis_server, monkeypatch):
+def full_project(project, alice, bob, redis_server, no_enqueue):  # the job is run in-process below
     """Launch: a branched conversation, the prompt history, an image job with an asset, and a re-run of it."""
-    from webapp.core import jobs
-
-    monkeypatch.setattr(jobs, "task_send", lambda name, **kwargs: None)  # the job is run in-process below
     conversation = Conversation.objects.create(project=project, created_by=alice, title="Plans",
                                                system_prompt="Be brief.", params={"temperature": 0.2})
     question = Message.objects.create(conversation=conversation, role="user", author=bob, text="Name a fruit")
