@@ -67,10 +67,12 @@ INSTALLED_APPS = [
     "webapp.core",
     "webapp.accounts",
     "webapp.workspaces",
+    "webapp.audit",
     "webapp.prompts",
     "webapp.prompt_templates",
     "webapp.chat",
     "webapp.studio",
+    "webapp.reviews",
     "webapp.api",
 ]
 
@@ -101,6 +103,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "webapp.workspaces.context_processors.switcher",
+                "webapp.reviews.context_processors.review_inbox",
             ],
         },
     },
@@ -216,6 +219,12 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# The queues a worker may consume; /healthz and /metrics report each.
+ATELIER_QUEUES = ("default", "text", "image")
+# Workers write a heartbeat to Redis this often; /healthz counts a worker alive
+# within two intervals and forgets it after WORKER_FORGET_SECONDS without one.
+WORKER_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_WORKER_HEARTBEAT_SECONDS", "5"))
+WORKER_FORGET_SECONDS = float(os.environ.get("ATELIER_WORKER_FORGET_SECONDS", "300"))
 # Workers load the default text model in worker_process_init; give the child time for it.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "120"))
 
@@ -235,7 +244,6 @@ SESSION_COOKIE_HTTPONLY = True
 
 # --- Product settings -------------------------------------------------------------
 INVITE_TTL_HOURS = int(os.environ.get("ATELIER_INVITE_TTL_HOURS", "72"))
-SITE_URL = os.environ.get("ATELIER_SITE_URL", "")
 # Chat: how long a reply's chunk log stays in Redis.
 CHAT_STREAM_TTL = int(os.environ.get("ATELIER_CHAT_STREAM_TTL", "3600"))
 # Every job (chat reply, image job, ...) that runs touches its row this often;
@@ -259,6 +267,10 @@ CELERY_BEAT_SCHEDULE = {
 STUDIO_PROGRESS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PROGRESS_PER_SECOND", "4"))
 STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_SECOND", "4"))
 
+# --- Operations -------------------------------------------------------------------
+# /metrics answers only with "Authorization: Bearer <token>"; unset, it is off (404).
+# The same token shows /healthz's worker details (names, hosts) to a monitor.
+METRICS_TOKEN = os.environ.get("ATELIER_METRICS_TOKEN", "")
 # The OpenAI-compatible API (/v1/): limits per key, and how long a request waits for a worker.
 API_REQUESTS_PER_MINUTE = int(os.environ.get("ATELIER_API_REQUESTS_PER_MINUTE", "120"))
 API_CONCURRENT_REQUESTS = int(os.environ.get("ATELIER_API_CONCURRENT_REQUESTS", "4"))

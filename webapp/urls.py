@@ -12,5 +12,7 @@ urlpatterns = [
     path("", include("webapp.prompt_templates.urls")),
     path("", include("webapp.chat.urls")),
     path("", include("webapp.studio.urls")),
+    path("", include("webapp.audit.urls")),
+    path("", include("webapp.reviews.urls")),
     path("", include("webapp.api.urls")),
 ]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from generation.text.types import DecodingParams
 
 if TYPE_CHECKING:
-    from generation.text.loading import LoadedTextModel
+    from generation.text.model import LoadedTextModel
 
 
 class TextAssembler:

@@ -13,7 +13,7 @@ from generation.text.types import DecodingParams, TextFinal, TextRequest, TokenD
 from generation.text.validation import MAX_SEED, validate_request
 
 if TYPE_CHECKING:
-    from generation.text.loading import LoadedTextModel
+    from generation.text.model import LoadedTextModel
 
 
 def encode_prompt(loaded: LoadedTextModel, request: TextRequest) -> list[int]:

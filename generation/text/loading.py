@@ -15,12 +15,13 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from generation.config import configure_torch_threads, device, model_cache_dir
 from generation.errors import GenerationError
+from generation.text.decoding import warm_up
+from generation.text.model import LoadedTextModel
 from generation.text.registry import TextModelSpec, get_text_model_spec
 from generation.text.types import DEFAULT_TEXT_MODEL
 
@@ -33,23 +34,13 @@ _cache_lock = threading.Lock()
 _name_locks: dict[str, threading.Lock] = {}
 _prepare_lock = threading.Lock()
 
-
-@dataclass(frozen=True)
-class LoadedTextModel:
-    """A model ready to decode. Shared read-only between requests and threads."""
-
-    spec: TextModelSpec
-    model: Any
-    tokenizer: Any
-    device: str
-    dtype_name: str
-    eos_token_ids: frozenset[int]
-    context_length: int
-    load_seconds: float
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
+__all__ = [
+    "LoadedTextModel",
+    "clear_text_model_cache",
+    "load_text_model",
+    "prepare_text_model",
+    "text_dtype_name",
+]
 
 
 def _cpu_supports_bf16() -> bool:
@@ -85,9 +76,12 @@ def text_dtype_name() -> str:
     return "bfloat16" if _cpu_supports_bf16() else "float32"
 
 
-def _gguf_fingerprint(gguf: Path) -> dict[str, Any]:
+def gguf_fingerprint(gguf: Path) -> dict[str, Any]:
+    """What the converted copy records of its source: a new GGUF means a new conversion."""
+    # The resolved path: checkouts that reach one virtual environment through a
+    # symlink share the cache instead of converting it again, each in turn.
     stat = gguf.stat()
-    return {"gguf": str(gguf), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"gguf": str(gguf.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def _is_complete(folder: Path, fingerprint: dict[str, Any]) -> bool:
@@ -143,7 +137,7 @@ def prepare_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
     gguf = _gguf_file(spec)
     dtype_name = text_dtype_name()
     target = model_cache_dir() / "text" / name / dtype_name
-    fingerprint = _gguf_fingerprint(gguf)
+    fingerprint = gguf_fingerprint(gguf)
     with _prepare_lock:
         if _is_complete(target, fingerprint):
             return target
@@ -223,8 +217,6 @@ def _load(name: str) -> LoadedTextModel:
         context_length=min(spec.context_length, positions),
         load_seconds=0.0,
     )
-    from generation.text.decoding import warm_up
-
     warm_up(loaded)
     return dataclasses.replace(loaded, load_seconds=time.perf_counter() - started)
 

@@ -8,8 +8,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from webapp.api.errors import forbidden, unauthorized
-from webapp.api.models import ApiKey
-from webapp.api.services.keys import secret_hash
+from webapp.api.models import ApiKey, secret_hash
 from webapp.workspaces.models import Membership, Project
 from webapp.workspaces.selectors import project_get_for_member
 

@@ -6,6 +6,8 @@ from django.apps import AppConfig
 class ChatConfig(AppConfig):
     name = "webapp.chat"
     label = "chat"
+    # What a project export carries (see webapp.workspaces.transfer), parents first.
+    project_export = [("Conversation", "project"), ("Message", "conversation__project")]
 
     def ready(self) -> None:
         from webapp.chat.services import REPLY

@@ -81,9 +81,5 @@ class ComposerForm(ReplySettingsForm):
     field_order = ["text", "parent"]
 
 
-class EditForm(ComposerForm):
-    """Edit and resend: the same fields; the message being edited gives the place in the tree."""
-
-
 class TitleForm(forms.Form):
     title = forms.CharField(label="Title", max_length=200)

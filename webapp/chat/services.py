@@ -17,13 +17,16 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from webapp.audit.models import AuditAction
+from webapp.audit.services import audit_record
 from webapp.chat import stream
 from webapp.chat.models import Conversation, Message, Role
 from webapp.chat.params import ReplySettings, settings_validate
 from webapp.core import jobs
 from webapp.core.events import get_publisher
 from webapp.core.jobs import JobKind, JobStatus
-from webapp.prompt_templates.services import TemplateUseRequest, template_use_record
+from webapp.prompt_templates.services import template_use_record
+from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompts.services import prompt_record_create
 from webapp.workspaces.models import Membership, Project
 from webapp.workspaces.services import membership_require_write
@@ -345,9 +348,12 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
         status, reason = JobStatus.FAILED, error or "The engine ended without a result."
         values.update(finish_reason="error")
     try:
-        updated = jobs.job_finish(
-            kind=REPLY, job_id=message.pk, status=status, reason=reason, values=values, publish=False
-        )
+        with transaction.atomic():
+            updated = jobs.job_finish(
+                kind=REPLY, job_id=message.pk, status=status, reason=reason, values=values, publish=False
+            )
+            if updated and status == JobStatus.DONE:
+                _audit_generated(message)
         if updated:
             out.end(status=status)
     finally:
@@ -356,6 +362,14 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
         return None  # deleted or swept while decoding
     message.refresh_from_db()
     return message
+
+
+def _audit_generated(message: Message) -> None:
+    project = message.conversation.project
+    audit_record(
+        actor=message.author, team_id=project.team_id, project_id=project.pk, action=AuditAction.GENERATED,
+        object_kind="reply", object_id=message.pk, detail={"conversation": message.conversation_id},
+    )
 
 
 def reply_fail(*, message_id: int, reason: str) -> bool:

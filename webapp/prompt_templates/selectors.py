@@ -22,7 +22,7 @@ from webapp.prompt_templates.models import (
 )
 from webapp.prompt_templates.outputs import OutputView, describe_outputs
 from webapp.prompt_templates.pinned import CHAT_KEYS, IMAGE_KEYS, settings_as_fields
-from webapp.prompt_templates.services import MAX_VALUE_CHARS, TemplateUseRequest
+from webapp.prompt_templates.uses import MAX_VALUE_CHARS, TemplateUseRequest
 from webapp.prompt_templates.variables import ParsedBody, parse_body, render_body
 from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member

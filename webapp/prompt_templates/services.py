@@ -24,11 +24,11 @@ from webapp.prompt_templates.models import (
     TemplateVersion,
 )
 from webapp.prompt_templates.pinned import settings_clean
+from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompt_templates.variables import TemplateSyntaxError, parse_body
 from webapp.workspaces.models import Membership, Project
 
 MAX_NOTE_CHARS = 300
-MAX_VALUE_CHARS = 20_000
 
 
 def _require_writer(actor: Membership, project: Project) -> None:
@@ -297,14 +297,6 @@ def templates_import(*, actor: Membership, project: Project, data: Any) -> list[
 
 
 # --- Uses -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TemplateUseRequest:
-    """A template version and the values a user filled in, carried by the chat composer or studio form."""
-
-    version: TemplateVersion
-    values: dict[str, str]
 
 
 def template_use_record(

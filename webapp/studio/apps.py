@@ -6,6 +6,8 @@ from django.apps import AppConfig
 class StudioConfig(AppConfig):
     name = "webapp.studio"
     label = "studio"
+    # What a project export carries (see webapp.workspaces.transfer), parents first.
+    project_export = [("Job", "project"), ("Asset", "project")]
 
     def ready(self) -> None:
         from webapp.core.jobs import job_kind_register

@@ -81,6 +81,11 @@ class GalleryFilterForm(forms.Form):
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     job = forms.IntegerField(required=False, min_value=1, label="Job #")
+    # The values the reviews app writes into Asset.review_state.
+    review = forms.ChoiceField(required=False, label="Review", choices=[
+        ("", "Any"), ("none", "Not reviewed"), ("in_review", "In review"), ("changes_requested", "Changes requested"),
+        ("approved", "Approved"), ("rejected", "Rejected"),
+    ])
 
     def __init__(self, *args: Any, members: list[Any], model_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -79,6 +79,7 @@ def asset_list(
     date_from: date | None = None,
     date_to: date | None = None,
     job_id: int | None = None,
+    review_state: str | None = None,
 ) -> QuerySet[Asset]:
     """The project's assets, newest first, narrowed by the gallery's filters."""
     assets = Asset.objects.filter(project=project).select_related("author")
@@ -92,6 +93,8 @@ def asset_list(
         assets = assets.filter(created_at__date__lte=date_to)
     if job_id:
         assets = assets.filter(job_id=job_id)
+    if review_state:
+        assets = assets.filter(review_state="" if review_state == "none" else review_state)
     return assets.order_by("-created_at", "-id")
 
 

@@ -114,6 +114,7 @@ def gallery(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
         job_id=filters.get("job"),
+        review_state=filters.get("review") or None,
     )
     page = Paginator(assets, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"project": project, "form": form, "page": page, "active_tab": "gallery"}
@@ -166,6 +167,7 @@ def asset_thumbnail(request: HttpRequest, project_id: int, asset_id: int) -> Fil
 @require_GET
 def asset_download(request: HttpRequest, project_id: int, asset_id: int) -> FileResponse:
     asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
+    services.asset_record_download(asset=asset, user=request.user)
     return _asset_response(asset, attachment=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import membership_of
-from tests.webapp.chat.conftest import short_settings
+from tests.helpers import short_settings
 from webapp.chat import services, stream
 from webapp.chat.models import Message
 from webapp.core import jobs
@@ -14,11 +14,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_server")]
 
 
 @pytest.fixture
-def queued(conversation, bob, tiny_model, monkeypatch):
-    from webapp.core import jobs
-
-    monkeypatch.setattr(jobs, "task_send", lambda *a, **k: None)
-
+def queued(conversation, bob, tiny_model, no_enqueue):
     def make(**params):
         return services.message_send(
             conversation=conversation, membership=membership_of(bob), text="Say something", parent=None,

@@ -3,20 +3,15 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import membership_of
+from tests.helpers import CHAT_BODY
 from webapp.prompt_templates import services
-from webapp.workspaces.models import Membership
-
-CHAT_BODY = "Write {{count|number:1..5|default:2}} {{tone|select:formal,casual|default:formal}} lines about {{topic}}."
-
-
-def membership(user, project) -> Membership:
-    return Membership.objects.get(user=user, team=project.team)
 
 
 @pytest.fixture
 def chat_template(project, alice):
     return services.template_create(
-        actor=membership(alice, project), project=project, name="Lines", command="lines", kind="chat",
+        actor=membership_of(alice, project.team), project=project, name="Lines", command="lines", kind="chat",
         body=CHAT_BODY, settings={"temperature": 0.5, "strategy": "sample"},
     )
 
@@ -24,6 +19,6 @@ def chat_template(project, alice):
 @pytest.fixture
 def image_template(project, alice):
     return services.template_create(
-        actor=membership(alice, project), project=project, name="Watercolour", command="watercolour", kind="image",
+        actor=membership_of(alice, project.team), project=project, name="Watercolour", command="watercolour", kind="image",
         body="{prompt}, watercolour, {{mood|select:calm,wild|default:calm}}", settings={"steps": 4, "width": 32, "height": 32},
     )

@@ -7,9 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-from tests.factories import ProjectFactory
-from tests.webapp.prompt_templates.conftest import membership
+from tests.factories import ProjectFactory, membership_of
 from webapp.prompt_templates import selectors, services
+from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompt_templates.variables import VariableValueError
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def test_a_team_wide_template_shows_in_every_project_of_the_team_and_never_outsi
 ):
     sibling = ProjectFactory(team=team, name="Sibling")
     assert list(selectors.template_list_for_project(project=sibling)) == []
-    services.template_save(actor=membership(alice, project), template=chat_template, body=chat_template.published_version.body,
+    services.template_save(actor=membership_of(alice, project.team), template=chat_template, body=chat_template.published_version.body,
                            settings=chat_template.published_version.settings, shared_with_team=True)
     assert list(selectors.template_list_for_project(project=sibling)) == [chat_template]
     assert selectors.template_get_for_member(user=bob, project_id=sibling.pk, template_id=chat_template.pk)
@@ -43,9 +43,9 @@ def test_list_filters_by_kind_and_command_prefix(chat_template, image_template, 
 
 
 def test_version_usage_counts(chat_template, project, alice, bob):
-    v2 = services.template_save(actor=membership(alice, project), template=chat_template, body="v2 {{topic}}")
+    v2 = services.template_save(actor=membership_of(alice, project.team), template=chat_template, body="v2 {{topic}}")
     for output_id in (1, 2):
-        services.template_use_record(use=services.TemplateUseRequest(version=v2, values={}), project=project,
+        services.template_use_record(use=TemplateUseRequest(version=v2, values={}), project=project,
                                      user=bob, output_kind="reply", output_id=output_id)
     counts = {v.number: v.use_count for v in selectors.version_list_with_usage(template=chat_template)}
     assert counts == {2: 2, 1: 0}
@@ -92,7 +92,7 @@ def test_template_use_request_parse_checks_the_version_belongs_to_the_project_an
 
 
 def test_diff_pairs_lines_side_by_side_and_compares_settings(chat_template, project, alice):
-    actor = membership(alice, project)
+    actor = membership_of(alice, project.team)
     services.template_save(actor=actor, template=chat_template, body="one\ntwo\nthree",
                            settings={"temperature": 0.5, "strategy": "sample"})
     services.template_save(actor=actor, template=chat_template, body="one\n2\nthree\nfour",

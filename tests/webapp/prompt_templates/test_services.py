@@ -5,10 +5,11 @@ import json
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from tests.factories import ProjectFactory
-from tests.webapp.prompt_templates.conftest import CHAT_BODY, membership
+from tests.factories import ProjectFactory, membership_of
+from tests.helpers import CHAT_BODY
 from webapp.prompt_templates import selectors, services
 from webapp.prompt_templates.models import PromptTemplate, TemplateVersion
+from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompts.services import prompt_record_create
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def _create(project, user, **overrides):
     values = {"name": "T", "command": "t", "kind": "chat", "body": "Hi {{name}}", "settings": {}}
     values.update(overrides)
-    return services.template_create(actor=membership(user, project), project=project, **values)
+    return services.template_create(actor=membership_of(user, project.team), project=project, **values)
 
 
 def test_template_create_publishes_the_first_version(chat_template, alice):
@@ -35,7 +36,7 @@ def test_template_create_rejects_a_viewer(project, carol):
 
 def test_template_create_rejects_a_membership_of_another_team(project, other_project, mallory):
     with pytest.raises(PermissionDenied):
-        services.template_create(actor=membership(mallory, other_project), project=project, name="x", command="x",
+        services.template_create(actor=membership_of(mallory, other_project.team), project=project, name="x", command="x",
                                  kind="chat", body="x")
 
 
@@ -92,7 +93,7 @@ def test_sharing_a_template_refuses_a_command_taken_in_another_project(chat_temp
 
 
 def test_template_save_makes_a_version_only_when_something_changed(chat_template, project, bob):
-    actor = membership(bob, project)
+    actor = membership_of(bob, project.team)
     same = services.template_save(actor=actor, template=chat_template, body=CHAT_BODY,
                                   settings={"temperature": 0.5, "strategy": "sample"}, name="Renamed")
     assert same is None
@@ -110,16 +111,16 @@ def test_template_save_makes_a_version_only_when_something_changed(chat_template
 
 def test_template_save_refuses_a_viewer_and_a_bad_body_without_changing_anything(chat_template, project, carol, bob):
     with pytest.raises(PermissionDenied):
-        services.template_save(actor=membership(carol, project), template=chat_template, body="new")
+        services.template_save(actor=membership_of(carol, project.team), template=chat_template, body="new")
     with pytest.raises(ValidationError) as exc:
-        services.template_save(actor=membership(bob, project), template=chat_template, body="{{broken", name="New name")
+        services.template_save(actor=membership_of(bob, project.team), template=chat_template, body="{{broken", name="New name")
     assert "never closed" in exc.value.error_dict["body"][0].messages[0]
     chat_template.refresh_from_db()
     assert chat_template.name == "Lines" and chat_template.versions.count() == 1
 
 
 def test_publish_and_roll_back(chat_template, project, alice, carol):
-    actor = membership(alice, project)
+    actor = membership_of(alice, project.team)
     v2 = services.template_save(actor=actor, template=chat_template, body="v2 {{topic}}")
     services.template_publish(actor=actor, version=v2)
     chat_template.refresh_from_db()
@@ -130,16 +131,16 @@ def test_publish_and_roll_back(chat_template, project, alice, carol):
     assert chat_template.published_version == v1
     assert chat_template.versions.count() == 2, "rolling back adds no version"
     with pytest.raises(PermissionDenied):
-        services.template_publish(actor=membership(carol, project), version=v2)
+        services.template_publish(actor=membership_of(carol, project.team), version=v2)
 
 
 def test_delete_keeps_the_lineage_of_uses(chat_template, project, alice, carol):
     version = chat_template.published_version
-    use = services.template_use_record(use=services.TemplateUseRequest(version=version, values={"topic": "x"}),
+    use = services.template_use_record(use=TemplateUseRequest(version=version, values={"topic": "x"}),
                                        project=project, user=alice, output_kind="reply", output_id=42)
     with pytest.raises(PermissionDenied):
-        services.template_delete(actor=membership(carol, project), template=chat_template)
-    services.template_delete(actor=membership(alice, project), template=chat_template)
+        services.template_delete(actor=membership_of(carol, project.team), template=chat_template)
+    services.template_delete(actor=membership_of(alice, project.team), template=chat_template)
     use.refresh_from_db()
     assert use.version is None and (use.command, use.version_number) == ("lines", 1)
 
@@ -149,7 +150,7 @@ def test_save_as_template_from_a_prompt_record(project, bob):
                                   params={"prompt": "a red circle", "steps": 12, "seed": 5, "num_images": 1,
                                           "scheduler": "euler", "width": 32, "height": 32},
                                   model_name="atelier-shapes")
-    template = services.template_create_from_prompt(actor=membership(bob, project), project=project, record=record,
+    template = services.template_create_from_prompt(actor=membership_of(bob, project.team), project=project, record=record,
                                                     name="Circle", command="circle")
     version = template.published_version
     assert template.kind == "image" and version.body == "a red circle"
@@ -157,14 +158,14 @@ def test_save_as_template_from_a_prompt_record(project, bob):
 
 
 def test_export_then_import_round_trip_with_every_version(chat_template, image_template, project, team, alice, bob):
-    actor = membership(alice, project)
+    actor = membership_of(alice, project.team)
     v2 = services.template_save(actor=actor, template=chat_template, body="v2 {{topic}}", note="shorter")
     data = json.loads(json.dumps(selectors.templates_export(project=project)))
     target = ProjectFactory(team=team, name="Copy")
     plan = services.templates_import_plan(project=target, data=data)
     assert (plan.create, plan.collide, plan.errors) == (("lines", "watercolour"), (), ())
     assert not PromptTemplate.objects.filter(project=target).exists(), "the plan writes nothing"
-    services.templates_import(actor=membership(bob, target), project=target, data=data)
+    services.templates_import(actor=membership_of(bob, target.team), project=target, data=data)
     copy = PromptTemplate.objects.get(project=target, command="lines")
     assert [(v.number, v.body, v.note) for v in copy.versions.order_by("number")] == [
         (1, CHAT_BODY, "First version"), (2, v2.body, "shorter")]
@@ -174,13 +175,13 @@ def test_export_then_import_round_trip_with_every_version(chat_template, image_t
 
 
 def test_export_published_only_and_import_reports_collisions(chat_template, image_template, project, alice):
-    services.template_save(actor=membership(alice, project), template=chat_template, body="v2 {{topic}}")
+    services.template_save(actor=membership_of(alice, project.team), template=chat_template, body="v2 {{topic}}")
     data = selectors.templates_export(project=project, published_only=True)
     assert [len(t["versions"]) for t in data["templates"]] == [1, 1]
     data["templates"].append({**data["templates"][0], "command": "fresh"})
     plan = services.templates_import_plan(project=project, data=data)
     assert plan.create == ("fresh",) and set(plan.collide) == {"lines", "watercolour"}
-    created = services.templates_import(actor=membership(alice, project), project=project, data=data)
+    created = services.templates_import(actor=membership_of(alice, project.team), project=project, data=data)
     assert [t.command for t in created] == ["fresh"]
 
 
@@ -193,10 +194,10 @@ def test_import_refuses_a_bad_file_and_a_bad_template_and_writes_nothing(project
     plan = services.templates_import_plan(project=project, data=data)
     assert "unknown type" in plan.errors[0]
     with pytest.raises(ValidationError):
-        services.templates_import(actor=membership(alice, project), project=project, data=data)
+        services.templates_import(actor=membership_of(alice, project.team), project=project, data=data)
     assert not PromptTemplate.objects.exists()
 
 
 def test_import_refuses_a_viewer(project, carol):
     with pytest.raises(PermissionDenied):
-        services.templates_import(actor=membership(carol, project), project=project, data={})
+        services.templates_import(actor=membership_of(carol, project.team), project=project, data={})

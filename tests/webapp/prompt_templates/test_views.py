@@ -5,7 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from tests.webapp.prompt_templates.conftest import membership
+from tests.factories import membership_of
 from webapp.prompt_templates import selectors, services
 from webapp.prompt_templates.models import PromptTemplate, TemplateUse
 from webapp.prompts.services import prompt_record_create
@@ -156,10 +156,7 @@ def test_save_as_template_prefills_from_the_history(client_for, project, bob):
     assert f"from_prompt={record.pk}".encode() in history.content
 
 
-def test_chat_reply_from_a_template_records_the_version_and_values(client_for, project, chat_template, bob, monkeypatch):
-    from webapp.core import jobs
-
-    monkeypatch.setattr(jobs, "task_send", lambda *a, **k: None)
+def test_chat_reply_from_a_template_records_the_version_and_values(client_for, project, chat_template, bob, no_enqueue):
     version = chat_template.published_version
     use = json.dumps({"version": version.pk, "values": {"topic": "tea", "count": "2", "tone": ""}})
     with pytest.MonkeyPatch.context() as patch:
@@ -177,7 +174,7 @@ def test_chat_reply_from_a_template_records_the_version_and_values(client_for, p
 
 
 def test_a_forged_template_use_is_refused_and_nothing_is_sent(client_for, project, other_project, mallory, bob):
-    foreign = services.template_create(actor=membership(mallory, other_project), project=other_project, name="x",
+    foreign = services.template_create(actor=membership_of(mallory, other_project.team), project=other_project, name="x",
                                        command="x", kind="chat", body="x")
     use = json.dumps({"version": foreign.published_version.pk, "values": {}})
     response = client_for(bob).post(reverse("chat:index", args=[project.pk]), {
@@ -190,14 +187,12 @@ def test_a_forged_template_use_is_refused_and_nothing_is_sent(client_for, projec
 
 
 def test_studio_job_from_a_template_shows_the_version_on_the_asset_lineage(
-    client_for, project, image_template, bob, monkeypatch
+    client_for, project, image_template, bob, no_enqueue
 ):
-    from tests.webapp.studio.conftest import fake_result
-    from webapp.core import jobs
+    from tests.helpers import fake_result
     from webapp.studio import services as studio_services
     from webapp.studio.models import Job
 
-    monkeypatch.setattr(jobs, "task_send", lambda *a, **k: None)
     version = image_template.published_version
     use = json.dumps({"version": version.pk, "values": {"mood": "wild", "prompt": "a red circle"}})
     response = client_for(bob).post(reverse("studio:index", args=[project.pk]), {
@@ -232,7 +227,7 @@ def test_a_team_wide_template_is_offered_in_a_sibling_project_and_not_to_another
     sibling = ProjectFactory(team=team, name="Sibling")
     menu = reverse("prompt_templates:menu", args=[sibling.pk])
     assert b"/lines" not in client_for(bob).get(menu, {"kind": "chat"}).content
-    services.template_save(actor=membership(alice, project), template=chat_template,
+    services.template_save(actor=membership_of(alice, project.team), template=chat_template,
                            body=chat_template.published_version.body,
                            settings=chat_template.published_version.settings, shared_with_team=True)
     assert b"/lines" in client_for(bob).get(menu, {"kind": "chat"}).content

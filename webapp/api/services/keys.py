@@ -1,7 +1,6 @@
 """Writes: API keys (create, revoke, usage counters)."""
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,16 +10,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
 from django.utils import timezone
 
-from webapp.api.models import ApiKey
+from webapp.api.models import ApiKey, secret_hash
 from webapp.workspaces.models import Membership
 
 SECRET_PREFIX = "atl_"  # noqa: S105 - a marker, not a secret
 PREFIX_LENGTH = 12  # "atl_" and 8 characters of the secret
-
-
-def secret_hash(secret: str) -> str:
-    """SHA-256 of the secret: the secret has 256 bits of entropy, so a slow hash adds nothing."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from django.db import transaction
 
 from webapp.core import jobs
 from webapp.core.jobs import JobKind
-from webapp.prompt_templates.services import TemplateUseRequest, template_use_record
+from webapp.prompt_templates.services import template_use_record
+from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompts.services import prompt_record_create
 from webapp.studio.events import job_state_publish
 from webapp.studio.models import Asset, Job, JobOrigin

@@ -14,6 +14,7 @@ PROJECT_TABS = [
     ("chat", "Chat", "chat:index"),
     ("studio", "Studio", "studio:index"),
     ("gallery", "Gallery", "studio:gallery"),
+    ("reviews", "Reviews", "reviews:project"),
     ("history", "Prompt history", "prompts:history"),
     ("templates", "Templates", "prompt_templates:list"),
     ("api", "API", "api:keys"),
