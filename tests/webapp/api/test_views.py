@@ -348,7 +348,7 @@ def test_an_outsiders_key_cannot_fetch_an_image_of_another_project(project, bob,
                                                                       no_enqueue):
     """api:image_file: an outsider's key (and any other key) gets 404."""
     from tests.factories import membership_of
-    from tests.webapp.studio.conftest import fake_result, tiny_request
+    from tests.helpers import fake_result, tiny_request
     from webapp.api.models import ImageCall
     from webapp.studio import services as studio
 
@@ -370,7 +370,7 @@ def test_an_outsiders_key_cannot_fetch_an_image_of_another_project(project, bob,
 def test_an_api_image_shows_its_key_on_the_asset_page_and_in_the_history(client_for, project, bob, redis_server,
                                                                            no_enqueue):
     from tests.factories import membership_of
-    from tests.webapp.studio.conftest import fake_result, tiny_request
+    from tests.helpers import fake_result, tiny_request
     from webapp.studio import services as studio
 
     key = make_key(bob, project, name="render farm").key
