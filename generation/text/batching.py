@@ -15,6 +15,7 @@ final record carries the largest and the mean batch it was decoded in.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -221,6 +222,12 @@ class TextEngine:
                 self._thread.start()
             self._wake.notify()
         return self._read(job)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Admit nothing while inside: requests submitted in the block join the batch together (tests, benches)."""
+        with self._wake:
+            yield
 
     def _read(self, job: Job) -> Iterator[TokenDelta | TextFinal]:
         try:

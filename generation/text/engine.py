@@ -83,12 +83,16 @@ def text_engine(name: str) -> TextEngine:
         known = _engines.get(name)
         if known is not None and known[0] is loaded:
             return known[1]
-        engine = TextEngine(
-            _backend(loaded), model=loaded.name, decode=_decode_fn(loaded), max_batch=text_batch_size()
-        )
+        engine = build_engine(loaded)
         _engines[name] = (loaded, engine)
     _warm_up(loaded, engine)
     return engine
+
+
+def build_engine(loaded: LoadedTextModel, *, max_batch: int | None = None) -> TextEngine:
+    """A new engine over ``loaded`` (``text_engine`` keeps one per model; tests and benches build their own)."""
+    batch = text_batch_size() if max_batch is None else max_batch
+    return TextEngine(_backend(loaded), model=loaded.name, decode=_decode_fn(loaded), max_batch=batch)
 
 
 def _backend(loaded: LoadedTextModel) -> Backend:
