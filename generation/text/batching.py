@@ -276,6 +276,9 @@ class TextEngine:
                 while not self._waiting and not self._live:
                     self._wake.wait()
                 joining = self._admit()
+            # Let the threads that wait on streams run first: a stop flag they set now
+            # (a signal handler runs only in the main thread) is then seen before this step.
+            time.sleep(0)
             for job, reason, error in self._stops(joining):
                 joining.remove(job)
                 job.finish(reason, error)
