@@ -44,7 +44,7 @@ run: install models migrate
 	@echo "  Atelier is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops every process)"
 	@echo ""
 	@if [ -n "$$REDIS_URL" ]; then \
-		exec honcho start web worker; \
+		exec honcho start web worker beat; \
 	else \
 		exec honcho start; \
 	fi

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from webapp.core.jobs import LIVE_STATUSES, JobStatus
+
 
 class Conversation(models.Model):
     project = models.ForeignKey("workspaces.Project", on_delete=models.CASCADE, related_name="conversations")
@@ -43,25 +45,15 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
 
 
-class Status(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    STREAMING = "streaming", "Streaming"
-    DONE = "done", "Done"
-    STOPPED = "stopped", "Stopped"
-    FAILED = "failed", "Failed"
-
-
-FINISHED = (Status.DONE, Status.STOPPED, Status.FAILED)
-
-
 class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
     role = models.CharField(max_length=10, choices=Role.choices)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     text = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE, db_index=True)
-    error = models.TextField(blank=True)
+    # An assistant reply is a job (see webapp.core.jobs); a user's message is born "done".
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.DONE, db_index=True)
+    reason = models.TextField(blank=True, help_text="Why the reply failed or was stopped.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     # What an assistant reply ran with (a snapshot: later settings changes don't touch it).
@@ -79,7 +71,7 @@ class Message(models.Model):
     elapsed = models.FloatField(null=True, blank=True)
 
     # Liveness of a reply being decoded: the worker touches heartbeat_at while it
-    # streams, so a reply whose worker died can be told apart and marked failed.
+    # runs, so a reply whose worker died can be told apart and marked failed.
     worker = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -93,9 +85,5 @@ class Message(models.Model):
         return f"{self.role} #{self.pk}: {self.text[:40]}"
 
     @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED
-
-    @property
     def is_live(self) -> bool:
-        return self.status in (Status.QUEUED, Status.STREAMING)
+        return self.status in LIVE_STATUSES

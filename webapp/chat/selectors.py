@@ -2,23 +2,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
 
 from webapp.chat.markdown import render_markdown
 from webapp.chat.models import Conversation, Message
+from webapp.chat.params import ReplySettings
+from webapp.core.http import AnyUser
+from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member
 
 
-def conversation_list(*, project: Any) -> QuerySet[Conversation]:
+def conversation_list(*, project: Project) -> QuerySet[Conversation]:
     """The project's conversations, the most recently active first."""
     return Conversation.objects.filter(project=project).order_by("-updated_at", "-id")
 
 
 def conversation_get_for_member(
-    *, user: Any, conversation_id: int, project_id: int | None = None, require_write: bool = False
+    *, user: AnyUser, conversation_id: int, project_id: int | None = None, require_write: bool = False
 ) -> Conversation:
     """A conversation in a project the user belongs to, with ``conversation.project.membership`` set.
 
@@ -28,7 +30,7 @@ def conversation_get_for_member(
     if user is None or not user.is_authenticated:
         raise Http404("No such conversation")
     try:
-        conversation = Conversation.objects.get(pk=conversation_id, project__team__memberships__user=user)
+        conversation = Conversation.objects.get(pk=conversation_id, project__team__memberships__user_id=user.pk)
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise Http404("No such conversation") from None
     if project_id is not None and conversation.project_id != int(project_id):
@@ -39,7 +41,7 @@ def conversation_get_for_member(
     return conversation
 
 
-def message_get_for_member(*, user: Any, project_id: int, message_id: int, require_write: bool = False) -> Message:
+def message_get_for_member(*, user: AnyUser, project_id: int, message_id: int, require_write: bool = False) -> Message:
     """A message of a conversation in the user's project; 404 otherwise."""
     project = project_get_for_member(user=user, project_id=project_id, require_write=require_write)
     try:
@@ -121,9 +123,9 @@ def conversation_message_get(*, conversation: Conversation, message_id: int) -> 
         raise Http404("No such message") from None
 
 
-def conversation_settings(*, conversation: Conversation) -> Any:
+def conversation_settings(*, conversation: Conversation) -> ReplySettings:
     """The conversation's defaults as ``ReplySettings`` (engine defaults fill the gaps)."""
-    from webapp.chat.params import ReplySettings, default_model_name, default_params
+    from webapp.chat.params import default_model_name, default_params
 
     return ReplySettings(
         model_name=conversation.model_name or default_model_name(),
