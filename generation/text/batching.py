@@ -298,7 +298,9 @@ class TextEngine:
                     job.finish("error", error)
                 self.backend.reset()
                 continue
-            rows = sum(self._live[job_id].rows for job_id in progress if job_id in self._live)
+            # The batch of this step: every request in it, including one whose prefill the
+            # backend scheduled for a later step (OpenVINO's scheduler may).
+            rows = sum(job.rows for job in self._live.values())
             self.step_sizes.append(rows)
             del self.step_sizes[:-4096]
             for job_id, step in progress.items():
