@@ -1,6 +1,7 @@
 """The batched text engine: one stream and 8 at once, OpenVINO against transformers, in one run.
 
     python bench/text_engine_batch.py [--max-new-tokens 128] [--streams 8] [--repeats 1]
+        [--backends openvino,transformers] [--openvino-precision exact|fast]
 
 On the default model, greedy, the same prompts on every side:
 - baseline: transformers ``model.generate`` in bf16 (what Atelier ran before), one prompt at a time;
@@ -108,7 +109,9 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--backends", default="openvino,transformers")
+    parser.add_argument("--openvino-precision", default="exact", choices=("exact", "fast"))
     args = parser.parse_args()
+    os.environ["ATELIER_OPENVINO_PRECISION"] = args.openvino_precision
     params = DecodingParams(max_new_tokens=args.max_new_tokens)
     singles = PROMPTS[:2] * args.repeats
     many = [PROMPTS[i % len(PROMPTS)] for i in range(args.streams)]
