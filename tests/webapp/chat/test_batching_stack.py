@@ -35,6 +35,8 @@ def text_worker(redis_server, django_db_setup) -> Iterator[str]:
     queue = f"text-batch-{os.getpid()}"
     env = dict(os.environ, ATELIER_DATABASE_NAME=str(connection.settings_dict["NAME"]), PYTHONUNBUFFERED="1")
     env["ATELIER_TEXT_BATCH"] = "8"
+    # Same tokens alone and batched needs OpenVINO's f32 kernels (README: the text engine).
+    env["ATELIER_OPENVINO_PRECISION"] = "exact"
     log_path = settings.VAR_DIR / "text-worker.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
