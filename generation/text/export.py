@@ -87,6 +87,21 @@ def _run(command: list[str], what: str) -> None:
         raise GenerationError(f"could not {what}: exit {result.returncode}\n" + "\n".join(tail))
 
 
+def _source_identity(source: Path) -> dict[str, object]:
+    """What the IR was made from: the weights' size and time, and the GGUF's (not its path,
+    which differs between checkouts that share one model cache)."""
+    weights = source / "model.safetensors"
+    identity: dict[str, object] = {}
+    if weights.is_file():
+        identity["weights_size"] = weights.stat().st_size
+    try:
+        marker = json.loads((source / "atelier-source.json").read_text())
+        identity.update({k: v for k, v in marker.items() if k != "gguf"})
+    except (OSError, ValueError):
+        identity["folder"] = str(source)
+    return identity
+
+
 def prepare_openvino_model(name: str, source: Path) -> Path:
     """Export ``source`` (a transformers folder of model ``name``) to int8 IR once; return the IR folder.
 
@@ -97,12 +112,7 @@ def prepare_openvino_model(name: str, source: Path) -> Path:
     ``GenerationError`` when the environment or the export fails.
     """
     target = openvino_ir_dir(name)
-    source_marker = source / "atelier-source.json"
-    stamp = {
-        "source": str(source),
-        "source_marker": source_marker.read_text() if source_marker.is_file() else "",
-        "pins": _pins_digest(),
-    }
+    stamp = {"source": _source_identity(source), "pins": _pins_digest()}
     with _lock:
         try:
             if json.loads((target / _MARKER).read_text()) == stamp:
