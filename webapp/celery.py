@@ -17,3 +17,12 @@ app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for n
 app.conf.task_default_exchange = "default"
 app.conf.task_default_routing_key = "default"
 app.autodiscover_tasks()
+
+
+def _add_worker_steps() -> None:
+    from webapp.core.workers import HeartbeatStep
+
+    app.steps["worker"].add(HeartbeatStep)
+
+
+_add_worker_steps()
