@@ -30,7 +30,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Converts the chat model's GGUF to a cached safetensors copy and checks the image model.
+# Converts the chat model's GGUF to a cached safetensors copy, exports it to OpenVINO IR (int8)
+# in its own small venv under var/venvs (once: a few minutes), and checks the image model.
 models: install
 	$(PY) -m generation prepare
 
@@ -90,6 +91,7 @@ test-scale: install-dev chromium scale-tools models
 
 bench: install models
 	$(PY) bench/text_decode.py
+	$(PY) bench/text_engine_batch.py
 	$(PY) bench/chat_stream.py
 	$(PY) bench/image_steps.py
 	$(PY) bench/image_adherence.py --trained

@@ -4,7 +4,8 @@
 
 ``text`` serves the ``text`` and ``default`` queues, ``image`` the ``image``
 queue, ``all`` every queue (the test suite, or a machine that wants one
-process). Each runs one job at a time (``-c 1``) with the torch thread count
+process). A text worker is a pool of ``ATELIER_TEXT_BATCH`` threads whose replies
+one engine decodes in batches; the others run one job at a time (``-c 1``), each with the torch thread count
 of ``generation.config.worker_threads``, so a text and an image worker side by
 side don't oversubscribe the cores. Options given after the kind come after
 ours, so a ``-Q``, ``-n`` or ``-c`` there wins. The Procfile, the tests and the
@@ -25,11 +26,16 @@ QUEUES: dict[str, tuple[str, ...]] = {
 
 def worker_argv(kind: str, extra: Sequence[str] = ()) -> list[str]:
     """The command line of a worker of ``kind``, ``extra`` options last."""
+    from generation.text.batching import text_batch_size
+
     if kind not in QUEUES:
         raise SystemExit(f"unknown worker kind {kind!r}: choose one of {', '.join(QUEUES)}")
+    # A text worker's threads share the process's one engine, which batches their
+    # replies (generation.text.batching); the other kinds run one job at a time.
+    pool = ["-P", "threads", "-c", str(text_batch_size())] if kind == "text" else ["-c", "1"]
     return [
         sys.executable, "-m", "celery", "-A", "webapp", "worker",
-        "-Q", ",".join(QUEUES[kind]), "-c", "1", "-n", f"{kind}@%h",
+        "-Q", ",".join(QUEUES[kind]), *pool, "-n", f"{kind}@%h",
         "--without-gossip", "--without-mingle", "-l", "INFO",
         *extra,
     ]

@@ -9,7 +9,13 @@ from generation.text.registry import TextModelSpec
 
 @dataclass(frozen=True)
 class LoadedTextModel:
-    """A model ready to decode. Shared read-only between requests and threads."""
+    """A model ready to decode. Shared read-only between requests and threads.
+
+    ``backend`` is ``transformers`` (``model`` is the torch module) or
+    ``openvino`` (``model`` is a ``ContinuousBatchingPipeline``). The
+    tokenizer is always the Hugging Face one: it applies the chat template
+    and decodes on both backends.
+    """
 
     spec: TextModelSpec
     model: Any
@@ -19,6 +25,7 @@ class LoadedTextModel:
     eos_token_ids: frozenset[int]
     context_length: int
     load_seconds: float
+    backend: str = "transformers"
 
     @property
     def name(self) -> str:

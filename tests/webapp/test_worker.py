@@ -18,11 +18,18 @@ def _option(argv: list[str], flag: str) -> str:
     return argv[len(argv) - 1 - argv[::-1].index(flag) + 1]  # the last one wins, as in celery
 
 
-@pytest.mark.parametrize(("kind", "queues"), [("text", "text,default"), ("image", "image"), ("all", "default,text,image")])
-def test_each_kind_serves_its_queues_one_job_at_a_time(kind, queues):
+@pytest.mark.parametrize(("kind", "queues"), [("image", "image"), ("all", "default,text,image")])
+def test_image_and_all_workers_serve_their_queues_one_job_at_a_time(kind, queues):
     argv = worker_argv(kind)
     assert argv[1:6] == ["-m", "celery", "-A", "webapp", "worker"]
     assert (_option(argv, "-Q"), _option(argv, "-c"), _option(argv, "-n")) == (queues, "1", f"{kind}@%h")
+    assert "-P" not in argv
+
+
+def test_a_text_worker_is_a_thread_pool_as_wide_as_the_engine_batch(monkeypatch):
+    monkeypatch.setenv("ATELIER_TEXT_BATCH", "5")
+    argv = worker_argv("text")
+    assert (_option(argv, "-Q"), _option(argv, "-P"), _option(argv, "-c")) == ("text,default", "threads", "5")
 
 
 def test_options_after_the_kind_come_last_so_they_win():

@@ -301,16 +301,16 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
     partial text and the reason.
     """
     from generation.errors import ValidationError as GenerationValidationError
-    from generation.text.engine import generate_text
-    from generation.text.loading import load_text_model
+    from generation.text.engine import generate_text, text_engine
     from generation.text.types import TextFinal
 
     model_name = Message.objects.filter(pk=message_id, status=JobStatus.QUEUED).values_list("model_name", flat=True).first()
     if model_name is None:
         return None
     # Load before claiming: loading a big model may take longer than the heartbeat
-    # allows, and a queued reply is never swept, a running one is.
-    load_text_model(model_name)
+    # allows, and a queued reply is never swept, a running one is. Every thread of a
+    # text worker hands its reply to this process's one engine, which batches them.
+    text_engine(model_name)
     if not jobs.job_claim(kind=REPLY, job_id=message_id, worker=worker):
         return None
     message = Message.objects.select_related("conversation").get(pk=message_id)
@@ -341,6 +341,8 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
             time_to_first_token=final.time_to_first_token,
             tokens_per_second=final.tokens_per_second,
             elapsed=final.elapsed,
+            batch_max=final.batch_max,
+            batch_mean=final.batch_mean,
             model_name=final.model,
             params=final.params.to_dict(),
         )

@@ -100,12 +100,12 @@ def test_the_worker_history_is_the_path_to_the_prompt(queued, conversation, bob,
 
 
 def test_a_worker_process_loads_the_default_model_when_it_starts(monkeypatch):
-    from generation.text import loading
+    from generation.text import engine
     from generation.text.types import DEFAULT_TEXT_MODEL
     from webapp.chat import tasks
 
     loaded = []
-    monkeypatch.setattr(loading, "load_text_model", loaded.append)
+    monkeypatch.setattr(engine, "text_engine", loaded.append)
     tasks.load_default_text_model()
     assert loaded == [DEFAULT_TEXT_MODEL]
     monkeypatch.setenv("ATELIER_PRELOAD_TEXT_MODEL", "0")

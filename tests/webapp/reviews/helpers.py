@@ -7,20 +7,10 @@ from typing import Any
 import pytest
 
 from tests.factories import MembershipFactory, UserFactory
-from tests.webapp.studio.conftest import fake_result, tiny_request
+from tests.helpers import fake_result, tiny_request
 from webapp.studio import services as studio_services
 from webapp.studio.models import Asset, Job
 from webapp.workspaces.models import Membership, Role
-
-
-@pytest.fixture
-def no_enqueue(monkeypatch):
-    """Record image jobs and exports instead of sending them to a broker."""
-    from webapp.core import jobs
-
-    sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(jobs, "task_send", lambda name, **kwargs: sent.append({"name": name, **kwargs}))
-    return sent
 
 
 def finish_job(job: Job, *, colour: str = "red") -> Asset:
