@@ -155,6 +155,9 @@ def asgi_server(redis_server, django_db_setup) -> Iterator[str]:
     env = dict(os.environ)
     env["ATELIER_DATABASE_NAME"] = str(connection.settings_dict["NAME"])
     env["PYTHONUNBUFFERED"] = "1"
+    # The trusted origins (CSRF and websockets) derive from where daphne listens.
+    env["ATELIER_HOST"], env["ATELIER_PORT"] = "127.0.0.1", str(port)
+    env.pop("CSRF_TRUSTED_ORIGINS", None)
     log_path = settings.VAR_DIR / "asgi.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(

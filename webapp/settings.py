@@ -49,8 +49,27 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Where daphne listens (the Makefile and the Procfile pass these on).
+ATELIER_HOST = os.environ.get("ATELIER_HOST", "127.0.0.1")
+ATELIER_PORT = int(os.environ.get("ATELIER_PORT", "8000"))
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+ATELIER_IS_LOOPBACK = ATELIER_HOST in LOOPBACK_HOSTS
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+_listen_hosts = ["localhost", "127.0.0.1", "[::1]"]
+if not ATELIER_IS_LOOPBACK and ATELIER_HOST not in {"0.0.0.0", "::", ""}:  # noqa: S104 - compared, not bound
+    _listen_hosts.append(_url_host(ATELIER_HOST))
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ",".join(_listen_hosts))
+# The origins that may post forms and open websockets: scheme, host and port.
+# One env var (CSRF_TRUSTED_ORIGINS) sets both; by default the address daphne listens on.
+ATELIER_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS") or [
+    f"http://{host}:{ATELIER_PORT}" for host in _listen_hosts
+]
+CSRF_TRUSTED_ORIGINS = ATELIER_ORIGINS
 
 INSTALLED_APPS = [
     "daphne",

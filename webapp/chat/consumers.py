@@ -20,11 +20,16 @@ from django.http import Http404
 
 from webapp.chat import selectors, services, stream
 from webapp.chat.forms import ComposerForm, settings_initial
+from webapp.core.access import LiveAccessMixin
+from webapp.workspaces.selectors import project_get_for_member
 
 CLOSE_NOT_FOUND = 4404
 
 
-class ConversationConsumer(AsyncJsonWebsocketConsumer):
+class ConversationConsumer(LiveAccessMixin, AsyncJsonWebsocketConsumer):
+    """Access is re-checked on every request and, at most a second apart, before events
+    (see ``webapp.core.access``): a removed member's socket closes, a demoted one reads only."""
+
     async def connect(self) -> None:
         conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         try:
@@ -37,14 +42,27 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.can_write = self.conversation.project.membership.can_write
         self.group = self.conversation.group_name  # derived here, never taken from the client
         self.sent: dict[int, int] = {}
+        await self.access_join()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        await self.access_leave()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
+    def access_reload(self) -> bool:
+        try:
+            project = project_get_for_member(user=self.scope["user"], project_id=self.conversation.project_id)
+        except Http404:
+            return False
+        self.conversation.project = project
+        self.can_write = project.membership.can_write
+        return True
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not await self.access_allowed(fresh=True):
+            return
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "resume":
             await self._resume(content)
@@ -59,6 +77,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         """A live chunk or end from the worker; ones this socket already sent are dropped."""
+        if not await self.access_allowed():
+            return
         event = message["event"]
         if event["seq"] <= self.sent.get(event["message"], 0):
             return
@@ -67,6 +87,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_created(self, message: dict[str, Any]) -> None:
         """Someone queued a reply here: pages that don't show it yet can fetch the thread."""
+        if not await self.access_allowed():
+            return
         await self.send_json({"type": "created", "message": message["message"], "prompt": message["prompt"]})
 
     async def _message(self, content: dict[str, Any]) -> Any:

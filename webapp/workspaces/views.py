@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -42,7 +42,7 @@ def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
         "team": team,
         "membership": membership,
         "members": selectors.team_members(team=team),
-        "invites": selectors.team_open_invites(team=team) if membership.can_manage else [],
+        "invites": selectors.team_open_invites(team=team, viewer=membership),
         "projects": team.projects.all(),
         "invite_form": InviteForm(),
         "roles": Role.choices,
@@ -56,7 +56,11 @@ def invite_create(request: HttpRequest, team_id: int) -> HttpResponse:
     membership = selectors.membership_get(user=request.user, team_id=team_id, minimum_role=Role.ADMIN)
     form = InviteForm(request.POST)
     if form.is_valid():
-        invite = services.invite_create(actor=membership, role=form.cleaned_data["role"])
+        try:
+            invite = services.invite_create(actor=membership, role=form.cleaned_data["role"])
+        except PermissionDenied as error:
+            messages.error(request, str(error))
+            return redirect(membership.team)
         messages.success(request, f"Invite link created: {request.build_absolute_uri(invite.get_absolute_url())}")
     else:
         messages.error(request, "Choose a role for the invite.")
