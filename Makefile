@@ -42,6 +42,7 @@ run: install models migrate
 	@echo ""
 	@echo "  Atelier is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops every process)"
 	@echo ""
+	@$(PY) manage.py setup_token
 	@if [ -n "$$REDIS_URL" ]; then \
 		exec honcho start web worker; \
 	else \

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
+    "axes",
     "webapp.core",
     "webapp.accounts",
     "webapp.workspaces",
@@ -101,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -159,6 +163,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses logins while locked out
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling: after AXES_FAILURE_LIMIT failures, the account (whatever the
+# address) and the address (whatever the account) are each locked for the cool-off.
+AXES_FAILURE_LIMIT = int(os.environ.get("ATELIER_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("ATELIER_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
+# The client address is REMOTE_ADDR only: daphne rewrites it from X-Forwarded-For
+# when (and only when) ATELIER_PROXY_HEADERS is on; a client-sent header never counts.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_VERBOSE = False
+# Signup: "open" (anyone may create an account) or "invite" (only through an invite link).
+ATELIER_SIGNUP = os.environ.get("ATELIER_SIGNUP", "open").lower()
+if ATELIER_SIGNUP not in {"open", "invite"}:
+    raise RuntimeError(f"ATELIER_SIGNUP must be 'open' or 'invite', not {ATELIER_SIGNUP!r}")
+# First-run setup: on anything but a loopback address the first account (the site
+# admin) needs the one-time token that `make run` prints (manage.py setup_token).
+ATELIER_SETUP_TOKEN_REQUIRED = env_bool("ATELIER_SETUP_TOKEN_REQUIRED", not ATELIER_IS_LOOPBACK)
+
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "workspaces:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"

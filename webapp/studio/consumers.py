@@ -25,7 +25,7 @@ class StudioConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
+        user = self.scope["user"]
         project_id = self.scope["url_route"]["kwargs"]["project_id"]
         try:
             project = await database_sync_to_async(project_get_for_member)(user=user, project_id=project_id)

@@ -58,6 +58,8 @@ def invite_creator_may_grant(*, invite: Invite) -> bool:
     removed or are demoted, their links stop working (whether or not the
     service that changed them revoked the links too).
     """
+    if invite.created_by_id is None:
+        return False
     creator = Membership.objects.filter(team_id=invite.team_id, user_id=invite.created_by_id).first()
     if creator is None or not creator.can_manage:
         return False

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from webapp.accounts.views import SIGNUP_INVITE_SESSION_KEY
 from webapp.workspaces import selectors, services
 from webapp.workspaces.forms import InviteForm, ProjectForm, RoleForm, TeamForm
 from webapp.workspaces.models import Role
@@ -80,7 +81,9 @@ def invite_revoke(request: HttpRequest, team_id: int, invite_id: int) -> HttpRes
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     invite = selectors.invite_get_by_token(token=token)
     if not request.user.is_authenticated:
-        # New people sign up first and come straight back here.
+        # New people sign up first and come straight back here (invite-only signup lets them in).
+        if invite.is_usable and selectors.invite_creator_may_grant(invite=invite):
+            request.session[SIGNUP_INVITE_SESSION_KEY] = invite.pk
         return render(request, "workspaces/invite_anonymous.html", {"invite": invite, "next": request.path})
     if request.method == "POST":
         try:
