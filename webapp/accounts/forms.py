@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from django import forms
-from django.core.validators import MaxLengthValidator
 from django.contrib.auth.forms import UserCreationForm
+from django.core.validators import MaxLengthValidator
 
 from webapp.accounts.models import User
 from webapp.accounts.services import PASSWORD_MAX
