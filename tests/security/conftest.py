@@ -10,3 +10,7 @@ from webapp.chat.params import ReplySettings, default_model_name, default_params
 def conversation(project, alice):
     reply_settings = ReplySettings(model_name=default_model_name(), params={**default_params(), "max_new_tokens": 8})
     return services.conversation_create(project=project, author=alice, reply_settings=reply_settings)
+
+
+def short_settings(**params) -> ReplySettings:
+    return ReplySettings(model_name=default_model_name(), params={**default_params(), "max_new_tokens": 8, **params})

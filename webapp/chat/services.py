@@ -19,6 +19,7 @@ from django.utils import timezone
 from webapp.chat import stream
 from webapp.chat.models import Conversation, Message, Role, Status
 from webapp.chat.params import ReplySettings, settings_validate
+from webapp.core.errors import error_logged, public_failure
 from webapp.prompts.services import prompt_record_create
 
 logger = logging.getLogger(__name__)
@@ -278,9 +279,8 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
                 lost["value"] = not alive
     except GenerationValidationError as exc:
         error = f"{exc.field}: {exc.message}"
-    except Exception as exc:
-        logger.exception("reply %s failed", message.pk)
-        error = f"{type(exc).__name__}: {exc}"
+    except Exception:
+        error = public_failure("The reply", error_logged(logger, "reply %s failed", message.pk))
     finally:
         stop_flag.close()
     out.flush()

@@ -9,6 +9,7 @@ from celery import shared_task
 from celery.signals import task_failure, worker_process_init, worker_ready
 
 from webapp.chat import services
+from webapp.core.errors import error_logged, public_failure
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +19,9 @@ def generate_reply(self, message_id: int) -> str:
     """Decode one reply. Anything that escapes ``reply_run`` marks the reply failed."""
     try:
         message = services.reply_run(message_id=message_id, worker=self.request.hostname or "")
-    except Exception as exc:
-        services.reply_fail(message_id=message_id, reason=f"{type(exc).__name__}: {exc}")
+    except Exception:
+        error_id = error_logged(logger, "reply %s failed", message_id)
+        services.reply_fail(message_id=message_id, reason=public_failure("The reply", error_id))
         raise
     return message.status if message is not None else "skipped"
 
@@ -59,4 +61,7 @@ def fail_reply_of_a_lost_task(sender: object = None, args: tuple = (), exception
     """A pool process that dies mid-reply (killed, out of memory) never reaches the task's own
     handler; the worker's main process reports the loss here."""
     if args:
-        services.reply_fail(message_id=int(args[0]), reason=f"The worker process was lost: {exception}")
+        error_id = error_logged(logger, "the worker process was lost during reply %s: %s", args[0], exception, exc_info=False)
+        services.reply_fail(
+            message_id=int(args[0]), reason=f"The worker process was lost while writing this reply (error id {error_id})."
+        )

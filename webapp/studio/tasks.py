@@ -8,6 +8,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import task_failure, worker_process_init, worker_ready
 
+from webapp.core.errors import error_logged, public_failure
 from webapp.studio import services
 
 logger = logging.getLogger(__name__)
@@ -15,20 +16,22 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="studio.run_image_job", bind=True, acks_late=True, ignore_result=True)
 def run_image_job(self: Any, job_id: int) -> None:
-    """Run one image job. Any error ends the job failed with the error as its reason."""
+    """Run one image job. Any error ends the job failed with a generic reason and an error id (the detail goes to the log)."""
     try:
         services.job_run(job_id=job_id, worker_name=self.request.hostname or "")
-    except Exception as exc:
-        logger.exception("image job %s failed", job_id)
-        services.job_fail(job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
+    except Exception:
+        error_id = error_logged(logger, "image job %s failed", job_id)
+        services.job_fail(job_id=job_id, reason=public_failure("The image job", error_id))
 
 
 @task_failure.connect(sender=run_image_job)
 def _job_lost(sender: Any = None, args: Any = None, exception: Any = None, **kwargs: Any) -> None:
     # Reached when the pool process died mid-task (WorkerLostError): the task's own except never ran.
     if args:
+        error_id = error_logged(logger, "the worker process died during image job %s: %s", args[0], exception, exc_info=False)
         services.job_fail(
-            job_id=int(args[0]), reason=f"The worker process died while running this job: {exception}", publish_once=True
+            job_id=int(args[0]), reason=f"The worker process died while running this job (error id {error_id}).",
+            publish_once=True,
         )
 
 

@@ -91,5 +91,5 @@ def test_a_reply_whose_pool_process_is_killed_ends_failed_at_once(redis_server, 
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
     reply.refresh_from_db()
-    assert reply.status == Status.FAILED and "worker process was lost" in reply.error
+    assert reply.status == Status.FAILED and "worker process was lost" in reply.error and "error id" in reply.error
     assert reply.text and reply.text == stream.log_text(message=reply)
