@@ -92,7 +92,10 @@ def redis_server() -> Iterator[str]:
         return
     from webapp.core import embedded_redis
 
-    process = embedded_redis.start(port=int(port), data_dir=settings.VAR_DIR / "redis", persist=False)
+    process = embedded_redis.start(
+        port=int(port), data_dir=settings.VAR_DIR / "redis", persist=False,
+        password=os.environ.get("ATELIER_TEST_REDIS_PASSWORD"),
+    )
     try:
         yield settings.REDIS_URL
     finally:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -85,6 +86,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "axes",
+    "csp",
     "webapp.core",
     "webapp.accounts",
     "webapp.workspaces",
@@ -102,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout page.
     "axes.middleware.AxesMiddleware",
@@ -237,7 +240,13 @@ STORAGES = {
 # --- Redis: external via REDIS_URL, else the embedded server ------------------
 EMBEDDED_REDIS = not os.environ.get("REDIS_URL")
 EMBEDDED_REDIS_PORT = int(os.environ.get("ATELIER_REDIS_PORT", "6479"))
-REDIS_URL = os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+# The embedded server requires a password, generated once into var/ (0600).
+EMBEDDED_REDIS_PASSWORD = None
+if EMBEDDED_REDIS:
+    from webapp.core.embedded_redis import password_file
+
+    EMBEDDED_REDIS_PASSWORD = password_file(VAR_DIR / "redis_password")
+REDIS_URL = os.environ.get("REDIS_URL") or f"redis://:{EMBEDDED_REDIS_PASSWORD}@127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
 
 CHANNEL_LAYERS = {
     "default": {
@@ -275,6 +284,24 @@ if env_bool("SECURE_PROXY_SSL_HEADER"):
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp 4): scripts and styles only from our own
+# static files, so an injected <script> or on*= handler never runs. htmx needs no
+# inline script; its ws extension connects to our own origin ('self' covers ws:
+# and wss: there). Previews are data: URLs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    },
+}
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Product settings -------------------------------------------------------------

@@ -5,3 +5,14 @@ document.addEventListener("click", (event) => {
     if (!el.contains(event.target)) el.removeAttribute("open");
   });
 });
+
+// Behaviour that templates used to write inline (onchange/onclick): the
+// Content-Security-Policy allows no inline handlers, so it lives here.
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-autosubmit]");
+  if (select && select.form) select.form.requestSubmit();
+});
+document.addEventListener("click", (event) => {
+  const input = event.target.closest("input[data-select-on-click]");
+  if (input) input.select();
+});
