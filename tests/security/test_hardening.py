@@ -81,7 +81,7 @@ def test_the_embedded_redis_password_is_generated_once_and_private(tmp_path):
 
 
 def _web_command(**env: str) -> str:
-    line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
+    line = next(entry for entry in (ROOT / "Procfile").read_text().splitlines() if entry.startswith("web:"))
     command = line.split(":", 1)[1]
     clean = {k: v for k, v in os.environ.items() if k != "ATELIER_PROXY_HEADERS"}
     return subprocess.run(["sh", "-c", f"echo {command}"], env={**clean, **env}, capture_output=True, text=True).stdout
