@@ -21,9 +21,18 @@ from django.http import Http404
 from webapp.chat import selectors, services, stream
 from webapp.chat.forms import ComposerForm, settings_initial
 from webapp.core.access import LiveAccessMixin
+from webapp.core.ratelimit import TokenBucket
 from webapp.workspaces.selectors import project_get_for_member
 
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY = 4429
+# Per connection: a page sends a few messages a minute (a send, a stop, one resume
+# per live reply after a reconnect); these leave ample room and stop a flood.
+MESSAGES_PER_SECOND, MESSAGES_BURST = 5.0, 20
+RESUMES_PER_SECOND, RESUMES_BURST = 2.0, 10
+MAX_FRAME_CHARS = 64_000  # the longest prompt and its settings fit several times over
+# Refusals in a row before the socket is closed (a client that ignores the errors).
+MAX_REFUSALS = 50
 
 
 class ConversationConsumer(LiveAccessMixin, AsyncJsonWebsocketConsumer):
@@ -42,6 +51,9 @@ class ConversationConsumer(LiveAccessMixin, AsyncJsonWebsocketConsumer):
         self.can_write = self.conversation.project.membership.can_write
         self.group = self.conversation.group_name  # derived here, never taken from the client
         self.sent: dict[int, int] = {}
+        self.messages_limit = TokenBucket(rate=MESSAGES_PER_SECOND, burst=MESSAGES_BURST)
+        self.resumes_limit = TokenBucket(rate=RESUMES_PER_SECOND, burst=RESUMES_BURST)
+        self.refusals = 0
         await self.access_join()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -60,11 +72,36 @@ class ConversationConsumer(LiveAccessMixin, AsyncJsonWebsocketConsumer):
         self.can_write = project.membership.can_write
         return True
 
+    async def _refuse(self, error: str) -> None:
+        self.refusals += 1
+        if self.refusals > MAX_REFUSALS:
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        await self.send_json({"type": "error", "error": error})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Rate and size limits come first, before any database work."""
+        if not self.messages_limit.take():
+            await self._refuse("Too many requests on this connection: slow down.")
+            return
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            await self._refuse(f"Messages are text of at most {MAX_FRAME_CHARS} characters.")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            await self._refuse("invalid JSON")
+            return
+        self.refusals = 0
+        await self.receive_json(content, **kwargs)
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not await self.access_allowed(fresh=True):
             return
         kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "resume":
+        if kind == "resume" and not self.resumes_limit.take():
+            await self._refuse("Too many resume requests: slow down.")
+        elif kind == "resume":
             await self._resume(content)
         elif kind in ("stop", "send") and not self.can_write:
             await self.send_json({"type": "error", "error": "Viewers can read this conversation but not send."})

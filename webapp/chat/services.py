@@ -19,6 +19,7 @@ from django.utils import timezone
 from webapp.chat import stream
 from webapp.chat.models import Conversation, Message, Role, Status
 from webapp.chat.params import ReplySettings, settings_validate
+from webapp.core import bounds
 from webapp.core.errors import error_logged, public_failure
 from webapp.prompts.services import prompt_record_create
 
@@ -37,11 +38,12 @@ def _stale_after() -> float:
 
 def conversation_create(*, project: Any, author: Any, title: str = "", reply_settings: ReplySettings) -> Conversation:
     """A new, empty conversation with ``reply_settings`` as its defaults."""
-    settings_validate(reply_settings)
+    bounds.check_lengths(title=(title.strip(), bounds.CONVERSATION_TITLE))
+    _settings_check(reply_settings)
     return Conversation.objects.create(
         project=project,
         created_by=author,
-        title=title.strip()[:200] or DEFAULT_TITLE,
+        title=title.strip() or DEFAULT_TITLE,
         model_name=reply_settings.model_name,
         system_prompt=reply_settings.system_prompt,
         params=reply_settings.params,
@@ -52,14 +54,15 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     title = title.strip()
     if not title:
         raise ValidationError({"title": "A conversation needs a title."})
-    conversation.title = title[:200]
+    bounds.check_lengths(title=(title, bounds.CONVERSATION_TITLE))
+    conversation.title = title
     conversation.save(update_fields=["title", "updated_at"])
     return conversation
 
 
 def conversation_settings_update(*, conversation: Conversation, reply_settings: ReplySettings) -> Conversation:
     """Change the defaults that the next messages use. Sent replies keep their own snapshot."""
-    settings_validate(reply_settings)
+    _settings_check(reply_settings)
     conversation.model_name = reply_settings.model_name
     conversation.system_prompt = reply_settings.system_prompt
     conversation.params = reply_settings.params
@@ -76,6 +79,12 @@ def conversation_delete(*, conversation: Conversation) -> None:
 
 
 # --- Sending ------------------------------------------------------------------------
+
+
+def _settings_check(reply_settings: ReplySettings) -> None:
+    """The engine's checks, and the system prompt's length (the form calls it ``system``)."""
+    bounds.check_lengths(system=(reply_settings.system_prompt, bounds.SYSTEM_PROMPT))
+    settings_validate(reply_settings)
 
 
 def _check_parent(*, conversation: Conversation, parent: Message | None, role: str) -> None:
@@ -122,7 +131,8 @@ def _prompt_create(
 ) -> Message:
     if not text.strip():
         raise ValidationError({"text": "Write a message first."})
-    settings_validate(reply_settings)
+    bounds.check_lengths(text=(text, bounds.MESSAGE_TEXT))
+    _settings_check(reply_settings)
     _check_parent(conversation=conversation, parent=parent, role=Role.USER)
     record = prompt_record_create(
         project=conversation.project,
@@ -157,8 +167,11 @@ def message_send(
 
 @transaction.atomic
 def message_edit_resend(*, message: Message, author: Any, text: str, reply_settings: ReplySettings) -> Message:
-    """Branch: a new user message beside ``message`` (same parent) and a queued reply to it."""
-    if message.role != Role.USER:
+    """Branch: a new user message beside ``message`` (same parent) and a queued reply to it.
+
+    Only the prompt's author may do it: anyone else would put words in their mouth.
+    """
+    if message.role != Role.USER or message.author_id != getattr(author, "pk", None):
         raise ValidationError("Only your own prompts can be edited and resent.")
     prompt = _prompt_create(
         conversation=message.conversation, author=author, parent=message.parent, text=text, reply_settings=reply_settings
@@ -171,7 +184,7 @@ def reply_regenerate(*, message: Message, author: Any, reply_settings: ReplySett
     """A new queued reply beside ``message``, answering the same prompt."""
     if message.role != Role.ASSISTANT or message.parent is None:
         raise ValidationError("Only replies can be regenerated.")
-    settings_validate(reply_settings)
+    _settings_check(reply_settings)
     return _reply_create(
         conversation=message.conversation, parent=message.parent, author=author, reply_settings=reply_settings
     )

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from webapp.core import bounds
 from webapp.core.access import access_revoke
 from webapp.workspaces.models import Invite, Membership, Project, Role, Team
 from webapp.workspaces.selectors import invite_creator_may_grant
@@ -21,6 +22,7 @@ from webapp.workspaces.selectors import invite_creator_may_grant
 @transaction.atomic
 def team_create(*, name: str, owner: Any) -> Team:
     """Create a team whose first member is ``owner`` with the owner role."""
+    bounds.check_lengths(name=(name.strip(), bounds.TEAM_NAME))
     team = Team.objects.create(name=name.strip())
     Membership.objects.create(team=team, user=owner, role=Role.OWNER)
     return team
@@ -126,6 +128,9 @@ def project_create(*, actor: Membership, name: str, description: str = "") -> Pr
     """A new project in ``actor``'s team. Viewers cannot create projects."""
     if not actor.can_write:
         raise PermissionDenied("Viewers cannot create projects.")
+    bounds.check_lengths(
+        name=(name.strip(), bounds.PROJECT_NAME), description=(description.strip(), bounds.PROJECT_DESCRIPTION)
+    )
     try:
         with transaction.atomic():
             return Project.objects.create(
@@ -138,6 +143,9 @@ def project_create(*, actor: Membership, name: str, description: str = "") -> Pr
 def project_update(*, project: Project, actor: Membership, name: str, description: str) -> Project:
     if not actor.can_write:
         raise PermissionDenied("Viewers cannot change projects.")
+    bounds.check_lengths(
+        name=(name.strip(), bounds.PROJECT_NAME), description=(description.strip(), bounds.PROJECT_DESCRIPTION)
+    )
     project.name = name.strip()
     project.description = description.strip()
     try:

@@ -66,6 +66,7 @@ def test_pages_load_under_the_csp_and_payloads_stay_inert(asgi_server, new_page,
                  f"/projects/{project.pk}/gallery/", f"/projects/{project.pk}/history/"]:
         response = page.goto(asgi_server + path)
         assert response is not None and response.status == 200, path
+        assert "script-src 'self'" in response.headers.get("content-security-policy", ""), path
         page.wait_for_load_state("networkidle")
         time.sleep(0.3)
         assert page.evaluate("window.__xss") is None, path
