@@ -60,6 +60,9 @@ class Message(models.Model):
     role = models.CharField(max_length=10, choices=Role.choices)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     text = models.TextField(blank=True)
+    # ``text`` as sanitized HTML, stored when the message is written or the reply ends,
+    # so a page view never re-renders markdown.
+    html = models.TextField(blank=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE, db_index=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

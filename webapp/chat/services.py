@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webapp.chat import stream
+from webapp.chat.markdown import render_markdown
 from webapp.chat.models import Conversation, Message, Role, Status
 from webapp.chat.params import ReplySettings, settings_validate
 from webapp.core import bounds
@@ -146,7 +147,8 @@ def _prompt_create(
         conversation.title = " ".join(text.split())[:60]
         conversation.save(update_fields=["title", "updated_at"])
     return Message.objects.create(
-        conversation=conversation, parent=parent, role=Role.USER, author=author, text=text, prompt=record
+        conversation=conversation, parent=parent, role=Role.USER, author=author, text=text, prompt=record,
+        html=render_markdown(text),
     )
 
 
@@ -297,7 +299,9 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
     finally:
         stop_flag.close()
     out.flush()
-    values: dict[str, Any] = {"text": out.text, "finished_at": timezone.now(), "heartbeat_at": timezone.now()}
+    values: dict[str, Any] = {
+        "text": out.text, "html": render_markdown(out.text), "finished_at": timezone.now(), "heartbeat_at": timezone.now()
+    }
     if final is not None:
         status = _FINISH_STATUS.get(final.finish_reason, Status.DONE)
         values.update(
@@ -339,7 +343,8 @@ def _fail(*, message: Message, reason: str) -> bool:
     logged = stream.log_text(message=message)
     text = logged if len(logged) > len(message.text) else message.text
     updated = Message.objects.filter(pk=message.pk, status__in=[Status.QUEUED, Status.STREAMING]).update(
-        status=Status.FAILED, text=text, error=reason, finish_reason="error", finished_at=timezone.now()
+        status=Status.FAILED, text=text, html=render_markdown(text), error=reason, finish_reason="error",
+        finished_at=timezone.now(),
     )
     if updated:
         group = message.conversation.group_name
