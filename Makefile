@@ -44,7 +44,7 @@ run: install models migrate
 	@echo ""
 	@$(PY) manage.py setup_token
 	@if [ -n "$$REDIS_URL" ]; then \
-		exec honcho start web worker; \
+		exec honcho start web worker beat; \
 	else \
 		exec honcho start; \
 	fi

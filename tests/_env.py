@@ -20,6 +20,11 @@ def _free_port() -> int:
 os.environ.setdefault("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models"))
 os.environ["ATELIER_VAR_DIR"] = str(ROOT / "var" / "test")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+# Jobs beat every second in tests (the real workers too), so heartbeats show within a test.
+os.environ.setdefault("ATELIER_JOB_HEARTBEAT_SECONDS", "1")
+# A replacement pool process loads the default models before it says "up"; on a
+# busy machine that takes minutes, and Celery would kill it as hung after 120 s.
+os.environ.setdefault("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "600")
 if os.environ.get("ATELIER_TEST_REDIS_URL"):
     os.environ["REDIS_URL"] = os.environ["ATELIER_TEST_REDIS_URL"]
 else:

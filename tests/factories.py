@@ -40,3 +40,11 @@ class ProjectFactory(factory.django.DjangoModelFactory):
 
     team = factory.SubFactory(TeamFactory)
     name = factory.Sequence(lambda n: f"Project {n}")
+
+
+def membership_of(user, team=None):
+    """The persona's membership (of ``team``, or of their only team): what write services take."""
+    from webapp.workspaces.models import Membership
+
+    memberships = Membership.objects.select_related("team", "user").filter(user=user)
+    return memberships.get(team=team) if team is not None else memberships.get()

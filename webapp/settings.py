@@ -307,13 +307,22 @@ SESSION_COOKIE_HTTPONLY = True
 # --- Product settings -------------------------------------------------------------
 INVITE_TTL_HOURS = int(os.environ.get("ATELIER_INVITE_TTL_HOURS", "72"))
 SITE_URL = os.environ.get("ATELIER_SITE_URL", "")
-# Chat: how long a reply's chunk log stays in Redis, and how long without a worker
-# heartbeat before a streaming reply counts as failed.
+# Chat: how long a reply's chunk log stays in Redis.
 CHAT_STREAM_TTL = int(os.environ.get("ATELIER_CHAT_STREAM_TTL", "3600"))
-CHAT_STALE_AFTER = float(os.environ.get("ATELIER_CHAT_STALE_AFTER", "60"))
-# A running image job whose worker sent no heartbeat for this long is failed.
-STUDIO_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_STUDIO_HEARTBEAT_SECONDS", "5"))
-STUDIO_STALE_SECONDS = float(os.environ.get("ATELIER_STUDIO_STALE_SECONDS", "60"))
+# Every job (chat reply, image job, ...) that runs touches its row this often;
+# a running job without a heartbeat for JOB_STALE_SECONDS is failed by the
+# sweep, which Celery beat runs every JOB_SWEEP_SECONDS.
+JOB_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_JOB_HEARTBEAT_SECONDS", "5"))
+JOB_STALE_SECONDS = float(os.environ.get("ATELIER_JOB_STALE_SECONDS", "60"))
+JOB_SWEEP_SECONDS = float(os.environ.get("ATELIER_JOB_SWEEP_SECONDS", "30"))
+# Celery beat (the Procfile's ``beat`` process) runs the one sweep of stale jobs.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {
+        "task": "core.sweep_stale_jobs",
+        "schedule": JOB_SWEEP_SECONDS,
+        "options": {"queue": "default", "expires": 60},
+    },
+}
 # Progress updates and previews sent to the job card per second, at most
 # (the first and the last step always go out). Every update costs CPU in the
 # worker, Redis, daphne and the browser, which small machines take from the

@@ -33,9 +33,9 @@
     el.dataset.seq = String(event.seq);
     if (event.type === "chunk") {
       el.querySelector(".stream-text").append(document.createTextNode(event.text));
-      el.classList.replace("status-queued", "status-streaming");
+      el.classList.replace("status-queued", "status-running");
       const badge = el.querySelector(".badge.status");
-      if (badge) badge.textContent = "Streaming";
+      if (badge) badge.textContent = "Running";
     } else {
       el.removeAttribute("data-live-message");
       htmx.ajax("GET", el.dataset.refreshUrl, { target: el, swap: "outerHTML" });

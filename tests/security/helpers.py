@@ -27,3 +27,11 @@ def socket_for(path: str, client: Client | None = None, origin: str | None = "")
     if client is not None:
         headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
     return WebsocketCommunicator(application, path, headers=headers)
+
+
+def mship(user, where):
+    """``user``'s membership of the team that owns ``where`` (a project or a conversation)."""
+    from webapp.workspaces.models import Membership
+
+    project = getattr(where, "project", where)
+    return Membership.objects.select_related("team", "user").get(team_id=project.team_id, user=user)

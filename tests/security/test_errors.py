@@ -7,8 +7,10 @@ import re
 
 import pytest
 
+from tests.security.helpers import mship
 from webapp.chat import services as chat_services
-from webapp.chat.models import Message, Status
+from webapp.chat.models import Message
+from webapp.core.jobs import JobStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -35,14 +37,14 @@ def test_a_failed_reply_shows_a_generic_message_and_logs_the_detail(conversation
     monkeypatch.setattr(generation.text.loading, "load_text_model", lambda name: None)
     monkeypatch.setattr(generation.text.engine, "generate_text", boom)
     monkeypatch.setattr("webapp.chat.tasks.generate_reply.apply_async", lambda *a, **k: None)
-    reply = chat_services.message_send(conversation=conversation, author=bob, text="hi", parent=None,
+    reply = chat_services.message_send(conversation=conversation, membership=mship(bob, conversation), text="hi", parent=None,
                                        reply_settings=short_settings())
     with caplog.at_level(logging.ERROR):
         chat_services.reply_run(message_id=reply.pk)
     reply = Message.objects.get(pk=reply.pk)
-    assert reply.status == Status.FAILED
-    assert "hunter2" not in reply.error and "RuntimeError" not in reply.error
-    error_id = _error_id(reply.error)
+    assert reply.status == JobStatus.FAILED
+    assert "hunter2" not in reply.reason and "RuntimeError" not in reply.reason
+    error_id = _error_id(reply.reason)
     assert any(error_id in r.getMessage() and SECRET in (r.exc_text or str(r.exc_info)) for r in caplog.records)
 
 
@@ -51,7 +53,7 @@ def test_a_failed_image_job_shows_a_generic_message(project, bob, monkeypatch, c
     from webapp.studio import tasks as studio_tasks
     from webapp.studio.models import Job
 
-    def boom(*, job_id, worker_name=""):
+    def boom(**kwargs):
         raise OSError(SECRET)
 
     monkeypatch.setattr(studio_services, "job_run", boom)

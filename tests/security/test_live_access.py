@@ -8,7 +8,7 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.security.helpers import session_client, socket_for
+from tests.security.helpers import mship, session_client, socket_for
 from tests.webapp.chat.conftest import short_settings
 from webapp.chat import services as chat_services
 from webapp.chat.models import Message
@@ -99,7 +99,7 @@ async def test_a_removed_member_gets_no_further_events_even_without_the_revoked_
     await sync_to_async(Membership.objects.filter(team=team, user=bob).delete)()
     await asyncio.sleep(1.1)  # past the consumer's re-check interval
     await sync_to_async(chat_services.message_send)(
-        conversation=conversation, author=alice, text="secret plan", parent=None, reply_settings=short_settings()
+        conversation=conversation, membership=mship(alice, conversation), text="secret plan", parent=None, reply_settings=short_settings()
     )
     output = await socket.receive_output(timeout=3)
     assert output["type"] == "websocket.close"

@@ -15,12 +15,14 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
 from webapp.chat import selectors, services, stream
 from webapp.chat.forms import ComposerForm, settings_initial
+from webapp.chat.models import Conversation, Message
 from webapp.core.access import LiveAccessMixin
+from webapp.core.http import AnyUser
 from webapp.core.ratelimit import TokenBucket
 from webapp.workspaces.selectors import project_get_for_member
 
@@ -48,7 +50,6 @@ class ConversationConsumer(LiveAccessMixin, AsyncJsonWebsocketConsumer):
         except Http404:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.can_write = self.conversation.project.membership.can_write
         self.group = self.conversation.group_name  # derived here, never taken from the client
         self.sent: dict[int, int] = {}
         self.messages_limit = TokenBucket(rate=MESSAGES_PER_SECOND, burst=MESSAGES_BURST)
@@ -103,12 +104,12 @@ class ConversationConsumer(LiveAccessMixin, AsyncJsonWebsocketConsumer):
             await self._refuse("Too many resume requests: slow down.")
         elif kind == "resume":
             await self._resume(content)
-        elif kind in ("stop", "send") and not self.can_write:
-            await self.send_json({"type": "error", "error": "Viewers can read this conversation but not send."})
         elif kind == "stop":
-            await self._stop(content)
+            refused = await database_sync_to_async(_stop_sync)(self.conversation.pk, self.scope["user"], content)
+            if refused is not None:
+                await self.send_json(refused)
         elif kind == "send":
-            await self._send(content)
+            await self.send_json(await database_sync_to_async(_send_sync)(self.conversation.pk, self.scope["user"], content))
         else:
             await self.send_json({"type": "error", "error": "unknown request"})
 
@@ -151,18 +152,39 @@ class ConversationConsumer(LiveAccessMixin, AsyncJsonWebsocketConsumer):
         if events:
             self.sent[message.pk] = max(self.sent.get(message.pk, 0), events[-1]["seq"])
 
-    async def _stop(self, content: dict[str, Any]) -> None:
-        message = await self._message(content)
-        if message is not None:
-            await database_sync_to_async(services.reply_stop)(message=message)
 
-    async def _send(self, content: dict[str, Any]) -> None:
-        reply = await database_sync_to_async(_send_sync)(self.conversation, self.scope["user"], content)
-        await self.send_json(reply)
+def _conversation(conversation_id: int, user: AnyUser) -> Conversation:
+    """The conversation as the user may see it now: membership is checked on every write, not only at connect."""
+    return selectors.conversation_get_for_member(user=user, conversation_id=conversation_id)
 
 
-def _send_sync(conversation: Any, user: Any, content: dict[str, Any]) -> dict[str, Any]:
+def _refused(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, Http404):
+        return {"type": "error", "error": "no such conversation"}
+    return {"type": "error", "error": str(exc) or "not allowed"}
+
+
+def _stop_sync(conversation_id: int, user: AnyUser, content: dict[str, Any]) -> dict[str, Any] | None:
+    """Stop a reply; an error to send back, or None when the stop went out."""
+    try:
+        conversation = _conversation(conversation_id, user)
+        message: Message = selectors.conversation_message_get(
+            conversation=conversation, message_id=int(content.get("message") or 0)
+        )
+        services.reply_stop(message=message, membership=conversation.project.membership)
+    except (Http404, TypeError, ValueError):
+        return {"type": "error", "error": "no such message"}
+    except PermissionDenied as exc:
+        return _refused(exc)
+    return None
+
+
+def _send_sync(conversation_id: int, user: AnyUser, content: dict[str, Any]) -> dict[str, Any]:
     """Validate a send from the socket exactly like the composer form, then send."""
+    try:
+        conversation = _conversation(conversation_id, user)
+    except Http404 as exc:
+        return _refused(exc)
     base = selectors.conversation_settings(conversation=conversation)
     data = {**settings_initial(base), **{k: v for k, v in content.items() if k != "type"}}
     if isinstance(data.get("stop"), list):
@@ -176,9 +198,11 @@ def _send_sync(conversation: Any, user: Any, content: dict[str, Any]) -> dict[st
         if form.cleaned_data["parent"]:
             parent = selectors.conversation_message_get(conversation=conversation, message_id=form.cleaned_data["parent"])
         reply = services.message_send(
-            conversation=conversation, author=user, text=form.cleaned_data["text"], parent=parent,
-            reply_settings=form.cleaned_data["reply_settings"],
+            conversation=conversation, membership=conversation.project.membership, text=form.cleaned_data["text"],
+            parent=parent, reply_settings=form.cleaned_data["reply_settings"],
         )
+    except PermissionDenied as exc:
+        return _refused(exc)
     except (ValidationError, Http404) as exc:
         return {"type": "error", "error": " ".join(getattr(exc, "messages", [str(exc)]))}
     return {"type": "queued", "message": reply.pk, "prompt": reply.parent_id}

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from webapp.core.jobs import LIVE_STATUSES, JobStatus
+
 
 class Conversation(models.Model):
     project = models.ForeignKey("workspaces.Project", on_delete=models.CASCADE, related_name="conversations")
@@ -43,17 +45,6 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
 
 
-class Status(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    STREAMING = "streaming", "Streaming"
-    DONE = "done", "Done"
-    STOPPED = "stopped", "Stopped"
-    FAILED = "failed", "Failed"
-
-
-FINISHED = (Status.DONE, Status.STOPPED, Status.FAILED)
-
-
 class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
@@ -63,8 +54,9 @@ class Message(models.Model):
     # ``text`` as sanitized HTML, stored when the message is written or the reply ends,
     # so a page view never re-renders markdown.
     html = models.TextField(blank=True, editable=False)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE, db_index=True)
-    error = models.TextField(blank=True)
+    # An assistant reply is a job (see webapp.core.jobs); a user's message is born "done".
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.DONE, db_index=True)
+    reason = models.TextField(blank=True, help_text="Why the reply failed or was stopped.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     # What an assistant reply ran with (a snapshot: later settings changes don't touch it).
@@ -82,7 +74,7 @@ class Message(models.Model):
     elapsed = models.FloatField(null=True, blank=True)
 
     # Liveness of a reply being decoded: the worker touches heartbeat_at while it
-    # streams, so a reply whose worker died can be told apart and marked failed.
+    # runs, so a reply whose worker died can be told apart and marked failed.
     worker = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -96,9 +88,5 @@ class Message(models.Model):
         return f"{self.role} #{self.pk}: {self.text[:40]}"
 
     @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED
-
-    @property
     def is_live(self) -> bool:
-        return self.status in (Status.QUEUED, Status.STREAMING)
+        return self.status in LIVE_STATUSES

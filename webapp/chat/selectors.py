@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 
 from webapp.chat.markdown import render_markdown
 from webapp.chat.models import Conversation, Message
+from webapp.chat.params import ReplySettings
+from webapp.core.http import AnyUser
+from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member
 
 # A sidebar page of conversations, and the newest messages of a thread shown at once.
@@ -16,21 +19,20 @@ SIDEBAR_PAGE = 50
 THREAD_PAGE = 50
 
 
-def conversation_list(*, project: Any) -> QuerySet[Conversation]:
+def conversation_list(*, project: Project) -> QuerySet[Conversation]:
     """The project's conversations, the most recently active first."""
     return Conversation.objects.filter(project=project).order_by("-updated_at", "-id")
 
 
-def conversation_page(*, project: Any, page: Any = 1) -> Any:
+def conversation_page(*, project: Project, page: str | int | None = 1) -> Page:
     """One sidebar page (a Django ``Page``) of ``conversation_list``; a bad page number gives the last/first."""
-    from django.core.paginator import Paginator
 
     return Paginator(conversation_list(project=project).only("id", "title", "updated_at", "project_id"),
                      SIDEBAR_PAGE).get_page(page)
 
 
 def conversation_get_for_member(
-    *, user: Any, conversation_id: int, project_id: int | None = None, require_write: bool = False
+    *, user: AnyUser, conversation_id: int, project_id: int | None = None, require_write: bool = False
 ) -> Conversation:
     """A conversation in a project the user belongs to, with ``conversation.project.membership`` set.
 
@@ -40,7 +42,7 @@ def conversation_get_for_member(
     if user is None or not user.is_authenticated:
         raise Http404("No such conversation")
     try:
-        conversation = Conversation.objects.get(pk=conversation_id, project__team__memberships__user=user)
+        conversation = Conversation.objects.get(pk=conversation_id, project__team__memberships__user_id=user.pk)
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise Http404("No such conversation") from None
     if project_id is not None and conversation.project_id != int(project_id):
@@ -51,7 +53,7 @@ def conversation_get_for_member(
     return conversation
 
 
-def message_get_for_member(*, user: Any, project_id: int, message_id: int, require_write: bool = False) -> Message:
+def message_get_for_member(*, user: AnyUser, project_id: int, message_id: int, require_write: bool = False) -> Message:
     """A message of a conversation in the user's project; 404 otherwise."""
     project = project_get_for_member(user=user, project_id=project_id, require_write=require_write)
     try:
@@ -149,9 +151,9 @@ def conversation_message_get(*, conversation: Conversation, message_id: int) -> 
         raise Http404("No such message") from None
 
 
-def conversation_settings(*, conversation: Conversation) -> Any:
+def conversation_settings(*, conversation: Conversation) -> ReplySettings:
     """The conversation's defaults as ``ReplySettings`` (engine defaults fill the gaps)."""
-    from webapp.chat.params import ReplySettings, default_model_name, default_params
+    from webapp.chat.params import default_model_name, default_params
 
     return ReplySettings(
         model_name=conversation.model_name or default_model_name(),

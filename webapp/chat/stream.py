@@ -1,4 +1,4 @@
-"""The live side of a reply: its chunk log in Redis, its channel-layer events, its stop flag.
+"""The live side of a reply: its chunk log in Redis and its channel-layer events.
 
 Every chunk a worker emits gets the next sequence number and goes two ways:
 appended to the reply's Redis Stream (entry id ``0-<seq>``, so the log itself
@@ -7,6 +7,10 @@ conversation's group. A client that connects late or reconnects reads the log
 after the last sequence number it holds, then continues with live events,
 dropping any it already has. The log expires ``CHAT_STREAM_TTL`` seconds
 after its last write; by then the database holds the final text.
+
+Stopping a reply, its heartbeat and the sweep belong to the job lifecycle
+(``webapp.core.jobs``); ``reply_state_publish`` and ``reply_end_values`` are
+what a reply adds to it.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ from typing import Any
 
 from django.conf import settings
 
+from webapp.core.events import get_publisher
+from webapp.core.jobs import END_STATUSES, JobStatus
 from webapp.core.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -33,10 +39,6 @@ def _stream_id(message: Any) -> str:
 
 def log_key(message: Any) -> str:
     return f"chat:reply:{_stream_id(message)}:log"
-
-
-def stop_key(message: Any) -> str:
-    return f"chat:reply:{_stream_id(message)}:stop"
 
 
 def _ttl() -> int:
@@ -64,57 +66,6 @@ def log_text(*, message: Any) -> str:
     return "".join(event.get("text", "") for event in log_read(message=message))
 
 
-def stop_queue_key(message: Any) -> str:
-    return f"chat:reply:{_stream_id(message)}:stopq"
-
-
-def stop_request(*, message: Any) -> None:
-    """Raise the stop flag (read when decoding starts) and wake the reply's ``StopWatch``."""
-    ttl = _ttl()
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.set(stop_key(message), b"1", ex=ttl)
-    pipe.rpush(stop_queue_key(message), b"1")
-    pipe.expire(stop_queue_key(message), ttl)
-    pipe.execute()
-
-
-class StopWatch:
-    """A ``should_stop`` for the engine that costs the decoding thread no I/O.
-
-    A helper thread blocks on the reply's stop queue (BLPOP) and sets an event
-    the moment a stop arrives; the engine, polling before every forward pass,
-    only reads that event. So a stop lands within a token, and decoding never
-    waits on a Redis round trip (which on a busy machine costs a scheduler
-    time slice each). ``close()`` ends the thread within ``poll`` seconds.
-    """
-
-    def __init__(self, *, message: Any, poll: float = 1.0) -> None:
-        self._event = threading.Event()
-        self._closed = threading.Event()
-        self._queue_key = stop_queue_key(message)
-        self._poll = poll
-        if get_redis().exists(stop_key(message)):
-            self._event.set()
-        self._thread = threading.Thread(target=self._watch, name=f"stop-watch-{message.pk}", daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        client = get_redis()
-        while not self._closed.is_set() and not self._event.is_set():
-            try:
-                if client.blpop([self._queue_key], timeout=self._poll):
-                    self._event.set()
-            except Exception:  # Redis away for a moment: keep watching
-                logger.warning("stop watch: Redis unavailable", exc_info=True)
-                self._closed.wait(0.5)
-
-    def __call__(self) -> bool:
-        return self._event.is_set()
-
-    def close(self) -> None:
-        self._closed.set()
-
-
 class ReplyStream:
     """Coalesces engine deltas into numbered chunks, logs them and publishes them.
 
@@ -136,8 +87,6 @@ class ReplyStream:
         max_pending: int = 8,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        from webapp.core.events import get_publisher
-
         self.message_id = message.pk
         self._key = log_key(message)
         self.group = group
@@ -237,6 +186,25 @@ def end_publish(*, message: Any, group: str, status: str) -> None:
         client.expire(key, _ttl())
     except Exception:  # noqa: S110 - a worker appended meanwhile; the live event still goes out
         pass
-    from webapp.core.events import get_publisher
-
     get_publisher().publish(group, {"type": "chat.event", "event": event})
+
+
+def reply_state_publish(message: Any) -> None:
+    """The job lifecycle's ``publish`` for replies: an end that no worker streamed
+    (stopped in the queue, failed by the sweep or a lost worker) is logged and published.
+
+    A worker's own end goes out through its ``ReplyStream``.
+    """
+    if message.status in END_STATUSES:
+        end_publish(message=message, group=f"chat_conversation_{message.conversation_id}", status=message.status)
+
+
+def reply_end_values(message: Any, status: str) -> dict[str, Any]:
+    """The job lifecycle's ``end_values`` for replies: a failed reply keeps the text streamed so far."""
+    from webapp.chat.markdown import render_markdown
+
+    if status == JobStatus.STOPPED:
+        return {"finish_reason": "cancelled", "html": render_markdown(message.text)}
+    logged = log_text(message=message)
+    text = logged if len(logged) > len(message.text) else message.text
+    return {"text": text, "html": render_markdown(text), "finish_reason": "error"}

@@ -1,12 +1,14 @@
 """Worker entry points for chat. Workers load the default text model when their
-process starts, and fail the replies that a dead predecessor left streaming."""
+process starts. Claiming, the heartbeat, the stop watch, the sweep and the hooks
+for lost or restarted workers are the job lifecycle's (``webapp.core.jobs``)."""
 from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from celery import shared_task
-from celery.signals import task_failure, worker_process_init, worker_ready
+from celery.signals import worker_process_init
 
 from webapp.chat import services
 from webapp.core.errors import error_logged, public_failure
@@ -15,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="chat.generate_reply", bind=True, acks_late=True)
-def generate_reply(self, message_id: int) -> str:
+def generate_reply(self: Any, message_id: int) -> str:
     """Decode one reply. Anything that escapes ``reply_run`` marks the reply failed."""
     try:
         message = services.reply_run(message_id=message_id, worker=self.request.hostname or "")
@@ -41,27 +43,3 @@ def load_default_text_model(**kwargs: object) -> None:
         load_text_model(DEFAULT_TEXT_MODEL)
     except Exception:
         logger.exception("could not preload the default text model; the first reply will load it")
-
-
-@worker_ready.connect
-def fail_orphaned_replies(sender: object = None, **kwargs: object) -> None:
-    """A starting worker fails the replies left streaming by a dead one (its old self, or any stale)."""
-    from django.db import connection
-
-    try:
-        count = services.replies_fail_stale(worker=getattr(sender, "hostname", "") or "")
-        if count:
-            logger.warning("marked %d orphaned chat replies as failed", count)
-    finally:
-        connection.close()
-
-
-@task_failure.connect(sender=generate_reply)
-def fail_reply_of_a_lost_task(sender: object = None, args: tuple = (), exception: object = None, **kwargs: object) -> None:
-    """A pool process that dies mid-reply (killed, out of memory) never reaches the task's own
-    handler; the worker's main process reports the loss here."""
-    if args:
-        error_id = error_logged(logger, "the worker process was lost during reply %s: %s", args[0], exception, exc_info=False)
-        services.reply_fail(
-            message_id=int(args[0]), reason=f"The worker process was lost while writing this reply (error id {error_id})."
-        )

@@ -1,5 +1,5 @@
-"""Chat pages. Each view checks access through a selector, calls one service, and renders
-the page or, for htmx, the part of it that changed."""
+"""Chat pages. Each view fetches through a selector (404 for outsiders), calls one service
+(which checks the actor's role), and renders the page or, for htmx, the part of it that changed."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from webapp.chat import selectors, services
 from webapp.chat.forms import ComposerForm, ReplySettingsForm, TitleForm, settings_initial
-from webapp.chat.models import Conversation
+from webapp.chat.models import Conversation, Message
 from webapp.chat.params import ReplySettings, settings_from_record
 from webapp.core.http import HtmxHttpRequest
 from webapp.prompts.selectors import prompt_get_for_member
@@ -72,7 +72,7 @@ def _render_conversation(
 @login_required
 def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     """The project's conversations, and a composer that starts a new one (filled by ?reuse=)."""
-    project = project_get_for_member(user=request.user, project_id=project_id, require_write=request.method == "POST")
+    project = project_get_for_member(user=request.user, project_id=project_id)
     base: ReplySettings | None = None
     initial: dict[str, Any] = {}
     reuse_id = _int(request.GET.get("reuse"))
@@ -84,7 +84,7 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             reply = services.conversation_start(
-                project=project, author=request.user, text=form.cleaned_data["text"],
+                project=project, membership=project.membership, text=form.cleaned_data["text"],
                 reply_settings=form.cleaned_data["reply_settings"],
             )
         except ValidationError as exc:
@@ -107,7 +107,6 @@ def conversation(request: HtmxHttpRequest, project_id: int, conversation_id: int
     conversation = selectors.conversation_get_for_member(
         user=request.user, project_id=project_id, conversation_id=conversation_id
     )
-    services.replies_fail_stale(conversation=conversation)
     return _render_conversation(
         request, conversation, leaf_id=_int(request.GET.get("leaf")), upto_id=_int(request.GET.get("upto"))
     )
@@ -117,7 +116,7 @@ def conversation(request: HtmxHttpRequest, project_id: int, conversation_id: int
 @require_POST
 def conversation_send(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_get_for_member(
-        user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
+        user=request.user, project_id=project_id, conversation_id=conversation_id
     )
     form = ComposerForm(request.POST, base=selectors.conversation_settings(conversation=conversation))
     parent_id = _int(request.POST.get("parent"))
@@ -127,7 +126,8 @@ def conversation_send(request: HtmxHttpRequest, project_id: int, conversation_id
             parent = selectors.conversation_message_get(conversation=conversation, message_id=form.cleaned_data["parent"])
         try:
             reply = services.message_send(
-                conversation=conversation, author=request.user, text=form.cleaned_data["text"], parent=parent,
+                conversation=conversation, membership=conversation.project.membership, text=form.cleaned_data["text"],
+                parent=parent,
                 reply_settings=form.cleaned_data["reply_settings"],
             )
         except ValidationError as exc:
@@ -143,11 +143,14 @@ def conversation_send(request: HtmxHttpRequest, project_id: int, conversation_id
 @require_POST
 def conversation_settings(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_get_for_member(
-        user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
+        user=request.user, project_id=project_id, conversation_id=conversation_id
     )
     form = ReplySettingsForm(request.POST, base=selectors.conversation_settings(conversation=conversation), prefix="settings")
     if form.is_valid():
-        services.conversation_settings_update(conversation=conversation, reply_settings=form.cleaned_data["reply_settings"])
+        services.conversation_settings_update(
+            conversation=conversation, membership=conversation.project.membership,
+            reply_settings=form.cleaned_data["reply_settings"],
+        )
         flash.success(request, "Settings saved; the next messages use them.")
         return redirect(_leaf_url(conversation, _int(request.POST.get("leaf"))))
     return _render_conversation(request, conversation, leaf_id=_int(request.POST.get("leaf")), settings_form=form)
@@ -157,11 +160,13 @@ def conversation_settings(request: HtmxHttpRequest, project_id: int, conversatio
 @require_POST
 def conversation_rename(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_get_for_member(
-        user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
+        user=request.user, project_id=project_id, conversation_id=conversation_id
     )
     form = TitleForm(request.POST)
     if form.is_valid():
-        services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
+        services.conversation_rename(
+            conversation=conversation, membership=conversation.project.membership, title=form.cleaned_data["title"]
+        )
     else:
         flash.error(request, "A conversation needs a title.")
     return redirect(conversation)
@@ -171,9 +176,9 @@ def conversation_rename(request: HtmxHttpRequest, project_id: int, conversation_
 @require_POST
 def conversation_delete(request: HtmxHttpRequest, project_id: int, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_get_for_member(
-        user=request.user, project_id=project_id, conversation_id=conversation_id, require_write=True
+        user=request.user, project_id=project_id, conversation_id=conversation_id
     )
-    services.conversation_delete(conversation=conversation)
+    services.conversation_delete(conversation=conversation, membership=conversation.project.membership)
     flash.success(request, f"Deleted “{conversation.title}”.")
     return redirect("chat:index", project_id=project_id)
 
@@ -192,7 +197,7 @@ def message_detail(request: HtmxHttpRequest, project_id: int, message_id: int) -
     return render(request, "chat/_message.html", context)
 
 
-def _new_branch_response(request: HtmxHttpRequest, message: Any, create: Callable[[], Any]) -> HttpResponse:
+def _new_branch_response(request: HtmxHttpRequest, message: Message, create: Callable[[], Message]) -> HttpResponse:
     """Run a service that starts a new branch, then show its reply (or the error beside the old one)."""
     conversation = message.conversation
     try:
@@ -209,13 +214,14 @@ def _new_branch_response(request: HtmxHttpRequest, message: Any, create: Callabl
 @require_POST
 def message_regenerate(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
     message = selectors.message_get_for_member(
-        user=request.user, project_id=project_id, message_id=message_id, require_write=True
+        user=request.user, project_id=project_id, message_id=message_id
     )
     conversation = message.conversation
     return _new_branch_response(
         request, message,
         lambda: services.reply_regenerate(
-            message=message, author=request.user, reply_settings=selectors.conversation_settings(conversation=conversation)
+            message=message, membership=conversation.project.membership,
+            reply_settings=selectors.conversation_settings(conversation=conversation),
         ),
     )
 
@@ -225,13 +231,13 @@ def message_regenerate(request: HtmxHttpRequest, project_id: int, message_id: in
 def message_edit(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
     """Edit and resend: a new branch beside the prompt, with the conversation's settings."""
     message = selectors.message_get_for_member(
-        user=request.user, project_id=project_id, message_id=message_id, require_write=True
+        user=request.user, project_id=project_id, message_id=message_id
     )
     conversation = message.conversation
     return _new_branch_response(
         request, message,
         lambda: services.message_edit_resend(
-            message=message, author=request.user, text=request.POST.get("text", ""),
+            message=message, membership=conversation.project.membership, text=request.POST.get("text", ""),
             reply_settings=selectors.conversation_settings(conversation=conversation),
         ),
     )
@@ -241,9 +247,9 @@ def message_edit(request: HtmxHttpRequest, project_id: int, message_id: int) -> 
 @require_POST
 def message_stop(request: HtmxHttpRequest, project_id: int, message_id: int) -> HttpResponse:
     message = selectors.message_get_for_member(
-        user=request.user, project_id=project_id, message_id=message_id, require_write=True
+        user=request.user, project_id=project_id, message_id=message_id
     )
-    services.reply_stop(message=message)
+    services.reply_stop(message=message, membership=message.conversation.project.membership)
     if request.htmx:
         return HttpResponse(status=204)
     return redirect(_leaf_url(message.conversation, message.pk))

@@ -5,6 +5,14 @@ fresh Redis connection) each call; measured on the chat path it cost 12% of
 decode throughput. Instead each worker process keeps one event loop in a
 background thread with one channel layer, and generation threads hand it
 events through a queue. A single sender task keeps events in order.
+
+Celery's main process (prefork) must never start that thread: it forks the
+pool processes, and a thread there could leave a child a lock held forever.
+Once ``publish_without_thread()`` has been called (the worker's ``worker_init``
+hook does it), ``get_publisher()`` in that process returns a ``OnceSender``,
+which sends each event on its own short-lived loop; a forked child starts
+over with the threaded publisher. So no caller has to know which process it
+runs in.
 """
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ import logging
 import os
 import threading
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +80,49 @@ class ChannelPublisher:
             return False
 
 
+class Publisher(Protocol):
+    def publish(self, group: str, message: dict[str, Any]) -> None: ...
+
+    def flush(self, timeout: float = 5.0) -> bool: ...
+
+
+class OnceSender:
+    """Sends each event at once on a fresh event loop: slow, but starts no thread."""
+
+    def publish(self, group: str, message: dict[str, Any]) -> None:
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        try:
+            async_to_sync(get_channel_layer().group_send)(group, message)
+        except Exception:  # a lost event must not break the caller (a signal hook)
+            logger.exception("could not publish %s to %s", message.get("type"), group)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        return True
+
+
 _publisher: ChannelPublisher | None = None
 _publisher_pid: int | None = None
 _lock = threading.Lock()
+_without_thread = False
 
 
-def get_publisher() -> ChannelPublisher:
+def publish_without_thread() -> None:
+    """From now on this process publishes without a thread (Celery's forking main process)."""
+    global _without_thread
+    _without_thread = True
+
+
+def in_forking_parent() -> bool:
+    return _without_thread
+
+
+def get_publisher() -> Publisher:
     """This process's publisher, created on first use (after a fork, anew)."""
     global _publisher, _publisher_pid
+    if _without_thread:
+        return OnceSender()
     with _lock:
         if _publisher is None or _publisher_pid != os.getpid():
             _publisher = ChannelPublisher()
@@ -94,10 +137,10 @@ def _forget_after_fork() -> None:
     channel layer it used holds asyncio state from the parent's loop; a
     child that reused them lost its events.
     """
-    global _publisher, _publisher_pid, _lock
+    global _publisher, _publisher_pid, _lock, _without_thread
     from channels.layers import channel_layers
 
-    _publisher, _publisher_pid, _lock = None, None, threading.Lock()
+    _publisher, _publisher_pid, _lock, _without_thread = None, None, threading.Lock(), False
     channel_layers.backends.clear()
 
 

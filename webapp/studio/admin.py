@@ -9,7 +9,7 @@ from webapp.studio.models import Asset, Job
 class JobAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "author", "status", "model_name", "created_at", "finished_at")
     list_filter = ("status", "model_name")
-    readonly_fields = ("params", "reason", "worker_name", "worker_host", "code_version", "model_revision")
+    readonly_fields = ("params", "reason", "worker", "worker_host", "code_version", "model_revision")
 
 
 @admin.register(Asset)

@@ -20,3 +20,13 @@ def preview_data_url(image: Any) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False, compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def job_state_publish(job: Any) -> None:
+    """The job lifecycle's ``publish`` for image jobs: the author's studio page reloads the card."""
+    from webapp.core.events import get_publisher
+
+    if job.author_id is None:
+        return
+    group = studio_group_name(project_id=job.project_id, user_id=job.author_id)
+    get_publisher().publish(group, {"type": "studio.job", "job_id": job.pk, "status": job.status})

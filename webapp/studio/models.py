@@ -6,16 +6,11 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from webapp.core.jobs import LIVE_STATUSES, JobStatus
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Done"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+__all__ = ["ACTIVE_STATUSES", "Asset", "Job", "JobOrigin", "JobStatus"]
 
-
-ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+ACTIVE_STATUSES = LIVE_STATUSES
 
 
 class JobOrigin(models.TextChoices):
@@ -25,7 +20,7 @@ class JobOrigin(models.TextChoices):
 
 
 class Job(models.Model):
-    """One text-to-image request and what became of it.
+    """One text-to-image request and what became of it: a job (see ``webapp.core.jobs``).
 
     ``params`` is the engine request (``ImageRequest.to_dict()``) with the seed
     already drawn, so a failed or cancelled job still says exactly what ran.
@@ -49,14 +44,14 @@ class Job(models.Model):
     task_id = models.CharField(max_length=64, blank=True)
     # Lineage, filled in by the worker.
     model_revision = models.CharField(max_length=64, blank=True)
-    worker_name = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
     worker_host = models.CharField(max_length=200, blank=True)
     code_version = models.CharField(max_length=100, blank=True)
     # Progress, as last written by the worker's heartbeat.
     steps_done = models.PositiveIntegerField(default=0)
     steps_total = models.PositiveIntegerField(default=0)
     seconds_per_step = models.FloatField(null=True, blank=True)
-    reason = models.TextField(blank=True, help_text="Why the job failed or was cancelled.")
+    reason = models.TextField(blank=True, help_text="Why the job failed or was stopped.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -3,18 +3,19 @@ which is fetched through the user's membership: outsiders get 404."""
 from __future__ import annotations
 
 from datetime import date
-from typing import IO, Any
+from typing import IO
 
 from django.core.files.storage import default_storage
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from webapp.core.redis import get_redis
+from webapp.core.http import AnyUser
 from webapp.studio.models import ACTIVE_STATUSES, Asset, Job, JobStatus
+from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member
 
 
-def job_get_for_member(*, user: Any, project_id: int, job_id: int, require_write: bool = False) -> Job:
+def job_get_for_member(*, user: AnyUser, project_id: int, job_id: int, require_write: bool = False) -> Job:
     """A job of a project the user belongs to, with ``job.project.membership`` set; 404 otherwise."""
     project = project_get_for_member(user=user, project_id=project_id, require_write=require_write)
     try:
@@ -25,10 +26,10 @@ def job_get_for_member(*, user: Any, project_id: int, job_id: int, require_write
     return job
 
 
-def job_list_recent(*, project: Any, author: Any, limit: int = 12) -> list[Job]:
+def job_list_recent(*, project: Project, author: AnyUser, limit: int = 12) -> list[Job]:
     """The author's latest jobs in the project, newest first, with their assets."""
     jobs = (
-        Job.objects.filter(project=project, author=author)
+        Job.objects.filter(project=project, author_id=author.pk)
         .prefetch_related("assets")
         .order_by("-created_at", "-id")[:limit]
     )
@@ -49,24 +50,17 @@ def job_queue_position(*, job: Job) -> int | None:
     return ahead.count() + 1
 
 
-def job_queue_for_user(*, project: Any, user: Any) -> list[Job]:
+def job_queue_for_user(*, project: Project, user: AnyUser) -> list[Job]:
     """The user's queued and running jobs in the project, oldest first, each with ``queue_position``."""
     jobs = list(
-        Job.objects.filter(project=project, author=user, status__in=ACTIVE_STATUSES).order_by("created_at", "id")
+        Job.objects.filter(project=project, author_id=user.pk, status__in=ACTIVE_STATUSES).order_by("created_at", "id")
     )
     for job in jobs:
         job.queue_position = job_queue_position(job=job)
     return jobs
 
 
-def job_cancel_requested(*, job_id: int) -> bool:
-    """Whether somebody asked to cancel this running job (read by the worker after every step)."""
-    from webapp.studio.services import cancel_flag_key
-
-    return bool(get_redis().exists(cancel_flag_key(job_id)))
-
-
-def asset_get_for_member(*, user: Any, project_id: int, asset_id: int) -> Asset:
+def asset_get_for_member(*, user: AnyUser, project_id: int, asset_id: int) -> Asset:
     """An asset of a project the user belongs to, with ``asset.project.membership`` set; 404 otherwise."""
     project = project_get_for_member(user=user, project_id=project_id)
     try:
@@ -79,7 +73,7 @@ def asset_get_for_member(*, user: Any, project_id: int, asset_id: int) -> Asset:
 
 def asset_list(
     *,
-    project: Any,
+    project: Project,
     author_id: int | None = None,
     model_name: str | None = None,
     date_from: date | None = None,
@@ -101,7 +95,7 @@ def asset_list(
     return assets.order_by("-created_at", "-id")
 
 
-def asset_model_names(*, project: Any) -> list[str]:
+def asset_model_names(*, project: Project) -> list[str]:
     return list(
         Asset.objects.filter(project=project).order_by("model_name").values_list("model_name", flat=True).distinct()
     )

@@ -1,4 +1,5 @@
-"""Celery entry points of the studio, and the worker hooks that keep jobs honest."""
+"""Celery entry points of the studio. The hooks for lost or restarted workers are the job
+lifecycle's (``webapp.core.jobs``)."""
 from __future__ import annotations
 
 import logging
@@ -6,7 +7,7 @@ import threading
 from typing import Any
 
 from celery import shared_task
-from celery.signals import task_failure, worker_process_init, worker_ready
+from celery.signals import worker_process_init
 
 from webapp.core.errors import error_logged, public_failure
 from webapp.studio import services
@@ -18,29 +19,10 @@ logger = logging.getLogger(__name__)
 def run_image_job(self: Any, job_id: int) -> None:
     """Run one image job. Any error ends the job failed with a generic reason and an error id (the detail goes to the log)."""
     try:
-        services.job_run(job_id=job_id, worker_name=self.request.hostname or "")
+        services.job_run(job_id=job_id, worker=self.request.hostname or "")
     except Exception:
         error_id = error_logged(logger, "image job %s failed", job_id)
         services.job_fail(job_id=job_id, reason=public_failure("The image job", error_id))
-
-
-@task_failure.connect(sender=run_image_job)
-def _job_lost(sender: Any = None, args: Any = None, exception: Any = None, **kwargs: Any) -> None:
-    # Reached when the pool process died mid-task (WorkerLostError): the task's own except never ran.
-    if args:
-        error_id = error_logged(logger, "the worker process died during image job %s: %s", args[0], exception, exc_info=False)
-        services.job_fail(
-            job_id=int(args[0]), reason=f"The worker process died while running this job (error id {error_id}).",
-            publish_once=True,
-        )
-
-
-@worker_ready.connect
-def _sweep_on_start(sender: Any = None, **kwargs: Any) -> None:
-    hostname = getattr(sender, "hostname", None)
-    failed = services.job_sweep_stale(worker_name=hostname, publish_once=True)
-    if failed:
-        logger.warning("failed %s image jobs left running by a stopped worker", failed)
 
 
 @worker_process_init.connect

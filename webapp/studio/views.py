@@ -4,7 +4,6 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,6 +16,7 @@ from webapp.prompts.selectors import prompt_get_for_member
 from webapp.studio import selectors, services
 from webapp.studio.forms import GalleryFilterForm, StudioForm
 from webapp.studio.models import Asset
+from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member, team_members
 
 GALLERY_PAGE_SIZE = 24
@@ -29,7 +29,7 @@ def _int(value: str) -> int:
         raise Http404("Not found") from None
 
 
-def _studio_context(request: HttpRequest, project: object, form: StudioForm) -> dict[str, object]:
+def _studio_context(request: HttpRequest, project: Project, form: StudioForm) -> dict[str, object]:
     return {
         "project": project,
         "form": form,
@@ -42,12 +42,13 @@ def _studio_context(request: HttpRequest, project: object, form: StudioForm) -> 
 @login_required
 @require_http_methods(["GET", "POST"])
 def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_member(user=request.user, project_id=project_id, require_write=request.method == "POST")
-    services.job_sweep_stale()
+    project = project_get_for_member(user=request.user, project_id=project_id)
     if request.method == "POST":
         form = StudioForm(request.POST)
         if form.is_valid():
-            job = services.job_create(project=project, author=request.user, request=form.cleaned_data["request"])
+            job = services.job_create(
+                project=project, membership=project.membership, request=form.cleaned_data["request"]
+            )
             if not request.htmx:
                 return redirect("studio:index", project_id=project.pk)
             context = {**_studio_context(request, project, form), "new_job": job}
@@ -66,7 +67,6 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def job_card(request: HttpRequest, project_id: int, job_id: int) -> HttpResponse:
-    services.job_sweep_stale()
     job = selectors.job_get_for_member(user=request.user, project_id=project_id, job_id=job_id)
     return render(request, "studio/_job_card.html", {"job": job, "project": job.project})
 
@@ -82,8 +82,8 @@ def queue_panel(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def job_cancel(request: HtmxHttpRequest, project_id: int, job_id: int) -> HttpResponse:
-    job = selectors.job_get_for_member(user=request.user, project_id=project_id, job_id=job_id, require_write=True)
-    job = services.job_cancel(job=job, user=request.user)
+    job = selectors.job_get_for_member(user=request.user, project_id=project_id, job_id=job_id)
+    job = services.job_cancel(job=job, membership=job.project.membership)
     if not request.htmx:
         return redirect("studio:index", project_id=job.project_id)
     return render(request, "studio/_job_card.html", {"job": job, "project": job.project})
@@ -164,10 +164,8 @@ def asset_download(request: HttpRequest, project_id: int, asset_id: int) -> File
 @require_POST
 def asset_rerun(request: HttpRequest, project_id: int, asset_id: int, vary: bool = False) -> HttpResponse:
     asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
-    if not asset.project.membership.can_write:
-        raise PermissionDenied("Viewers can browse and download but not generate.")
     try:
-        services.job_rerun(asset=asset, author=request.user, vary=vary)
+        services.job_rerun(asset=asset, membership=asset.project.membership, vary=vary)
     except EngineValidationError as exc:  # e.g. the model is no longer registered
         messages.error(request, f"Cannot run this again: {exc.message}")
         return redirect(asset)

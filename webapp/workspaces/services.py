@@ -160,3 +160,12 @@ def project_delete(*, project: Project, actor: Membership) -> None:
     if not actor.can_manage:
         raise PermissionDenied("Only the team's owners and admins can delete a project.")
     project.delete()
+
+
+def membership_require_write(*, membership: Membership, project: Project, action: str = "change this project") -> None:
+    """The one write check of project content (chat, studio, ...): the actor is a member of the
+    project's team with a role that writes. PermissionDenied otherwise."""
+    if membership.team_id != project.team_id:
+        raise PermissionDenied("You are not a member of this project's team.")
+    if not membership.can_write:
+        raise PermissionDenied(f"Viewers can read but not {action}.")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.factories import membership_of
 from webapp.chat import services
 from webapp.chat.params import ReplySettings, default_model_name, default_params
 
@@ -24,7 +25,7 @@ def short_settings(**params) -> ReplySettings:
 
 @pytest.fixture
 def conversation(project, alice):
-    return services.conversation_create(project=project, author=alice, reply_settings=short_settings())
+    return services.conversation_create(project=project, membership=membership_of(alice), reply_settings=short_settings())
 
 
 @pytest.fixture(scope="session")

@@ -6,26 +6,28 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from tests.factories import membership_of
 from tests.webapp.chat.conftest import short_settings
 from webapp.asgi import application
 from webapp.chat import services, stream
-from webapp.chat.models import Message, Status
+from webapp.chat.models import Message
+from webapp.core.jobs import JobStatus
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_server")]
 
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    from webapp.chat import tasks
+    from webapp.core import jobs
 
     sent: list[int] = []
-    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda args, queue: sent.append(args[0]))
+    monkeypatch.setattr(jobs, "task_send", lambda name, *, args, queue, task_id=None: sent.append(args[0]))
     return sent
 
 
 @pytest.fixture
 def reply(conversation, bob):
-    return services.message_send(conversation=conversation, author=bob, text="hello", parent=None,
+    return services.message_send(conversation=conversation, membership=membership_of(bob), text="hello", parent=None,
                                  reply_settings=short_settings())
 
 
@@ -81,7 +83,7 @@ async def test_resume_replays_the_log_after_the_given_seq_then_continues_live(co
 
 
 async def test_resume_of_a_message_from_another_conversation_reveals_nothing(conversation, project, reply, alice, bob):
-    other = await sync_to_async(services.conversation_create)(project=project, author=alice, reply_settings=short_settings())
+    other = await sync_to_async(services.conversation_create)(project=project, membership=await sync_to_async(membership_of)(alice), reply_settings=short_settings())
     out = await sync_to_async(stream.ReplyStream)(message=reply, group=conversation.group_name, interval=0)
     await sync_to_async(out.write)("private")
     socket = await sync_to_async(_socket)(other, bob)
@@ -101,7 +103,7 @@ async def test_a_viewer_cannot_send(conversation, reply, carol, no_broker):
     await socket.send_json_to({"type": "stop", "message": reply.pk})
     assert (await socket.receive_json_from(timeout=5))["type"] == "error"
     assert await sync_to_async(Message.objects.count)() == 2 and no_broker == [reply.pk]
-    assert (await sync_to_async(Message.objects.get)(pk=reply.pk)).status == Status.QUEUED
+    assert (await sync_to_async(Message.objects.get)(pk=reply.pk)).status == JobStatus.QUEUED
     await socket.disconnect()
 
 
@@ -114,7 +116,7 @@ async def _next(socket, kind: str) -> dict:
 
 
 async def test_a_member_sends_over_the_socket(conversation, reply, bob, no_broker):
-    await sync_to_async(Message.objects.filter(pk=reply.pk).update)(status=Status.DONE, text="hi")
+    await sync_to_async(Message.objects.filter(pk=reply.pk).update)(status=JobStatus.DONE, text="hi")
     socket = await sync_to_async(_socket)(conversation, bob)
     await socket.connect()
     await socket.send_json_to({"type": "send", "text": "next one", "parent": reply.pk, "max_new_tokens": 4})
@@ -144,7 +146,7 @@ async def test_an_idle_socket_outlives_the_channel_layers_blocking_read(conversa
 async def test_everyone_watching_hears_when_a_reply_is_queued(conversation, alice, bob):
     watcher = await sync_to_async(_socket)(conversation, alice)
     await watcher.connect()
-    reply = await sync_to_async(services.message_send)(conversation=conversation, author=bob, text="hi", parent=None,
+    reply = await sync_to_async(services.message_send)(conversation=conversation, membership=await sync_to_async(membership_of)(bob), text="hi", parent=None,
                                                        reply_settings=short_settings())
     assert await watcher.receive_json_from(timeout=5) == {"type": "created", "message": reply.pk, "prompt": reply.parent_id}
     await watcher.disconnect()

@@ -5,28 +5,30 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from tests.factories import membership_of
 from tests.webapp.chat.conftest import short_settings
 from webapp.chat import selectors, services
-from webapp.chat.models import Message, Status
+from webapp.chat.models import Message
+from webapp.core.jobs import JobStatus
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    from webapp.chat import tasks
+    from webapp.core import jobs
 
-    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda *a, **k: None)
+    monkeypatch.setattr(jobs, "task_send", lambda *a, **k: None)
 
 
 def _done(message, text):
-    Message.objects.filter(pk=message.pk).update(status=Status.DONE, text=text)
+    Message.objects.filter(pk=message.pk).update(status=JobStatus.DONE, text=text)
     message.refresh_from_db()
     return message
 
 
 def _send(conversation, user, text, parent=None):
-    return services.message_send(conversation=conversation, author=user, text=text, parent=parent,
+    return services.message_send(conversation=conversation, membership=membership_of(user), text=text, parent=parent,
                                  reply_settings=short_settings())
 
 
@@ -62,7 +64,7 @@ def test_message_get_for_member_hides_another_projects_message(conversation, pro
 
 def test_thread_follows_the_newest_branch_and_counts_siblings(conversation, bob):
     first = _done(_send(conversation, bob, "Q1"), "A1")
-    second = _done(services.reply_regenerate(message=first, author=bob, reply_settings=short_settings()), "A1 again")
+    second = _done(services.reply_regenerate(message=first, membership=membership_of(bob), reply_settings=short_settings()), "A1 again")
     thread = selectors.conversation_thread(conversation=conversation)
     assert [item.message.text for item in thread] == ["Q1", "A1 again"]
     assert (thread[1].position, thread[1].count, thread[1].previous_leaf_id, thread[1].next_leaf_id) == (2, 2, first.pk, None)
@@ -73,7 +75,7 @@ def test_thread_follows_the_newest_branch_and_counts_siblings(conversation, bob)
 def test_sibling_navigation_lands_on_the_newest_leaf_of_the_branch(conversation, bob):
     a1 = _done(_send(conversation, bob, "Q1"), "A1")
     a2 = _done(_send(conversation, bob, "Q2", parent=a1), "A2")
-    edited = _done(services.message_edit_resend(message=a2.parent, author=bob, text="Q2 edited",
+    edited = _done(services.message_edit_resend(message=a2.parent, membership=membership_of(bob), text="Q2 edited",
                                                 reply_settings=short_settings()), "A2 edited")
     thread = selectors.conversation_thread(conversation=conversation)
     assert [i.message.text for i in thread] == ["Q1", "A1", "Q2 edited", "A2 edited"]

@@ -7,9 +7,12 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from generation.errors import ValidationError as GenerationValidationError
+from tests.factories import membership_of
 from tests.webapp.chat.conftest import short_settings
 from webapp.chat import services, stream
-from webapp.chat.models import Message, Role, Status
+from webapp.chat.models import Message, Role
+from webapp.core import jobs
+from webapp.core.jobs import JobStatus
 from webapp.prompts.models import PromptRecord
 
 pytestmark = pytest.mark.django_db
@@ -18,16 +21,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def enqueued(monkeypatch):
     """The message ids handed to Celery (after commit), instead of a broker."""
-    from webapp.chat import tasks
+    from webapp.core import jobs
 
     sent: list[int] = []
-    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda args, queue: sent.append((args[0], queue)))
+    monkeypatch.setattr(jobs, "task_send", lambda name, *, args, queue, task_id=None: sent.append((args[0], queue)))
     return sent
 
 
 def _send(conversation, author, text="Plan the launch", parent=None, **params):
     return services.message_send(
-        conversation=conversation, author=author, text=text, parent=parent, reply_settings=short_settings(**params)
+        conversation=conversation, membership=membership_of(author), text=text, parent=parent, reply_settings=short_settings(**params)
     )
 
 
@@ -40,7 +43,7 @@ def test_message_send_creates_prompt_and_queued_reply_and_enqueues_after_commit(
     for callback in callbacks:
         callback()
     assert enqueued == [(reply.pk, "text")]
-    assert reply.role == Role.ASSISTANT and reply.status == Status.QUEUED
+    assert reply.role == Role.ASSISTANT and reply.status == JobStatus.QUEUED
     assert reply.parent.role == Role.USER and reply.parent.text == "Plan the launch"
     assert reply.params["max_new_tokens"] == 8
 
@@ -73,9 +76,9 @@ def test_message_send_rejects_a_parent_still_streaming(conversation, bob, enqueu
 
 
 def test_message_send_rejects_a_parent_from_another_conversation(conversation, project, alice, bob, enqueued):
-    other = services.conversation_create(project=project, author=alice, reply_settings=short_settings())
+    other = services.conversation_create(project=project, membership=membership_of(alice), reply_settings=short_settings())
     reply = _send(other, bob)
-    Message.objects.filter(pk=reply.pk).update(status=Status.DONE)
+    Message.objects.filter(pk=reply.pk).update(status=JobStatus.DONE)
     reply.refresh_from_db()
     with pytest.raises(ValidationError):
         _send(conversation, bob, parent=reply)
@@ -83,18 +86,18 @@ def test_message_send_rejects_a_parent_from_another_conversation(conversation, p
 
 def test_reply_regenerate_adds_a_sibling_reply(conversation, bob, enqueued, django_capture_on_commit_callbacks):
     first = _send(conversation, bob)
-    Message.objects.filter(pk=first.pk).update(status=Status.DONE, text="one")
+    Message.objects.filter(pk=first.pk).update(status=JobStatus.DONE, text="one")
     first.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        second = services.reply_regenerate(message=first, author=bob, reply_settings=short_settings())
+        second = services.reply_regenerate(message=first, membership=membership_of(bob), reply_settings=short_settings())
     assert second.parent_id == first.parent_id and second.pk != first.pk
     assert enqueued == [(second.pk, "text")]
 
 
 def test_message_edit_resend_branches_beside_the_original(conversation, bob, enqueued):
     reply = _send(conversation, bob, text="v1")
-    Message.objects.filter(pk=reply.pk).update(status=Status.DONE)
-    new_reply = services.message_edit_resend(message=reply.parent, author=bob, text="v2", reply_settings=short_settings())
+    Message.objects.filter(pk=reply.pk).update(status=JobStatus.DONE)
+    new_reply = services.message_edit_resend(message=reply.parent, membership=membership_of(bob), text="v2", reply_settings=short_settings())
     assert new_reply.parent.text == "v2" and new_reply.parent.parent_id == reply.parent.parent_id
     assert Message.objects.get(pk=reply.parent_id).text == "v1"  # the old branch stays
     assert PromptRecord.objects.count() == 2
@@ -105,20 +108,20 @@ def test_reply_stop_on_a_queued_reply_ends_it_stopped_at_once(
 ):
     reply = _send(conversation, bob)
     with django_capture_on_commit_callbacks(execute=True):
-        services.reply_stop(message=reply)
+        services.reply_stop(message=reply, membership=membership_of(bob))
     reply.refresh_from_db()
-    assert reply.status == Status.STOPPED
+    assert reply.status == JobStatus.STOPPED
     # The worker that later picks the task up does nothing.
     assert services.reply_run(message_id=reply.pk) is None
     assert stream.log_read(message=reply)[-1] == {"type": "end", "message": reply.pk, "seq": 1, "status": "stopped"}
 
 
-def test_replies_fail_stale_fails_a_silent_reply_with_its_partial_text(
+def test_the_sweep_fails_a_silent_reply_with_its_partial_text(
     conversation, bob, enqueued, redis_server, django_capture_on_commit_callbacks
 ):
     reply = _send(conversation, bob)
     long_ago = timezone.now() - timedelta(minutes=5)
-    Message.objects.filter(pk=reply.pk).update(status=Status.STREAMING, heartbeat_at=long_ago, text="Hel")
+    Message.objects.filter(pk=reply.pk).update(status=JobStatus.RUNNING, heartbeat_at=long_ago, text="Hel")
     out = stream.ReplyStream(message=reply, group=conversation.group_name)
     out.write("Hello")
     out.flush()
@@ -127,36 +130,69 @@ def test_replies_fail_stale_fails_a_silent_reply_with_its_partial_text(
     out.close()
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.replies_fail_stale(conversation=conversation) == 1
+        assert jobs.jobs_sweep_stale() == 1
     reply.refresh_from_db()
-    assert reply.status == Status.FAILED
+    assert reply.status == JobStatus.FAILED
     assert reply.text == "Hello wor"  # the log had more than the last heartbeat
-    assert "stopped responding" in reply.error
+    assert "stopped responding" in reply.reason
     assert stream.log_read(message=reply, after=2) == [
         {"type": "end", "message": reply.pk, "seq": 3, "status": "failed"}
     ]
 
 
-def test_replies_fail_stale_leaves_a_reply_with_a_fresh_heartbeat(conversation, bob, enqueued, redis_server):
+def test_the_sweep_leaves_a_reply_with_a_fresh_heartbeat(conversation, bob, enqueued, redis_server):
     reply = _send(conversation, bob)
-    Message.objects.filter(pk=reply.pk).update(status=Status.STREAMING, heartbeat_at=timezone.now(), worker="w1@h")
-    assert services.replies_fail_stale(conversation=conversation) == 0
+    Message.objects.filter(pk=reply.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now(), worker="w1@h")
+    assert jobs.jobs_sweep_stale() == 0
     # ...unless the worker that owned it starts again under the same name: it owns nothing yet.
-    assert services.replies_fail_stale(worker="w1@h") == 1
+    assert jobs.jobs_sweep_stale(worker="w1@h") == 1
 
 
 def test_conversation_delete_asks_live_replies_to_stop(conversation, bob, enqueued, redis_server,
                                                         django_capture_on_commit_callbacks):
     reply = _send(conversation, bob)
     with django_capture_on_commit_callbacks(execute=True):
-        services.conversation_delete(conversation=conversation)
-    watch = stream.StopWatch(message=reply)
-    assert watch() is True
-    watch.close()
+        services.conversation_delete(conversation=conversation, membership=membership_of(bob))
+    run = jobs.JobRun(kind=services.REPLY, job=reply)  # what the worker's stop watch sees first
+    assert run.should_stop() and run.stopped
     assert not Message.objects.exists()
 
 
-def test_conversation_rename_rejects_an_empty_title(conversation):
+def test_conversation_rename_rejects_an_empty_title(conversation, alice):
     with pytest.raises(ValidationError):
-        services.conversation_rename(conversation=conversation, title="  ")
-    assert services.conversation_rename(conversation=conversation, title=" Launch plan ").title == "Launch plan"
+        services.conversation_rename(conversation=conversation, membership=membership_of(alice), title="  ")
+    renamed = services.conversation_rename(conversation=conversation, membership=membership_of(alice), title=" Launch plan ")
+    assert renamed.title == "Launch plan"
+
+
+@pytest.mark.parametrize("write", ["send", "rename", "settings", "delete", "stop", "regenerate"])
+def test_write_services_refuse_a_viewer(conversation, bob, carol, enqueued, write):
+    from django.core.exceptions import PermissionDenied
+
+    reply = _send(conversation, bob)
+    Message.objects.filter(pk=reply.pk).update(status=JobStatus.DONE)
+    reply.refresh_from_db()
+    viewer = membership_of(carol)
+    calls = {
+        "send": lambda: services.message_send(conversation=conversation, membership=viewer, text="x", parent=reply,
+                                              reply_settings=short_settings()),
+        "rename": lambda: services.conversation_rename(conversation=conversation, membership=viewer, title="x"),
+        "settings": lambda: services.conversation_settings_update(conversation=conversation, membership=viewer,
+                                                                  reply_settings=short_settings()),
+        "delete": lambda: services.conversation_delete(conversation=conversation, membership=viewer),
+        "stop": lambda: services.reply_stop(message=reply, membership=viewer),
+        "regenerate": lambda: services.reply_regenerate(message=reply, membership=viewer, reply_settings=short_settings()),
+    }
+    with pytest.raises(PermissionDenied):
+        calls[write]()
+    assert Message.objects.count() == 2
+
+
+def test_write_services_refuse_an_outsider(conversation, mallory, other_project, enqueued):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        _send(conversation, mallory)
+    with pytest.raises(PermissionDenied):
+        services.conversation_rename(conversation=conversation, membership=membership_of(mallory), title="mine")
+    assert not Message.objects.exists()

@@ -11,7 +11,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from webapp.asgi import application
-from webapp.chat.models import Message, Status
+from webapp.chat.models import Message
+from webapp.core.jobs import JobStatus
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -59,7 +60,7 @@ async def test_streamed_chunks_arrive_in_order_and_join_to_the_stored_text(celer
 
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # no gaps, no duplicates
     reply = await sync_to_async(Message.objects.get)(pk=message_id)
-    assert reply.status == Status.DONE and events[-1]["status"] == "done"
+    assert reply.status == JobStatus.DONE and events[-1]["status"] == "done"
     assert reply.text and _chunks_text(events) == reply.text
     assert reply.completion_tokens and reply.tokens_per_second > 0 and reply.model_name == "smollm2-135m-instruct"
 
@@ -85,7 +86,7 @@ async def test_reconnecting_with_the_last_seq_gives_the_identical_final_text(cel
     events = seen + rest
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     reply = await sync_to_async(Message.objects.get)(pk=message_id)
-    assert _chunks_text(events) == reply.text and reply.status == Status.DONE
+    assert _chunks_text(events) == reply.text and reply.status == JobStatus.DONE
 
 
 async def test_stop_ends_the_reply_stopped_with_its_partial_text_within_a_second(celery_worker, conversation, bob):
@@ -101,14 +102,14 @@ async def test_stop_ends_the_reply_stopped_with_its_partial_text_within_a_second
     asked = time.monotonic()
     while True:
         reply = await sync_to_async(Message.objects.get)(pk=message_id)
-        if reply.status != Status.STREAMING or time.monotonic() - asked > 5:
+        if reply.status != JobStatus.RUNNING or time.monotonic() - asked > 5:
             break
         await asyncio.sleep(0.02)
     took = time.monotonic() - asked
     events = seen + await _events_until_end(socket, message_id, first_timeout=10)
     await socket.disconnect()
 
-    assert reply.status == Status.STOPPED and reply.finish_reason == "cancelled"
+    assert reply.status == JobStatus.STOPPED and reply.finish_reason == "cancelled"
     assert took < 1.0, f"stopping took {took:.2f}s"
     assert reply.text and _chunks_text(events) == reply.text
     assert reply.completion_tokens < 400

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import membership_of
 from webapp.chat import stream
 
 
@@ -18,7 +19,7 @@ def reply(conversation, bob):
     from tests.webapp.chat.conftest import short_settings
     from webapp.chat import services
 
-    return services.message_send(conversation=conversation, author=bob, text="hi", parent=None,
+    return services.message_send(conversation=conversation, membership=membership_of(bob), text="hi", parent=None,
                                  reply_settings=short_settings())
 
 
@@ -76,24 +77,26 @@ def test_the_log_expires(reply, settings):
 def test_stop_watch_sees_a_stop_request_at_once(reply):
     import time
 
-    watch = stream.StopWatch(message=reply)
-    try:
-        assert watch() is False
+    from webapp.chat.services import REPLY
+    from webapp.core import jobs
+
+    with jobs.JobRun(kind=REPLY, job=reply, interval=3600) as run:
+        assert run.should_stop() is False
         asked = time.monotonic()
-        stream.stop_request(message=reply)
-        while not watch() and time.monotonic() - asked < 2:
+        jobs.job_stop_request(kind=REPLY, job=reply)
+        while not run.should_stop() and time.monotonic() - asked < 2:
             time.sleep(0.001)
-        assert watch() is True
+        assert run.should_stop() is True
         assert time.monotonic() - asked < 0.2  # woken by the queue, not by a poll
-    finally:
-        watch.close()
 
 
 def test_a_stop_requested_before_decoding_starts_is_seen_at_once(reply):
-    stream.stop_request(message=reply)
-    watch = stream.StopWatch(message=reply)
-    assert watch() is True
-    watch.close()
+    from webapp.chat.services import REPLY
+    from webapp.core import jobs
+
+    jobs.job_stop_request(kind=REPLY, job=reply)
+    run = jobs.JobRun(kind=REPLY, job=reply)
+    assert run.should_stop() is True
 
 
 def test_the_writer_thread_logs_chunks_in_order_under_a_burst(reply):

@@ -3,22 +3,25 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import membership_of
 from tests.webapp.chat.conftest import short_settings
 from webapp.chat import services, stream
-from webapp.chat.models import Message, Status
+from webapp.chat.models import Message
+from webapp.core import jobs
+from webapp.core.jobs import JobStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_server")]
 
 
 @pytest.fixture
 def queued(conversation, bob, tiny_model, monkeypatch):
-    from webapp.chat import tasks
+    from webapp.core import jobs
 
-    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda *a, **k: None)
+    monkeypatch.setattr(jobs, "task_send", lambda *a, **k: None)
 
     def make(**params):
         return services.message_send(
-            conversation=conversation, author=bob, text="Say something", parent=None,
+            conversation=conversation, membership=membership_of(bob), text="Say something", parent=None,
             reply_settings=short_settings(model_name=tiny_model, **params),
         )
 
@@ -33,7 +36,7 @@ def test_reply_run_streams_numbered_chunks_that_join_to_the_stored_text(queued):
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[-1]["type"] == "end" and events[-1]["status"] == "done"
     assert "".join(e["text"] for e in chunks) == done.text and done.text
-    assert done.status == Status.DONE and done.worker == "w@h"
+    assert done.status == JobStatus.DONE and done.worker == "w@h"
     assert done.completion_tokens > 0 and done.tokens_per_second > 0 and done.params["seed"] == 3
 
 
@@ -45,9 +48,9 @@ def test_reply_run_twice_does_nothing_the_second_time(queued):
 
 def test_a_stop_request_ends_the_reply_stopped(queued):
     reply = queued(max_new_tokens=200)
-    stream.stop_request(message=reply)
+    jobs.job_stop_request(kind=services.REPLY, job=reply)  # before the worker starts: seen at once
     done = services.reply_run(message_id=reply.pk)
-    assert done.status == Status.STOPPED and done.finish_reason == "cancelled"
+    assert done.status == JobStatus.STOPPED and done.finish_reason == "cancelled"
 
 
 def test_an_engine_failure_mid_reply_keeps_the_partial_text_and_the_reason(queued, monkeypatch):
@@ -62,17 +65,17 @@ def test_an_engine_failure_mid_reply_keeps_the_partial_text_and_the_reason(queue
     monkeypatch.setattr(engine, "generate_text", broken)
     reply = queued()
     done = services.reply_run(message_id=reply.pk)
-    assert done.status == Status.FAILED
+    assert done.status == JobStatus.FAILED
     assert done.text == "Half a reply"
-    assert "CUDA fell over" not in done.error and "error id" in done.error  # the detail is in the log
+    assert "CUDA fell over" not in done.reason and "error id" in done.reason  # the detail is in the log
     assert stream.log_read(message=reply)[-1]["status"] == "failed"
 
 
 def test_a_request_the_engine_rejects_fails_with_the_field_and_reason(queued, monkeypatch):
     reply = queued(max_new_tokens=500)  # the tiny model's context is 512 tokens, the prompt needs some
     done = services.reply_run(message_id=reply.pk)
-    assert done.status == Status.FAILED
-    assert done.error.startswith("max_new_tokens:")
+    assert done.status == JobStatus.FAILED
+    assert done.reason.startswith("max_new_tokens:")
 
 
 def test_the_task_marks_the_reply_failed_when_something_outside_the_engine_breaks(queued, monkeypatch):
@@ -87,14 +90,14 @@ def test_the_task_marks_the_reply_failed_when_something_outside_the_engine_break
     with pytest.raises(ConnectionError):
         tasks.generate_reply.run(reply.pk)
     reply.refresh_from_db()
-    assert reply.status == Status.FAILED and "error id" in reply.error and "database went away" not in reply.error
+    assert reply.status == JobStatus.FAILED and "error id" in reply.reason and "database went away" not in reply.reason
 
 
 def test_the_worker_history_is_the_path_to_the_prompt(queued, conversation, bob, tiny_model):
     first = queued()
-    Message.objects.filter(pk=first.pk).update(status=Status.DONE, text="Hello!")
+    Message.objects.filter(pk=first.pk).update(status=JobStatus.DONE, text="Hello!")
     first.refresh_from_db()
-    second = services.message_send(conversation=conversation, author=bob, text="And then?", parent=first,
+    second = services.message_send(conversation=conversation, membership=membership_of(bob), text="And then?", parent=first,
                                    reply_settings=short_settings(model_name=tiny_model))
     history = services.reply_history(message=second)
     assert [(m.role, m.text) for m in history] == [("user", "Say something"), ("assistant", "Hello!"), ("user", "And then?")]
@@ -122,4 +125,4 @@ def test_a_reply_for_a_model_that_cannot_load_is_failed_by_the_task(queued, monk
     with pytest.raises(Exception, match="gone-model"):
         tasks.generate_reply.run(reply.pk)
     reply.refresh_from_db()
-    assert reply.status == Status.FAILED and "error id" in reply.error
+    assert reply.status == JobStatus.FAILED and "error id" in reply.reason

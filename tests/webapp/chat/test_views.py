@@ -3,9 +3,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from tests.factories import membership_of
 from tests.webapp.chat.conftest import short_settings
 from webapp.chat import services
-from webapp.chat.models import Conversation, Message, Status
+from webapp.chat.models import Conversation, Message
+from webapp.core.jobs import JobStatus
 from webapp.prompts.models import PromptRecord
 from webapp.prompts.services import prompt_record_create
 
@@ -14,21 +16,21 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    from webapp.chat import tasks
+    from webapp.core import jobs
 
     sent: list[int] = []
-    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda args, queue: sent.append(args[0]))
+    monkeypatch.setattr(jobs, "task_send", lambda name, *, args, queue, task_id=None: sent.append(args[0]))
     return sent
 
 
 @pytest.fixture
 def reply(conversation, bob):
-    return services.message_send(conversation=conversation, author=bob, text="Plan the launch party", parent=None,
+    return services.message_send(conversation=conversation, membership=membership_of(bob), text="Plan the launch party", parent=None,
                                  reply_settings=short_settings())
 
 
 def _finish(message, text="Done."):
-    Message.objects.filter(pk=message.pk).update(status=Status.DONE, text=text)
+    Message.objects.filter(pk=message.pk).update(status=JobStatus.DONE, text=text)
     message.refresh_from_db()
     return message
 
@@ -81,7 +83,7 @@ def test_anonymous_is_sent_to_log_in(method, url_name, client, project, conversa
 
 
 def test_a_conversation_of_another_project_is_404_under_this_project(client_for, project, other_project, mallory, bob):
-    foreign = services.conversation_create(project=other_project, author=mallory, reply_settings=short_settings())
+    foreign = services.conversation_create(project=other_project, membership=membership_of(mallory), reply_settings=short_settings())
     response = client_for(bob).get(reverse("chat:conversation", args=[project.pk, foreign.pk]))
     assert response.status_code == 404
 
@@ -89,7 +91,9 @@ def test_a_conversation_of_another_project_is_404_under_this_project(client_for,
 @pytest.mark.parametrize(("method", "url_name"), [u for u in ALL_URLS if u[0] == "post"])
 def test_viewer_cannot_change_anything(method, url_name, client_for, project, conversation, reply, carol):
     _finish(reply)
-    response = client_for(carol).post(_url(url_name, project, conversation, reply), {"text": "x", "title": "x"})
+    # A complete, valid form: the service refuses the viewer (a form with errors changes nothing either).
+    data = {**_form_defaults(), **{f"settings-{k}": v for k, v in _form_defaults().items()}, "text": "x", "title": "x"}
+    response = client_for(carol).post(_url(url_name, project, conversation, reply), data)
     assert response.status_code == 403
     assert Message.objects.count() == 2
 
@@ -103,9 +107,9 @@ def test_viewer_reads_the_conversation_without_a_composer(client_for, project, c
 
 
 def test_index_lists_conversations_most_recently_active_first(client_for, project, alice, bob):
-    older = services.conversation_create(project=project, author=alice, title="Older", reply_settings=short_settings())
-    services.conversation_create(project=project, author=alice, title="Newer", reply_settings=short_settings())
-    services.message_send(conversation=older, author=bob, text="bump", parent=None, reply_settings=short_settings())
+    older = services.conversation_create(project=project, membership=membership_of(alice), title="Older", reply_settings=short_settings())
+    services.conversation_create(project=project, membership=membership_of(alice), title="Newer", reply_settings=short_settings())
+    services.message_send(conversation=older, membership=membership_of(bob), text="bump", parent=None, reply_settings=short_settings())
     content = client_for(bob).get(reverse("chat:index", args=[project.pk])).content.decode()
     assert content.index("Older") < content.index("Newer")
 
@@ -182,7 +186,7 @@ def test_stop_over_htmx_answers_no_content(client_for, project, reply, bob, redi
     response = client_for(bob).post(reverse("chat:message_stop", args=[project.pk, reply.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 204
     reply.refresh_from_db()
-    assert reply.status == Status.STOPPED
+    assert reply.status == JobStatus.STOPPED
 
 
 def test_reuse_fills_the_composer_and_settings(client_for, project, bob):
@@ -228,17 +232,22 @@ def test_conversation_settings_are_saved_and_used_by_the_next_message(client_for
     assert page.context["composer"].initial["max_new_tokens"] == 12
 
 
-def test_viewing_a_conversation_fails_a_reply_whose_worker_died(client_for, project, conversation, reply, bob,
-                                                                 redis_server):
+def test_viewing_a_conversation_never_writes_the_sweep_fails_a_dead_reply(client_for, project, conversation, reply,
+                                                                             bob, redis_server):
     from datetime import timedelta
 
     from django.utils import timezone
 
-    Message.objects.filter(pk=reply.pk).update(status=Status.STREAMING, text="Balloo",
+    from webapp.core.tasks import sweep_stale_jobs
+
+    Message.objects.filter(pk=reply.pk).update(status=JobStatus.RUNNING, text="Balloo",
                                                heartbeat_at=timezone.now() - timedelta(minutes=10))
+    client_for(bob).get(conversation.get_absolute_url())
+    assert Message.objects.get(pk=reply.pk).status == JobStatus.RUNNING  # a GET leaves it as it is
+    assert sweep_stale_jobs() == 1  # Celery beat runs this
     response = client_for(bob).get(conversation.get_absolute_url())
     reply.refresh_from_db()
-    assert reply.status == Status.FAILED and reply.text == "Balloo"
+    assert reply.status == JobStatus.FAILED and reply.text == "Balloo"
     assert b"stopped responding" in response.content
 
 

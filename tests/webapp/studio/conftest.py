@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from generation.image import ImageRequest, ImageResult
+from tests.factories import membership_of
 from webapp.studio import services
 from webapp.studio.models import Job
 
@@ -29,16 +30,18 @@ def fake_result(job: Job, *, colours: tuple[str, ...] = ("red",)) -> ImageResult
 @pytest.fixture
 def no_enqueue(monkeypatch):
     """Record enqueues instead of sending them to a broker."""
-    from webapp.studio.tasks import run_image_job
+    from webapp.core import jobs
 
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(run_image_job, "apply_async", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(
+        jobs, "task_send", lambda name, **kwargs: sent.append({"name": name, **kwargs})
+    )
     return sent
 
 
 @pytest.fixture
 def make_job(no_enqueue):
     def factory(*, project, author, **overrides: Any) -> Job:
-        return services.job_create(project=project, author=author, request=tiny_request(**overrides))
+        return services.job_create(project=project, membership=membership_of(author), request=tiny_request(**overrides))
 
     return factory

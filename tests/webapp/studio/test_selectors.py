@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _finished(job):
-    job = services.job_start(job_id=job.pk, worker_name="w1")
+    job = services.job_start(job_id=job.pk, worker="w1")
     return services.job_complete(job=job, result=fake_result(job))
 
 
@@ -35,7 +35,7 @@ def test_job_queue_for_user_lists_own_active_jobs_with_their_position_in_the_sha
     project, other_project, alice, bob, mallory, make_job
 ):
     running = make_job(project=project, author=bob)
-    services.job_start(job_id=running.pk, worker_name="w1")
+    services.job_start(job_id=running.pk, worker="w1")
     make_job(project=other_project, author=mallory)  # somebody else's job, ahead in the queue
     mine = make_job(project=project, author=bob)
     make_job(project=project, author=alice)

@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from generation.errors import ValidationError
 from generation.image import read_png_metadata
+from tests.factories import membership_of
 from tests.webapp.studio.conftest import fake_result, tiny_request
+from webapp.core import jobs
 from webapp.prompts.models import PromptRecord
 from webapp.studio import services
 from webapp.studio.models import Asset, Job, JobOrigin, JobStatus
@@ -23,31 +25,31 @@ def test_job_create_records_the_job_and_its_prompt_and_enqueues_after_commit(
     project, bob, no_enqueue, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        job = services.job_create(project=project, author=bob, request=tiny_request(prompt="a blue square"))
+        job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(prompt="a blue square"))
     assert job.status == JobStatus.QUEUED
     assert job.params["prompt"] == "a blue square"
     record = PromptRecord.objects.get(pk=job.prompt_record_id)
     assert (record.kind, record.text, record.project_id, record.author_id) == ("image", "a blue square", project.pk, bob.pk)
     assert record.params == job.params
     assert len(callbacks) == 1
-    assert no_enqueue == [{"args": [job.pk], "queue": "image", "task_id": job.task_id}]
+    assert no_enqueue == [{"name": "studio.run_image_job", "args": [job.pk], "queue": "image", "task_id": job.task_id}]
 
 
 def test_job_create_does_not_enqueue_before_commit(project, bob, no_enqueue, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
-        services.job_create(project=project, author=bob, request=tiny_request())
+        services.job_create(project=project, membership=membership_of(bob), request=tiny_request())
     assert no_enqueue == []
 
 
 def test_job_create_draws_and_records_a_seed_when_none_is_given(project, bob, no_enqueue):
-    job = services.job_create(project=project, author=bob, request=tiny_request(seed=None))
+    job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(seed=None))
     assert isinstance(job.params["seed"], int)
     assert PromptRecord.objects.get(pk=job.prompt_record_id).params["seed"] == job.params["seed"]
 
 
 def test_job_create_rejects_a_bad_value_by_field_and_writes_nothing(project, bob, no_enqueue):
     with pytest.raises(ValidationError) as caught:
-        services.job_create(project=project, author=bob, request=tiny_request(steps=100_000))
+        services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=100_000))
     assert caught.value.field == "steps"
     assert not Job.objects.exists()
     assert not PromptRecord.objects.exists()
@@ -55,27 +57,27 @@ def test_job_create_rejects_a_bad_value_by_field_and_writes_nothing(project, bob
 
 def test_job_create_rejects_a_viewer(project, carol, no_enqueue):
     with pytest.raises(PermissionDenied):
-        services.job_create(project=project, author=carol, request=tiny_request())
+        services.job_create(project=project, membership=membership_of(carol), request=tiny_request())
     assert not Job.objects.exists()
 
 
-def test_job_create_rejects_an_outsider(project, mallory, no_enqueue):
+def test_job_create_rejects_an_outsider(project, mallory, other_team, no_enqueue):
     with pytest.raises(PermissionDenied):
-        services.job_create(project=project, author=mallory, request=tiny_request())
+        services.job_create(project=project, membership=membership_of(mallory), request=tiny_request())
 
 
 def test_job_create_fails_the_job_when_the_queue_is_unreachable(
     project, bob, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from webapp.studio.tasks import run_image_job
+    from webapp.core import jobs
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(run_image_job, "apply_async", broken)
-    monkeypatch.setattr(services.jobs, "_job_publish", lambda **kwargs: None)
+    monkeypatch.setattr(jobs, "task_send", broken)
+    monkeypatch.setattr(jobs, "job_publish", lambda **kwargs: None)
     with django_capture_on_commit_callbacks(execute=True):
-        job = services.job_create(project=project, author=bob, request=tiny_request())
+        job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request())
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
     assert "broker down" in job.reason
@@ -83,50 +85,50 @@ def test_job_create_fails_the_job_when_the_queue_is_unreachable(
 
 def test_job_cancel_cancels_a_queued_job_at_once(project, bob, make_job):
     job = make_job(project=project, author=bob)
-    job = services.job_cancel(job=job, user=bob)
-    assert job.status == JobStatus.CANCELLED
+    job = services.job_cancel(job=job, membership=membership_of(bob))
+    assert job.status == JobStatus.STOPPED
     assert job.reason == "Cancelled by bob."
-    assert services.job_start(job_id=job.pk, worker_name="w1") is None  # the worker skips it
+    assert services.job_start(job_id=job.pk, worker="w1") is None  # the worker skips it
 
 
 def test_job_cancel_refuses_somebody_elses_job(project, alice, bob, make_job):
     job = make_job(project=project, author=bob)
     with pytest.raises(PermissionDenied):
-        services.job_cancel(job=job, user=alice)
+        services.job_cancel(job=job, membership=membership_of(alice))
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED
 
 
 @pytest.mark.stack
 def test_job_cancel_flags_a_running_job_for_its_worker(project, bob, make_job, redis_server):
-    from webapp.studio.selectors import job_cancel_requested
+    from webapp.core.redis import get_redis
 
     job = make_job(project=project, author=bob)
-    services.job_start(job_id=job.pk, worker_name="w1")
-    assert not job_cancel_requested(job_id=job.pk)
-    job = services.job_cancel(job=job, user=bob)
+    services.job_start(job_id=job.pk, worker="w1")
+    key = jobs.stop_flag_key(kind=services.IMAGE_JOB, job=job)
+    assert not get_redis().exists(key)
+    job = services.job_cancel(job=job, membership=membership_of(bob))
     assert job.status == JobStatus.RUNNING  # the worker ends it, within a step
-    assert job_cancel_requested(job_id=job.pk)
-    services.job_mark_cancelled(job=job, reason="Cancelled by bob.")
+    assert get_redis().get(key) == b"Cancelled by bob."
+    assert jobs.job_finish(kind=services.IMAGE_JOB, job_id=job.pk, status=JobStatus.STOPPED, reason="Cancelled by bob.")
     job.refresh_from_db()
-    assert job.status == JobStatus.CANCELLED
-    assert not job_cancel_requested(job_id=job.pk)
+    assert job.status == JobStatus.STOPPED
 
 
 def test_job_start_claims_a_queued_job_with_worker_lineage(project, bob, make_job):
     job = make_job(project=project, author=bob)
-    started = services.job_start(job_id=job.pk, worker_name="image@box")
+    started = services.job_start(job_id=job.pk, worker="image@box")
     assert started.status == JobStatus.RUNNING
-    assert started.worker_name == "image@box"
+    assert started.worker == "image@box"
     assert started.worker_host and started.code_version
-    assert services.job_start(job_id=job.pk, worker_name="image@box") is None  # a redelivery does not run it twice
+    assert services.job_start(job_id=job.pk, worker="image@box") is None  # a redelivery does not run it twice
 
 
 def test_job_complete_stores_one_asset_per_image_with_lineage_and_png_metadata(project, bob, make_job):
     job = make_job(project=project, author=bob, num_images=2)
-    job = services.job_start(job_id=job.pk, worker_name="w1")
+    job = services.job_start(job_id=job.pk, worker="w1")
     job = services.job_complete(job=job, result=fake_result(job, colours=("red", "blue")))
-    assert job.status == JobStatus.SUCCEEDED
+    assert job.status == JobStatus.DONE
     assets = list(job.assets.order_by("batch_index"))
     assert [a.batch_index for a in assets] == [0, 1]
     first = assets[0]
@@ -146,7 +148,7 @@ def test_job_complete_stores_one_asset_per_image_with_lineage_and_png_metadata(p
 
 def test_job_complete_leaves_no_asset_rows_or_files_when_saving_fails(project, bob, make_job, monkeypatch):
     job = make_job(project=project, author=bob, num_images=2)
-    job = services.job_start(job_id=job.pk, worker_name="w1")
+    job = services.job_start(job_id=job.pk, worker="w1")
     saved: list[str] = []
     real_save = default_storage.save
     monkeypatch.setattr(default_storage, "save", lambda name, content: saved.append(real_save(name, content)) or saved[-1])
@@ -169,7 +171,7 @@ def test_job_complete_leaves_no_asset_rows_or_files_when_saving_fails(project, b
 
 def test_job_fail_keeps_the_parameters_and_the_reason(project, bob, make_job):
     job = make_job(project=project, author=bob)
-    services.job_start(job_id=job.pk, worker_name="w1")
+    services.job_start(job_id=job.pk, worker="w1")
     assert services.job_fail(job_id=job.pk, reason="CUDA out of memory")
     job.refresh_from_db()
     assert (job.status, job.reason) == (JobStatus.FAILED, "CUDA out of memory")
@@ -178,13 +180,13 @@ def test_job_fail_keeps_the_parameters_and_the_reason(project, bob, make_job):
 
 
 def test_job_sweep_stale_fails_a_running_job_whose_heartbeat_stopped(project, bob, make_job, settings):
-    settings.STUDIO_STALE_SECONDS = 60
+    settings.JOB_STALE_SECONDS = 60
     stale = make_job(project=project, author=bob)
     fresh = make_job(project=project, author=bob)
     for job in (stale, fresh):
-        services.job_start(job_id=job.pk, worker_name="w1")
+        services.job_start(job_id=job.pk, worker="w1")
     Job.objects.filter(pk=stale.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=120))
-    assert services.job_sweep_stale() == 1
+    assert jobs.jobs_sweep_stale() == 1
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert stale.status == JobStatus.FAILED
@@ -195,21 +197,21 @@ def test_job_sweep_stale_fails_a_running_job_whose_heartbeat_stopped(project, bo
 def test_job_sweep_stale_at_worker_start_fails_the_jobs_that_worker_had_claimed(project, bob, make_job):
     mine = make_job(project=project, author=bob)
     theirs = make_job(project=project, author=bob)
-    services.job_start(job_id=mine.pk, worker_name="image@a")
-    services.job_start(job_id=theirs.pk, worker_name="image@b")
-    assert services.job_sweep_stale(worker_name="image@a") == 1
+    services.job_start(job_id=mine.pk, worker="image@a")
+    services.job_start(job_id=theirs.pk, worker="image@b")
+    assert jobs.jobs_sweep_stale(worker="image@a") == 1
     assert Job.objects.get(pk=mine.pk).status == JobStatus.FAILED
     assert Job.objects.get(pk=theirs.pk).status == JobStatus.RUNNING
 
 
 def test_job_rerun_keeps_the_seed_and_vary_draws_a_new_one(project, bob, make_job):
     job = make_job(project=project, author=bob)
-    job = services.job_start(job_id=job.pk, worker_name="w1")
+    job = services.job_start(job_id=job.pk, worker="w1")
     asset = services.job_complete(job=job, result=fake_result(job)).assets.get()
-    rerun = services.job_rerun(asset=asset, author=bob)
+    rerun = services.job_rerun(asset=asset, membership=membership_of(bob))
     assert rerun.params == job.params
     assert (rerun.origin, rerun.source_asset_id) == (JobOrigin.RERUN, asset.pk)
-    varied = services.job_rerun(asset=asset, author=bob, vary=True)
+    varied = services.job_rerun(asset=asset, membership=membership_of(bob), vary=True)
     assert varied.origin == JobOrigin.VARY
     assert {k: v for k, v in varied.params.items() if k != "seed"} == {
         k: v for k, v in job.params.items() if k != "seed"
@@ -245,17 +247,17 @@ def test_job_progress_sends_a_few_updates_and_fewer_previews_per_second(project,
 
 
 @pytest.mark.stack
-def test_cancel_watch_sees_a_cancel_sent_before_or_while_the_job_runs(project, bob, make_job, redis_server):
+def test_the_stop_watch_sees_a_cancel_sent_before_or_while_the_job_runs(project, bob, make_job, redis_server):
     first, second = make_job(project=project, author=bob), make_job(project=project, author=bob)
     for job in (first, second):
-        services.job_start(job_id=job.pk, worker_name="w1")
-    services.job_cancel(job=first, user=bob)
-    with services.CancelWatch(job_id=first.pk) as watch:
-        assert watch.is_set()
-    with services.CancelWatch(job_id=second.pk) as watch:
-        assert not watch.is_set()
-        services.job_cancel(job=second, user=bob)
+        services.job_start(job_id=job.pk, worker="w1")
+    services.job_cancel(job=first, membership=membership_of(bob))
+    with jobs.job_running(kind=services.IMAGE_JOB, job=first) as run:
+        assert run.should_stop() and run.stop_reason == "Cancelled by bob."
+    with jobs.job_running(kind=services.IMAGE_JOB, job=second) as run:
+        assert not run.should_stop()
+        services.job_cancel(job=second, membership=membership_of(bob))
         deadline = time.monotonic() + 5
-        while not watch.is_set() and time.monotonic() < deadline:
+        while not run.should_stop() and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert watch.is_set()
+        assert run.stopped and run.stop_reason == "Cancelled by bob."

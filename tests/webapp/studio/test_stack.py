@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from generation.image import read_png_metadata
+from tests.factories import membership_of
 from tests.webapp.studio.conftest import tiny_request
 from webapp.studio import lineage, services
 from webapp.studio.events import studio_group_name
@@ -88,14 +89,14 @@ def _pixels(asset) -> bytes:
 
 
 def test_a_job_makes_assets_with_metadata_and_lineage_and_its_progress_arrives_in_step_order(project, bob, listen):
-    job = services.job_create(project=project, author=bob, request=tiny_request(steps=8, num_images=2, seed=11))
+    job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=8, num_images=2, seed=11))
     ended = listen.until(listen.job_ended(job.pk))
-    assert ended["status"] == JobStatus.SUCCEEDED
+    assert ended["status"] == JobStatus.DONE
     steps = listen.steps(job.pk)
     assert steps == sorted(set(steps)) and steps[0] == 1 and steps[-1] == 8
     assert any(m.get("preview", "").startswith("data:image/png;base64,") for m in listen.events)
     statuses = [m["status"] for m in listen.events if m["type"] == "studio.job"]
-    assert statuses == ["running", "succeeded"]
+    assert statuses == ["running", "done"]
 
     job.refresh_from_db()
     assets = list(job.assets.order_by("batch_index"))
@@ -114,26 +115,26 @@ def test_a_job_makes_assets_with_metadata_and_lineage_and_its_progress_arrives_i
 
 
 def test_rerunning_an_asset_with_its_seed_gives_identical_pixels(project, bob, listen):
-    job = services.job_create(project=project, author=bob, request=tiny_request(steps=6, seed=None))
-    assert listen.until(listen.job_ended(job.pk))["status"] == JobStatus.SUCCEEDED
+    job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=6, seed=None))
+    assert listen.until(listen.job_ended(job.pk))["status"] == JobStatus.DONE
     original = job.assets.get()
-    rerun = services.job_rerun(asset=original, author=bob)
-    varied = services.job_rerun(asset=original, author=bob, vary=True)
-    assert listen.until(listen.job_ended(rerun.pk))["status"] == JobStatus.SUCCEEDED
-    assert listen.until(listen.job_ended(varied.pk))["status"] == JobStatus.SUCCEEDED
+    rerun = services.job_rerun(asset=original, membership=membership_of(bob))
+    varied = services.job_rerun(asset=original, membership=membership_of(bob), vary=True)
+    assert listen.until(listen.job_ended(rerun.pk))["status"] == JobStatus.DONE
+    assert listen.until(listen.job_ended(varied.pk))["status"] == JobStatus.DONE
     assert _pixels(rerun.assets.get()) == _pixels(original)
     assert varied.assets.get().seed != original.seed
     assert _pixels(varied.assets.get()) != _pixels(original)
 
 
 def test_cancel_stops_a_running_job_within_a_step(project, bob, listen):
-    job = services.job_create(project=project, author=bob, request=tiny_request(steps=150))
+    job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=150))
     listen.until(lambda m: m["type"] == "studio.progress" and m["job_id"] == job.pk and m["step"] >= 3)
     job.refresh_from_db()
-    services.job_cancel(job=job, user=bob)
+    services.job_cancel(job=job, membership=membership_of(bob))
     seen_at_cancel = listen.steps(job.pk)[-1]
     ended = listen.until(listen.job_ended(job.pk))
-    assert ended["status"] == JobStatus.CANCELLED
+    assert ended["status"] == JobStatus.STOPPED
     # The engine reads the flag after every step; the few steps past the one
     # seen here were already done (their events in flight) when the flag was set.
     job.refresh_from_db()
@@ -149,7 +150,7 @@ def _pool_children(pid: int) -> list[int]:
 
 
 def test_a_job_whose_worker_process_dies_ends_failed_not_running(project, bob, listen, celery_worker):
-    job = services.job_create(project=project, author=bob, request=tiny_request(steps=150))
+    job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=150))
     listen.until(lambda m: m["type"] == "studio.progress" and m["job_id"] == job.pk and m["step"] >= 2)
     for child in _pool_children(celery_worker.pid):
         os.kill(child, signal.SIGKILL)
@@ -158,8 +159,8 @@ def test_a_job_whose_worker_process_dies_ends_failed_not_running(project, bob, l
         time.sleep(0.2)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
-    assert "died" in job.reason
+    assert "worker process was lost" in job.reason
     assert not job.assets.exists()
     # The worker replaces its process and takes the next job.
-    after = services.job_create(project=project, author=bob, request=tiny_request(steps=2))
-    assert listen.until(listen.job_ended(after.pk), timeout=60)["status"] == JobStatus.SUCCEEDED
+    after = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=2))
+    assert listen.until(listen.job_ended(after.pk), timeout=60)["status"] == JobStatus.DONE

@@ -21,7 +21,7 @@ FORM = {
 
 def _asset(project, author, make_job, **overrides):
     job = make_job(project=project, author=author, **overrides)
-    job = services.job_start(job_id=job.pk, worker_name="w1")
+    job = services.job_start(job_id=job.pk, worker="w1")
     return services.job_complete(job=job, result=fake_result(job)).assets.get()
 
 
@@ -110,7 +110,7 @@ def test_job_cancel_cancels_own_queued_job(project, bob, client_for, make_job):
     job = make_job(project=project, author=bob)
     response = client_for(bob).post(reverse("studio:job_cancel", args=[project.pk, job.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    assert Job.objects.get(pk=job.pk).status == JobStatus.CANCELLED
+    assert Job.objects.get(pk=job.pk).status == JobStatus.STOPPED
     assert "Cancelled by bob." in response.content.decode()
 
 
@@ -246,18 +246,24 @@ def test_assets_are_stored_and_served_through_whatever_storage_is_configured(pro
     assert Image.open(io.BytesIO(b"".join(response.streaming_content))).size == (32, 32)
 
 
-def test_studio_page_fails_a_job_whose_worker_went_silent(project, bob, client_for, make_job, settings):
+def test_the_studio_page_never_writes_the_sweep_fails_a_silent_job(project, bob, client_for, make_job, settings):
     from datetime import timedelta
 
     from django.utils import timezone
 
-    settings.STUDIO_STALE_SECONDS = 60
+    from webapp.core.tasks import sweep_stale_jobs
+
+    settings.JOB_STALE_SECONDS = 60
     job = make_job(project=project, author=bob)
-    services.job_start(job_id=job.pk, worker_name="w1")
+    services.job_start(job_id=job.pk, worker="w1")
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
-    html = client_for(bob).get(reverse("studio:index", args=[project.pk])).content.decode()
+    client_for(bob).get(reverse("studio:index", args=[project.pk]))
+    client_for(bob).get(reverse("studio:job_card", args=[project.pk, job.pk]))
+    assert Job.objects.get(pk=job.pk).status == JobStatus.RUNNING  # a GET leaves it as it is
+    assert sweep_stale_jobs() == 1  # Celery beat runs this
+    html = client_for(bob).get(reverse("studio:job_card", args=[project.pk, job.pk])).content.decode()
     assert Job.objects.get(pk=job.pk).status == JobStatus.FAILED
-    assert "The worker stopped responding while running this job." in html
+    assert "The worker stopped responding" in html
 
 
 def test_studio_reuse_of_a_chat_prompt_brings_only_its_text(project, bob, client_for):

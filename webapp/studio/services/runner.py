@@ -1,83 +1,70 @@
-"""Job writes of the worker: claim, run the engine with progress and cancel, store the images."""
+"""Job writes of the worker: claim, run the engine with progress and stop, store the images.
+
+Claiming, the heartbeat and the stop watch are the job lifecycle's (``webapp.core.jobs``).
+"""
 from __future__ import annotations
 
 import hashlib
 import io
 import logging
-import threading
 import time
 import uuid
-from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
+from webapp.core import jobs
 from webapp.core.events import get_publisher
-from webapp.core.redis import get_redis
+from webapp.core.jobs import JobStatus
 from webapp.studio import lineage
 from webapp.studio.events import preview_data_url, studio_group_name
-from webapp.studio.models import Asset, Job, JobStatus
-from webapp.studio.services.jobs import _job_publish, cancel_flag_key
+from webapp.studio.models import Asset, Job
+from webapp.studio.services.jobs import IMAGE_JOB
 
 logger = logging.getLogger(__name__)
 
 THUMBNAIL_MAX_SIDE = 256
 
 
-def job_start(*, job_id: int, worker_name: str) -> Job | None:
-    """Claim a queued job for this worker; None when it is no longer queued (cancelled, failed, redelivered)."""
-    now = timezone.now()
-    with transaction.atomic():
-        claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker_name=worker_name,
-            worker_host=lineage.worker_host(), code_version=lineage.code_version(),
-        )
-        if not claimed:
-            return None
-        transaction.on_commit(partial(_job_publish, job_id=job_id))
+def job_start(*, job_id: int, worker: str) -> Job | None:
+    """Claim a queued job for this worker; None when it is no longer queued (stopped, failed, redelivered)."""
+    values = {"worker_host": lineage.worker_host(), "code_version": lineage.code_version()}
+    if not jobs.job_claim(kind=IMAGE_JOB, job_id=job_id, worker=worker, values=values):
+        return None
     return Job.objects.select_related("project").get(pk=job_id)
 
 
-def job_run(*, job_id: int, worker_name: str) -> Job | None:
-    """Run a queued job on this worker to success or cancellation.
+def job_run(*, job_id: int, worker: str) -> Job | None:
+    """Run a queued job on this worker until it is done or stopped.
 
     Sends throttled progress and previews to the author's studio group,
-    keeps a heartbeat, stores the images, and returns the finished job, or
-    None if the job was not queued any more. Engine errors propagate: the
-    task marks the job failed.
+    keeps a heartbeat (with the progress), stores the images, and returns the
+    finished job, or None if the job was not queued any more or was failed
+    meanwhile (swept). Engine errors propagate: the task marks the job failed.
     """
     from generation.image import ImageRequest, generate_images
 
-    # A queued job is cancelled in the database, so a flag under this id is
-    # stale (ids can come back after a database reset); only one set after the claim counts.
-    get_redis().delete(cancel_flag_key(job_id))
-    job = job_start(job_id=job_id, worker_name=worker_name)
+    job = job_start(job_id=job_id, worker=worker)
     if job is None:
         return None
     request = ImageRequest.from_dict(job.params)
     progress = JobProgress(job=job)
-    with JobHeartbeat(job_id=job.pk, progress=progress), CancelWatch(job_id=job.pk) as cancel:
-        result = generate_images(request, on_step=progress, should_stop=cancel.is_set)
+    with jobs.job_running(kind=IMAGE_JOB, job=job, progress=progress.values) as run:
+        result = generate_images(request, on_step=progress, should_stop=run.should_stop)
     if result.cancelled:
-        flag = get_redis().get(cancel_flag_key(job.pk))
-        reason = flag.decode() if isinstance(flag, bytes) else (flag or "Cancelled.")
-        return job_mark_cancelled(job=job, reason=reason)
+        reason = run.stop_reason or "Stopped."
+        if not jobs.job_finish(kind=IMAGE_JOB, job_id=job.pk, status=JobStatus.STOPPED, reason=reason):
+            return None
+        job.refresh_from_db()
+        return job
     return job_complete(job=job, result=result)
 
 
-def job_mark_cancelled(*, job: Job, reason: str) -> Job:
-    with transaction.atomic():
-        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-            status=JobStatus.CANCELLED, reason=reason, finished_at=timezone.now()
-        )
-        transaction.on_commit(partial(_job_publish, job_id=job.pk))
-    get_redis().delete(cancel_flag_key(job.pk))
-    job.refresh_from_db()
-    return job
+class JobNotRunning(RuntimeError):
+    """The job ended (failed by the sweep or a hook) while the worker was still running it."""
 
 
 def job_complete(*, job: Job, result: Any) -> Job:
@@ -118,11 +105,13 @@ def job_complete(*, job: Job, result: Any) -> Job:
         with transaction.atomic():
             for row in rows:
                 row.save()
-            Job.objects.filter(pk=job.pk).update(
-                status=JobStatus.SUCCEEDED, finished_at=timezone.now(), model_revision=result.model_revision,
-                steps_done=job.steps_total, seconds_per_step=result.seconds_per_step, heartbeat_at=timezone.now(),
+            finished = jobs.job_finish(
+                kind=IMAGE_JOB, job_id=job.pk, status=JobStatus.DONE,
+                values={"model_revision": result.model_revision, "steps_done": job.steps_total,
+                        "seconds_per_step": result.seconds_per_step},
             )
-            transaction.on_commit(partial(_job_publish, job_id=job.pk))
+            if not finished:  # failed meanwhile (swept, or its worker given up for lost): keep no assets
+                raise JobNotRunning(f"image job {job.pk} is no longer running")
     except BaseException:
         for name in stored:
             default_storage.delete(name)
@@ -180,6 +169,10 @@ class JobProgress:
         self.last_event = now
         self.publisher.publish(self.group, message)
 
+    def values(self) -> dict[str, Any]:
+        """What the heartbeat stores with each beat."""
+        return {"steps_done": self.step, "steps_total": self.total, "seconds_per_step": self.seconds_per_step}
+
     @property
     def seconds_per_step(self) -> float | None:
         """Measured from the first step on: loading and prompt encoding are not steps."""
@@ -188,81 +181,3 @@ class JobProgress:
         if self.step <= 1:
             return self.first_step_at - self.started
         return (time.monotonic() - self.first_step_at) / (self.step - 1)
-
-
-class CancelWatch:
-    """Listens for the job's cancel flag in a thread, so ``should_stop`` costs no round trip per step.
-
-    Subscribes to the job's cancel channel first and then reads the flag,
-    so a cancel sent before the job started is not missed either.
-    """
-
-    def __init__(self, *, job_id: int) -> None:
-        self.job_id = job_id
-        self._cancelled = threading.Event()
-        self._stop = threading.Event()
-        self._subscribed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"cancel-watch-{job_id}", daemon=True)
-
-    def __enter__(self) -> CancelWatch:
-        self._thread.start()
-        self._subscribed.wait(timeout=10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def is_set(self) -> bool:
-        return self._cancelled.is_set()
-
-    def _run(self) -> None:
-        from webapp.studio.selectors import job_cancel_requested
-
-        pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
-        try:
-            pubsub.subscribe(cancel_flag_key(self.job_id))
-            if job_cancel_requested(job_id=self.job_id):
-                self._cancelled.set()
-            self._subscribed.set()
-            while not self._stop.is_set() and not self._cancelled.is_set():
-                if pubsub.get_message(timeout=0.5):
-                    self._cancelled.set()
-        except Exception:
-            logger.exception("cancel watch of job %s stopped", self.job_id)
-        finally:
-            self._subscribed.set()
-            pubsub.close()
-
-
-class JobHeartbeat:
-    """A thread that tells the database, every few seconds, that the job is alive and how far it is.
-
-    ``job_sweep_stale`` fails running jobs whose heartbeat stops.
-    """
-
-    def __init__(self, *, job_id: int, progress: JobProgress) -> None:
-        self.job_id = job_id
-        self.progress = progress
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
-
-    def __enter__(self) -> JobHeartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(settings.STUDIO_HEARTBEAT_SECONDS):
-                Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
-                    heartbeat_at=timezone.now(), steps_done=self.progress.step,
-                    steps_total=self.progress.total, seconds_per_step=self.progress.seconds_per_step,
-                )
-        except Exception:
-            logger.exception("heartbeat of job %s stopped", self.job_id)
-        finally:
-            connection.close()
