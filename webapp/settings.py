@@ -266,6 +266,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
+# Every task has a time limit: past the soft one the task gets SoftTimeLimitExceeded
+# (the job ends failed, its partial output kept); past the hard one the pool process
+# is killed and the lifecycle's lost-task hook fails the job.
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("ATELIER_TASK_SOFT_TIME_LIMIT", "900"))
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("ATELIER_TASK_TIME_LIMIT", str(CELERY_TASK_SOFT_TIME_LIMIT + 60)))
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE

@@ -101,7 +101,7 @@ async def test_the_socket_refuses_an_overlong_send(conversation, bob):
 @pytest.mark.parametrize("kind", ["send", "resume", "junk"])
 async def test_socket_messages_are_rate_limited_per_connection(kind, conversation, bob):
     reply = await sync_to_async(chat_services.message_send)(
-        conversation=conversation, membership=mship(bob, conversation), text="hi", parent=None, reply_settings=short_settings())
+        conversation=conversation, membership=await sync_to_async(mship)(bob, conversation), text="hi", parent=None, reply_settings=short_settings())
     socket = socket_for(f"/ws/chat/{conversation.pk}/", await sync_to_async(session_client)(bob))
     assert (await socket.connect(timeout=5))[0]
     payload = {"send": {"type": "send", "text": ""}, "resume": {"type": "resume", "message": reply.pk, "after": 0},
