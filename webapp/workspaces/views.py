@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from webapp.accounts.views import SIGNUP_INVITE_SESSION_KEY
 from webapp.workspaces import selectors, services
@@ -36,6 +36,7 @@ def team_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
     membership = selectors.membership_get(user=request.user, team_id=team_id)
     team = membership.team
@@ -146,6 +147,7 @@ def project_create(request: HttpRequest, team_id: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_member(user=request.user, project_id=project_id)
     return render(request, "workspaces/project_detail.html", {"project": project, "active_tab": "overview"})
