@@ -1,5 +1,5 @@
-"""The stack a benchmark starts for itself: embedded Redis, daphne and a Celery
-worker on free ports, with a temporary SQLite database. Shared by the chat and
+"""The stack a benchmark starts for itself: embedded Redis, daphne and Celery
+workers (started by ``webapp.worker``, as ``make run`` does) on free ports, with a temporary SQLite database. Shared by the chat and
 studio benchmarks."""
 from __future__ import annotations
 
@@ -26,13 +26,16 @@ def log(message: str) -> None:
 
 
 class Stack:
-    """Redis, daphne and one worker on ``queues``, on free ports, in a temporary folder; stopped on exit."""
+    """Redis, daphne and one worker of each kind in ``workers`` (``text``, ``image``, ``all``),
+    on free ports, in a temporary folder; stopped on exit. ``worker_env`` adds variables
+    to the workers' environment (thread counts, say)."""
 
-    def __init__(self, folder: Path, *, queues: str) -> None:
+    def __init__(self, folder: Path, *, workers: tuple[str, ...], worker_env: dict[str, str] | None = None) -> None:
         from webapp.core.embedded_redis import free_port
 
         self.folder = folder
-        self.queues = queues
+        self.workers = workers
+        self.worker_env = worker_env or {}
         self.redis_port = free_port()
         self.http_port = free_port()
         self.env = dict(os.environ)
@@ -48,9 +51,9 @@ class Stack:
         self.processes: list[subprocess.Popen] = []
         self.base_url = f"http://127.0.0.1:{self.http_port}"
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         out = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
-        process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(args, cwd=ROOT, env=env or self.env, stdout=out, stderr=subprocess.STDOUT)
         self.processes.append(process)
         return process
 
@@ -63,13 +66,18 @@ class Stack:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True)
         self._spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.http_port),
                                "webapp.asgi:application"])
-        worker = self._spawn("worker", [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", self.queues,
-                                        "-c", "1", "-n", "bench@%h", "--without-gossip", "--without-mingle",
-                                        "-l", "INFO"])
+        workers = {
+            kind: self._spawn(f"{kind}-worker", [sys.executable, "-m", "webapp.worker", kind, "-n", f"bench-{kind}@%h"],
+                              env={**self.env, **self.worker_env})
+            for kind in self.workers
+        }
         self._wait(lambda: self._http_ok("/healthz"), "daphne")
-        self._wait(lambda: "ready." in (self.folder / "worker.log").read_text() or worker.poll() is not None, "worker")
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited; see {self.folder / 'worker.log'}")
+        for kind, worker in workers.items():
+            log_path = self.folder / f"{kind}-worker.log"
+            self._wait(lambda path=log_path, process=worker: "ready." in path.read_text() or process.poll() is not None,
+                       f"the {kind} worker")
+            if worker.poll() is not None:
+                raise RuntimeError(f"the {kind} worker exited; see {log_path}")
 
     def _http_ok(self, path: str) -> bool:
         import requests
@@ -98,12 +106,17 @@ class Stack:
 
 
 def run_stack_bench(
-    args: argparse.Namespace, *, name: str, queues: str, bench: Callable[[Stack, argparse.Namespace], Awaitable[dict]]
+    args: argparse.Namespace,
+    *,
+    name: str,
+    workers: tuple[str, ...],
+    bench: Callable[[Stack, argparse.Namespace], Awaitable[dict]],
+    worker_env: dict[str, str] | None = None,
 ) -> int:
     """Start a stack in a temporary folder, run ``bench`` on it, print its result as one JSON line."""
     folder = Path(tempfile.mkdtemp(prefix=f"atelier-bench-{name}-"))
     os.environ.setdefault("ATELIER_MODEL_CACHE", str(ROOT / "var" / "models"))
-    stack = Stack(folder, queues=queues)
+    stack = Stack(folder, workers=workers, worker_env=worker_env)
     try:
         log(f"starting the stack in {folder}")
         stack.start()

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     args = parser.parse_args(argv)
-    return run_stack_bench(args, name="chat", queues="default,text", bench=bench)
+    return run_stack_bench(args, name="chat", workers=("text",), bench=bench)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# This bench compares the engine's loop with ``model.generate`` on the same torch model.
+os.environ.setdefault("ATELIER_TEXT_BACKEND", "transformers")
 
 from generation.text import (
     DEFAULT_TEXT_MODEL,

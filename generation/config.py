@@ -6,8 +6,11 @@ Celery worker and ``python -m generation`` see the same folders.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+
+from generation.errors import GenerationError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,16 +45,69 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def available_cores() -> int:
+    """The number of cores this process may use."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def default_thread_split(cores: int) -> tuple[int, int]:
+    """Torch threads for ``(text, image)`` workers that share ``cores`` cores.
+
+    Together they never ask for more threads than there are cores. On the shared
+    2-core machine an image process with 2 threads ran 10-40x slower than with 1
+    whenever the cores were busy (``bench/worker_split.py``): each step waits for
+    its slowest thread. An odd core goes to the image worker, whose steps are
+    large convolutions.
+    """
+    text = max(1, cores // 2)
+    return text, max(1, cores - text)
+
+
+class ConfigError(GenerationError, ValueError):
+    """An environment variable that configures the engines has a bad value; the message names it."""
+
+
+def _threads_from_env(name: str, environ: Mapping[str, str] | None = None) -> int | None:
+    raw = (os.environ if environ is None else environ).get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of threads, not {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def worker_threads(kind: str, environ: Mapping[str, str] | None = None) -> int:
+    """Torch threads for a worker of ``kind`` (``text``, ``image`` or ``all``).
+
+    ``ATELIER_TEXT_THREADS`` and ``ATELIER_IMAGE_THREADS`` override the split of
+    ``default_thread_split``; a worker on every queue (``all``) runs one job at
+    a time and takes ``ATELIER_TORCH_THREADS`` or every core. ``environ``
+    defaults to this process's environment.
+    """
+    cores = available_cores()
+    text, image = default_thread_split(cores)
+    if kind == "text":
+        return _threads_from_env("ATELIER_TEXT_THREADS", environ) or text
+    if kind == "image":
+        return _threads_from_env("ATELIER_IMAGE_THREADS", environ) or image
+    if kind == "all":
+        return _threads_from_env("ATELIER_TORCH_THREADS", environ) or cores
+    raise ConfigError(f"unknown worker kind {kind!r}: choose text, image or all")
+
+
 @cache
 def configure_torch_threads() -> int:
     """Set torch's intra-op thread count once per process and return it.
 
-    ``ATELIER_TORCH_THREADS`` overrides; the default is the number of cores
-    this process may use, because the engines run one job at a time.
+    ``ATELIER_TORCH_THREADS`` overrides (the worker launcher, ``webapp.worker``,
+    sets it from ``worker_threads``); the default is every core this process may use.
     """
     import torch
 
-    wanted = os.environ.get("ATELIER_TORCH_THREADS")
-    threads = int(wanted) if wanted else max(1, len(os.sched_getaffinity(0)))
+    threads = _threads_from_env("ATELIER_TORCH_THREADS") or available_cores()
     torch.set_num_threads(threads)
     return threads

@@ -2,6 +2,7 @@
 
 Idempotent: a second run finds the cached copies and returns in a moment.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -12,6 +13,7 @@ import time
 def main(argv: list[str] | None = None) -> int:
     steps = [
         ("chat model", "generation.text", "prepare_text_model"),
+        ("chat model's OpenVINO IR", "generation.text", "prepare_openvino_text_model"),
         ("image model", "generation.image", "prepare_image_model"),
     ]
     for label, module_name, func_name in steps:
@@ -24,5 +26,6 @@ def main(argv: list[str] | None = None) -> int:
             continue
         started = time.perf_counter()
         result = prepare()
-        print(f"prepared {label}: {result} ({time.perf_counter() - started:.1f}s)", file=sys.stderr)
+        if result is not None:
+            print(f"prepared {label}: {result} ({time.perf_counter() - started:.1f}s)", file=sys.stderr)
     return 0

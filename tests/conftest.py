@@ -10,16 +10,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.test import Client
 
 from tests.factories import MembershipFactory, ProjectFactory, TeamFactory, UserFactory
+from tests.helpers import ROOT, SentTasks, worker_command
 from webapp.workspaces.models import Role
 
-ROOT = Path(__file__).resolve().parent.parent
+settings.PASSWORD_HASHERS = ["tests.helpers.QuickArgon2PasswordHasher", *settings.PASSWORD_HASHERS]
 
 
 @pytest.fixture
@@ -80,6 +80,17 @@ def client_for():
     return _client_for
 
 
+@pytest.fixture
+def no_enqueue(monkeypatch) -> SentTasks:
+    """Catches every task sent (``apply_async``, ``delay``, ``send_task`` by name) instead of
+    handing it to a broker; the list of ``SentTask`` it returns grows as tasks are sent."""
+    from webapp.celery import app
+
+    sent = SentTasks(app)
+    monkeypatch.setattr(app, "send_task", sent.record)
+    return sent
+
+
 # --- The real stack -------------------------------------------------------------
 
 
@@ -105,7 +116,8 @@ def redis_server() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def celery_worker(redis_server, django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
-    """A real ``celery worker`` process on every queue, using the test database.
+    """A real ``celery worker`` process on every queue (``python -m webapp.worker all``), using
+    the test database: one process keeps the suite fast; ``make run`` starts one per kind.
 
     Tests that hand rows to it must use ``django_db(transaction=True)`` so the
     worker sees committed data.
@@ -120,9 +132,7 @@ def celery_worker(redis_server, django_db_setup, django_db_blocker) -> Iterator[
     log_path = settings.VAR_DIR / "worker.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default,text,image",
-         "-c", "1", "-n", f"test-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "-l", "INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        worker_command("all", "-n", f"test-{os.getpid()}@%h"), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     deadline = time.monotonic() + 180
     try:
@@ -194,7 +204,24 @@ def asgi_server(redis_server, django_db_setup) -> Iterator[str]:
         log.close()
 
 
+# Fixtures that make a test slow, and the markers they give it (`make test-fast` leaves
+# these out). A worker preloads and runs the real default models.
+SLOW_FIXTURES = {
+    "celery_worker": ("stack", "model"),
+    "asgi_server": ("stack",),
+    "browser": ("browser",),
+    "new_page": ("browser",),
+}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Browser tests run last: Playwright's sync API leaves an event loop running in the
-    main thread, and every asyncio test after it (consumers, channel layer) would fail."""
+    """Marks tests by the slow fixtures they use, then sorts browser tests last: Playwright's
+    sync API leaves an event loop running in the main thread, and every asyncio test after
+    it (consumers, channel layer) would fail."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for fixture, markers in SLOW_FIXTURES.items():
+            if fixture in fixtures:
+                for marker in markers:
+                    item.add_marker(marker)
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -1,4 +1,4 @@
-"""The Celery app. Workers run ``celery -A webapp worker -Q text,image,default``."""
+"""The Celery app. Workers start with ``python -m webapp.worker text|image|all`` (see ``webapp/worker.py``)."""
 from __future__ import annotations
 
 import os
@@ -17,3 +17,7 @@ app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for n
 app.conf.task_default_exchange = "default"
 app.conf.task_default_routing_key = "default"
 app.autodiscover_tasks()
+# Every worker writes its heartbeat (webapp/core/workers.py). The step is named, not
+# imported: Celery resolves it when the worker starts, and webapp.core, which sends
+# tasks through this app, stays free of an import cycle with it.
+app.steps["worker"].add("webapp.core.workers:HeartbeatStep")

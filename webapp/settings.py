@@ -90,9 +90,12 @@ INSTALLED_APPS = [
     "webapp.core",
     "webapp.accounts",
     "webapp.workspaces",
+    "webapp.audit",
     "webapp.prompts",
+    "webapp.prompt_templates",
     "webapp.chat",
     "webapp.studio",
+    "webapp.reviews",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +128,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "webapp.workspaces.context_processors.switcher",
+                "webapp.reviews.context_processors.review_inbox",
             ],
         },
     },
@@ -274,6 +278,12 @@ CELERY_TASK_TIME_LIMIT = int(os.environ.get("ATELIER_TASK_TIME_LIMIT", str(CELER
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# The queues a worker may consume; /healthz and /metrics report each.
+ATELIER_QUEUES = ("default", "text", "image")
+# Workers write a heartbeat to Redis this often; /healthz counts a worker alive
+# within two intervals and forgets it after WORKER_FORGET_SECONDS without one.
+WORKER_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_WORKER_HEARTBEAT_SECONDS", "5"))
+WORKER_FORGET_SECONDS = float(os.environ.get("ATELIER_WORKER_FORGET_SECONDS", "300"))
 # Workers load the default text model in worker_process_init; give the child time for it.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "120"))
 
@@ -311,7 +321,6 @@ SESSION_COOKIE_HTTPONLY = True
 
 # --- Product settings -------------------------------------------------------------
 INVITE_TTL_HOURS = int(os.environ.get("ATELIER_INVITE_TTL_HOURS", "72"))
-SITE_URL = os.environ.get("ATELIER_SITE_URL", "")
 # Chat: how long a reply's chunk log stays in Redis.
 CHAT_STREAM_TTL = int(os.environ.get("ATELIER_CHAT_STREAM_TTL", "3600"))
 # Every job (chat reply, image job, ...) that runs touches its row this often;
@@ -334,6 +343,11 @@ CELERY_BEAT_SCHEDULE = {
 # denoising: 4 a second kept a 2-core VM within 5% of the engine alone.
 STUDIO_PROGRESS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PROGRESS_PER_SECOND", "4"))
 STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_SECOND", "4"))
+
+# --- Operations -------------------------------------------------------------------
+# /metrics answers only with "Authorization: Bearer <token>"; unset, it is off (404).
+# The same token shows /healthz's worker details (names, hosts) to a monitor.
+METRICS_TOKEN = os.environ.get("ATELIER_METRICS_TOKEN", "")
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,9 @@ urlpatterns = [
     path("", include("webapp.core.urls")),
     path("", include("webapp.workspaces.urls")),
     path("", include("webapp.prompts.urls")),
+    path("", include("webapp.prompt_templates.urls")),
     path("", include("webapp.chat.urls")),
     path("", include("webapp.studio.urls")),
+    path("", include("webapp.audit.urls")),
+    path("", include("webapp.reviews.urls")),
 ]

@@ -4,14 +4,18 @@ Importing this package is cheap: torch and transformers load only when a
 model is loaded or run, so the web process may use the types, the registry
 and ``validate_params`` freely.
 """
+
 from __future__ import annotations
 
-from generation.text.engine import generate_text
+from generation.text.batching import TextEngine, text_batch_size
+from generation.text.engine import generate_text, text_engine
 from generation.text.loading import (
     LoadedTextModel,
     clear_text_model_cache,
     load_text_model,
+    prepare_openvino_text_model,
     prepare_text_model,
+    text_backend_name,
     text_dtype_name,
 )
 from generation.text.registry import TextModelSpec, get_text_model_spec, text_models
@@ -30,6 +34,7 @@ __all__ = [
     "ChatMessage",
     "DecodingParams",
     "LoadedTextModel",
+    "TextEngine",
     "TextFinal",
     "TextModelSpec",
     "TextRequest",
@@ -38,8 +43,12 @@ __all__ = [
     "generate_text",
     "get_text_model_spec",
     "load_text_model",
+    "prepare_openvino_text_model",
     "prepare_text_model",
+    "text_backend_name",
+    "text_batch_size",
     "text_dtype_name",
+    "text_engine",
     "text_models",
     "validate_params",
     "validate_request",

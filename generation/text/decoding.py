@@ -1,20 +1,18 @@
-"""Decoding loops: KV-cached greedy/sampling, beam search, and token -> text assembly.
+"""Token choice for the transformers backend, and token -> text assembly for every backend.
 
-Every loop is a lazy generator: each ``next()`` runs exactly one forward pass,
-so the caller checks cancellation between any two tokens and never pays for
-a token it will not use. All state lives in the generator (cache, sequence,
-random generator), none in globals, so many requests can run side by side.
+``SampleState`` and ``BeamState`` hold one request's choice of tokens (its
+random generator, its beams); they see only that request's rows of the
+batch's logits, so a request picks the same tokens alone and in a batch.
+The forward passes themselves belong to the backend (``torch_backend``).
 """
+
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from generation.text.types import DecodingParams
-
-if TYPE_CHECKING:
-    from generation.text.loading import LoadedTextModel
 
 
 class TextAssembler:
@@ -88,44 +86,39 @@ def _processors(params: DecodingParams, *, sampling: bool) -> list[Any]:
     return processors
 
 
-def sampled_tokens(
-    loaded: LoadedTextModel, prompt_ids: Sequence[int], params: DecodingParams
-) -> Generator[int, None, None]:
-    """Greedy or random sampling, one token per ``next()``; endless (the caller stops it).
+class SampleState:
+    """Greedy or random sampling for one request: one row of the batch.
 
     Sampling with ``temperature`` 0 is greedy. ``params.seed`` seeds a
-    generator owned by this loop, so the global torch RNG is never touched.
+    generator owned by this request, so the global torch RNG is never touched.
     """
-    import torch
-    from transformers import DynamicCache
 
-    model = loaded.model
-    dev = model.device
-    sampling = params.strategy == "sample" and params.temperature > 0
-    processors = _processors(params, sampling=sampling)
-    generator = None
-    if sampling:
-        generator = torch.Generator(device=dev)
-        generator.manual_seed(int(params.seed or 0))
-    prompt = torch.tensor([list(prompt_ids)], dtype=torch.long, device=dev)
-    # The whole sequence is only needed by the repetition penalty.
-    seq = prompt
-    cache = DynamicCache(config=model.config)
-    inputs = prompt
-    while True:
-        with torch.inference_mode():
-            logits = model(input_ids=inputs, cache=cache, use_cache=True, logits_to_keep=1).logits
-            scores = logits[:, -1, :].float()
-            for processor in processors:
-                scores = processor(seq, scores)
-            if sampling:
-                token = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)
-            else:
-                token = scores.argmax(dim=-1, keepdim=True)
-            if processors:
-                seq = torch.cat([seq, token], dim=-1)
-        inputs = token
-        yield int(token)
+    def __init__(self, prompt_ids: Sequence[int], params: DecodingParams, device: Any) -> None:
+        import torch
+
+        self.sampling = params.strategy == "sample" and params.temperature > 0
+        self.processors = _processors(params, sampling=self.sampling)
+        self.generator = None
+        if self.sampling:
+            self.generator = torch.Generator(device=device)
+            self.generator.manual_seed(int(params.seed or 0))
+        # The whole sequence is only needed by the repetition penalty.
+        self.seq = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)
+
+    def choose(self, logits: Any) -> int:
+        """The next token from this request's ``(1, vocab)`` logits."""
+        import torch
+
+        scores = logits.float()
+        for processor in self.processors:
+            scores = processor(self.seq, scores)
+        if self.sampling:
+            token = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=self.generator)
+        else:
+            token = scores.argmax(dim=-1, keepdim=True)
+        if self.processors:
+            self.seq = torch.cat([self.seq, token], dim=-1)
+        return int(token)
 
 
 @dataclass(frozen=True)
@@ -155,57 +148,70 @@ def _common_prefix(sequences: Sequence[Sequence[int]]) -> list[int]:
     return list(first[:size])
 
 
-def beam_steps(
-    loaded: LoadedTextModel,
-    prompt_ids: Sequence[int],
-    params: DecodingParams,
-    hits_stop: Callable[[Sequence[int]], bool],
-) -> Generator[BeamStep, None, None]:
-    """Beam search with ``num_beams`` beams and ``length_penalty``, one forward per ``next()``.
+class BeamState:
+    """Beam search with ``num_beams`` beams and ``length_penalty`` for one request.
 
     Scores are summed log-probabilities divided by ``length ** length_penalty``.
     A hypothesis ends at an end token or when ``hits_stop`` says its text holds
     a stop sequence. Like ``generate``'s default (``early_stopping=False``),
     the search ends once ``num_beams`` hypotheses are done and no live beam
-    can beat the worst of them, or at ``max_new_tokens``.
+    can beat the worst of them, or at ``max_new_tokens``. The request starts
+    with one row (the prompt) and holds at most ``num_beams`` rows after.
     """
-    import torch
-    from transformers import DynamicCache
 
-    model = loaded.model
-    dev = model.device
-    width = params.num_beams
-    penalty = params.length_penalty
-    eos = loaded.eos_token_ids
-    processors = _processors(params, sampling=False)
-    prompt = list(prompt_ids)
-    cache = DynamicCache(config=model.config)
-    beams: list[list[int]] = [[]]
-    beam_scores = torch.zeros(1, device=dev)
-    done: list[tuple[float, list[int], str]] = []  # (normalized score, tokens, finish reason)
-    inputs = torch.tensor([prompt], dtype=torch.long, device=dev)
-    for length in range(1, params.max_new_tokens + 1):
-        with torch.inference_mode():
-            logits = model(input_ids=inputs, cache=cache, use_cache=True, logits_to_keep=1).logits
-            scores = logits[:, -1, :].float()
-            if processors:
-                seq = torch.tensor([prompt + b for b in beams], dtype=torch.long, device=dev)
-                for processor in processors:
-                    scores = processor(seq, scores)
-            totals = torch.log_softmax(scores, dim=-1) + beam_scores[:, None]
-            vocab = totals.shape[-1]
-            top_scores, top_index = totals.view(-1).topk(min(2 * width, totals.numel()))
+    def __init__(
+        self,
+        prompt_ids: Sequence[int],
+        params: DecodingParams,
+        eos: frozenset[int],
+        hits_stop: Callable[[Sequence[int]], bool],
+        device: Any,
+    ) -> None:
+        import torch
+
+        self.params = params
+        self.eos = eos
+        self.hits_stop = hits_stop
+        self.device = device
+        self.processors = _processors(params, sampling=False)
+        self.prompt = list(prompt_ids)
+        self.beams: list[list[int]] = [[]]
+        self.beam_scores = torch.zeros(1, device=device)
+        self.done: list[tuple[float, list[int], str]] = []  # (normalized score, tokens, finish reason)
+        self.length = 0
+
+    def choose(self, logits: Any) -> tuple[list[int], list[int], BeamStep]:
+        """Advance one token from this request's ``(rows, vocab)`` logits.
+
+        Returns the source row and the new token of every beam that lives on
+        (both empty on the final step), and the progress.
+        """
+        import torch
+
+        width = self.params.num_beams
+        penalty = self.params.length_penalty
+        self.length += 1
+        length = self.length
+        scores = logits.float()
+        if self.processors:
+            seq = torch.tensor([self.prompt + b for b in self.beams], dtype=torch.long, device=self.device)
+            for processor in self.processors:
+                scores = processor(seq, scores)
+        totals = torch.log_softmax(scores, dim=-1) + self.beam_scores[:, None]
+        vocab = totals.shape[-1]
+        top_scores, top_index = totals.view(-1).topk(min(2 * width, totals.numel()))
         live: list[list[int]] = []
         live_scores: list[float] = []
         sources: list[int] = []
+        done = self.done
         for rank, (score, flat) in enumerate(zip(top_scores.tolist(), top_index.tolist(), strict=True)):
             source, token = divmod(flat, vocab)
-            if token in eos:
+            if token in self.eos:
                 if rank < width:
-                    done.append((score / length**penalty, beams[source], "eos"))
+                    done.append((score / length**penalty, self.beams[source], "eos"))
                 continue
-            candidate = [*beams[source], token]
-            if hits_stop(candidate):
+            candidate = [*self.beams[source], token]
+            if self.hits_stop(candidate):
                 if rank < width:
                     done.append((score / length**penalty, candidate, "stop"))
                 continue
@@ -216,31 +222,20 @@ def beam_steps(
                 break
         done.sort(key=lambda hyp: hyp[0], reverse=True)
         del done[width:]
-        finished = not live or length == params.max_new_tokens
-        if live and length == params.max_new_tokens:
+        last = length == self.params.max_new_tokens
+        finished = not live or last
+        if live and last:
             done.extend((s / length**penalty, b, "length") for s, b in zip(live_scores, live, strict=True))
             done.sort(key=lambda hyp: hyp[0], reverse=True)
         elif live and len(done) == width and done[-1][0] >= live_scores[0] / length**penalty:
             finished = True
         if finished:
             _, best, reason = done[0]
-            yield BeamStep(best, length, final=True, finish_reason=reason)
-            return
-        yield BeamStep(_common_prefix(live + [hyp[1] for hyp in done]), length)
-        beams = live
-        beam_scores = torch.tensor(live_scores, device=dev)
-        cache.reorder_cache(torch.tensor(sources, dtype=torch.long, device=dev))  # type: ignore[arg-type]
-        inputs = torch.tensor([[b[-1]] for b in live], dtype=torch.long, device=dev)
-
-
-def warm_up(loaded: LoadedTextModel, tokens: int = 4) -> None:
-    """One short greedy generation: the first forward passes are much slower than the rest."""
-    text = loaded.tokenizer.apply_chat_template(
-        [{"role": "user", "content": "Hello"}], add_generation_prompt=True, tokenize=False
-    )
-    prompt = loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
-    steps = sampled_tokens(loaded, prompt, DecodingParams(max_new_tokens=tokens))
-    for _, token in zip(range(tokens), steps, strict=False):
-        if token in loaded.eos_token_ids:
-            break
-    steps.close()
+            return [], [], BeamStep(best, length, final=True, finish_reason=reason)
+        self.beams = live
+        self.beam_scores = torch.tensor(live_scores, device=self.device)
+        return (
+            sources,
+            [b[-1] for b in live],
+            BeamStep(_common_prefix(live + [hyp[1] for hyp in done]), length),
+        )

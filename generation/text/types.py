@@ -1,4 +1,5 @@
 """Requests and results of the text engine: frozen, JSON-friendly dataclasses."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,7 +60,9 @@ class DecodingParams:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValidationError(unknown[0], f"unknown decoding parameter (allowed: {', '.join(sorted(known))})")
+            raise ValidationError(
+                unknown[0], f"unknown decoding parameter (allowed: {', '.join(sorted(known))})"
+            )
         values = dict(data)
         if "stop" in values:
             stop = values["stop"]
@@ -100,6 +103,9 @@ class TextFinal:
     ``text`` equals the concatenation of the stream's deltas. ``tokens_per_second``
     is the decode rate after the first token (prefill excluded);
     ``time_to_first_token`` is ``None`` when no token was generated.
+    ``backend`` names the engine backend (``openvino`` or ``transformers``);
+    ``batch_max`` and ``batch_mean`` are the largest and the mean number of
+    rows in the steps that decoded this request (1 when it ran alone).
     """
 
     text: str
@@ -112,6 +118,9 @@ class TextFinal:
     model: str
     params: DecodingParams
     error: str | None = None
+    backend: str = ""
+    batch_max: int = 0
+    batch_mean: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

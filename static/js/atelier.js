@@ -16,3 +16,8 @@ document.addEventListener("click", (event) => {
   const input = event.target.closest("input[data-select-on-click]");
   if (input) input.select();
 });
+// Forms that ask first: <form data-confirm="Delete this?"> (no inline handlers: a CSP is coming).
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest?.("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});

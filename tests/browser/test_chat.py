@@ -7,7 +7,8 @@ import time
 import pytest
 
 from tests.factories import PASSWORD
-from webapp.chat.models import Message, Status
+from webapp.chat.models import Message
+from webapp.core.jobs import JobStatus as Status
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -88,7 +89,7 @@ def test_send_watch_stop_and_reload_mid_reply(asgi_server, celery_worker, new_pa
     _send(page, "Describe a busy harbour in the morning.", 120)
     _wait_for_text(page, min_chars=15)
     final = _last_reply()
-    assert final.status == Status.STREAMING
+    assert final.status == Status.RUNNING
     page.reload()
     replayed = _wait_for_text(page, min_chars=15)  # replayed from the log, from its first chunk
     page.locator(f"#msg-{final.pk}.status-done").wait_for(timeout=120_000)

@@ -7,9 +7,7 @@ from generation.image import DEFAULT_IMAGE_MODEL, ImageRequest, generate_images,
 from generation.image.checker import WEIGHTS, accuracy_on_generator, classify, load_checker
 from generation.image.registry import DEFAULT_MODEL_DIR
 
-pytestmark = pytest.mark.skipif(
-    not (DEFAULT_MODEL_DIR / "model_index.json").is_file(), reason="default model weights not committed yet"
-)
+pytestmark = pytest.mark.model
 
 # Fixed prompts and seeds on pairs the model was trained on.
 FIXED = [
@@ -18,6 +16,10 @@ FIXED = [
     ("a large yellow square on a gray background", "square", "yellow", 0),
     ("a large green cross on a white background", "cross", "green", 0),
 ]
+
+
+def test_the_default_model_weights_are_committed() -> None:
+    assert (DEFAULT_MODEL_DIR / "model_index.json").is_file(), f"the default image model is missing from {DEFAULT_MODEL_DIR}"
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ from generation.text import (
     prepare_text_model,
 )
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(scope="module")
 def default_model():

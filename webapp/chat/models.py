@@ -72,6 +72,9 @@ class Message(models.Model):
     time_to_first_token = models.FloatField(null=True, blank=True)
     tokens_per_second = models.FloatField(null=True, blank=True)
     elapsed = models.FloatField(null=True, blank=True)
+    # The text engine's batch: the most and the mean replies (rows) decoded with this one per step.
+    batch_max = models.PositiveSmallIntegerField(null=True, blank=True)
+    batch_mean = models.FloatField(null=True, blank=True)
 
     # Liveness of a reply being decoded: the worker touches heartbeat_at while it
     # runs, so a reply whose worker died can be told apart and marked failed.

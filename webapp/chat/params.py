@@ -15,10 +15,6 @@ class ReplySettings:
     system_prompt: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
-    def to_record(self) -> dict[str, Any]:
-        """The JSON stored with a prompt in the history (what "reuse" reads back)."""
-        return {"model": self.model_name, "system": self.system_prompt, **self.params}
-
 
 def default_model_name() -> str:
     from generation.text.types import DEFAULT_TEXT_MODEL

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from webapp.audit.models import AuditAction
+from webapp.audit.services import audit_record
 from webapp.chat import stream
 from webapp.chat.markdown import render_markdown
 from webapp.chat.models import Conversation, Message, Role
@@ -25,6 +27,8 @@ from webapp.core import bounds, jobs
 from webapp.core.errors import error_logged, public_failure
 from webapp.core.events import get_publisher
 from webapp.core.jobs import JobKind, JobStatus
+from webapp.prompt_templates.services import template_use_record
+from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompts.services import prompt_record_create
 from webapp.workspaces.models import Membership, Project
 from webapp.workspaces.services import membership_require_write
@@ -185,6 +189,7 @@ def message_send(
     text: str,
     parent: Message | None,
     reply_settings: ReplySettings,
+    template_use: TemplateUseRequest | None = None,
 ) -> Message:
     """Create the user's message under ``parent`` and a queued reply; enqueue it after commit.
 
@@ -193,12 +198,18 @@ def message_send(
     the project, ``ValidationError`` for an empty text or a parent that is not
     a finished reply of this conversation, and
     ``generation.errors.ValidationError`` for bad settings; nothing is enqueued then.
+    ``template_use`` (from the composer's template picker) is recorded as the reply's lineage.
     """
     _require_write(membership=membership, conversation=conversation)
     prompt = _prompt_create(
         conversation=conversation, membership=membership, parent=parent, text=text, reply_settings=reply_settings
     )
-    return _reply_create(conversation=conversation, parent=prompt, membership=membership, reply_settings=reply_settings)
+    reply = _reply_create(conversation=conversation, parent=prompt, membership=membership, reply_settings=reply_settings)
+    if template_use is not None:
+        template_use_record(
+            use=template_use, project=conversation.project, user=membership.user, output_kind="reply", output_id=reply.pk
+        )
+    return reply
 
 
 @transaction.atomic
@@ -244,12 +255,18 @@ def reply_stop(*, message: Message, membership: Membership) -> None:
 
 @transaction.atomic
 def conversation_start(
-    *, project: Project, membership: Membership, text: str, reply_settings: ReplySettings
+    *,
+    project: Project,
+    membership: Membership,
+    text: str,
+    reply_settings: ReplySettings,
+    template_use: TemplateUseRequest | None = None,
 ) -> Message:
     """A new conversation whose first prompt is ``text``; returns the queued reply."""
     conversation = conversation_create(project=project, membership=membership, reply_settings=reply_settings)
     return message_send(
-        conversation=conversation, membership=membership, text=text, parent=None, reply_settings=reply_settings
+        conversation=conversation, membership=membership, text=text, parent=None, reply_settings=reply_settings,
+        template_use=template_use,
     )
 
 
@@ -299,16 +316,16 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
     partial text and the reason.
     """
     from generation.errors import ValidationError as GenerationValidationError
-    from generation.text.engine import generate_text
-    from generation.text.loading import load_text_model
+    from generation.text.engine import generate_text, text_engine
     from generation.text.types import TextFinal
 
     model_name = Message.objects.filter(pk=message_id, status=JobStatus.QUEUED).values_list("model_name", flat=True).first()
     if model_name is None:
         return None
     # Load before claiming: loading a big model may take longer than the heartbeat
-    # allows, and a queued reply is never swept, a running one is.
-    load_text_model(model_name)
+    # allows, and a queued reply is never swept, a running one is. Every thread of a
+    # text worker hands its reply to this process's one engine, which batches them.
+    text_engine(model_name)
     if not jobs.job_claim(kind=REPLY, job_id=message_id, worker=worker):
         return None
     message = Message.objects.select_related("conversation").get(pk=message_id)
@@ -338,6 +355,8 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
             time_to_first_token=final.time_to_first_token,
             tokens_per_second=final.tokens_per_second,
             elapsed=final.elapsed,
+            batch_max=final.batch_max,
+            batch_mean=final.batch_mean,
             model_name=final.model,
             params=final.params.to_dict(),
         )
@@ -345,9 +364,12 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
         status, reason = JobStatus.FAILED, error or "The engine ended without a result."
         values.update(finish_reason="error")
     try:
-        updated = jobs.job_finish(
-            kind=REPLY, job_id=message.pk, status=status, reason=reason, values=values, publish=False
-        )
+        with transaction.atomic():
+            updated = jobs.job_finish(
+                kind=REPLY, job_id=message.pk, status=status, reason=reason, values=values, publish=False
+            )
+            if updated and status == JobStatus.DONE:
+                _audit_generated(message)
         if updated:
             out.end(status=status)
     finally:
@@ -356,6 +378,14 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
         return None  # deleted or swept while decoding
     message.refresh_from_db()
     return message
+
+
+def _audit_generated(message: Message) -> None:
+    project = message.conversation.project
+    audit_record(
+        actor=message.author, team_id=project.team_id, project_id=project.pk, action=AuditAction.GENERATED,
+        object_kind="reply", object_id=message.pk, detail={"conversation": message.conversation_id},
+    )
 
 
 def reply_fail(*, message_id: int, reason: str) -> bool:

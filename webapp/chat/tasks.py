@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from webapp.chat import services
 from webapp.core.errors import error_logged, public_failure
@@ -30,16 +30,26 @@ def generate_reply(self: Any, message_id: int) -> str:
 
 @worker_process_init.connect
 def load_default_text_model(**kwargs: object) -> None:
-    """Load the default chat model in each pool process, so no prompt pays for it.
+    """Load and warm the default chat model's engine in each pool process, so no prompt pays for it.
 
     ``ATELIER_PRELOAD_TEXT_MODEL=0`` turns this off (e.g. for image-only workers).
     """
     if os.environ.get("ATELIER_PRELOAD_TEXT_MODEL", "1") in ("0", "false", "no"):
         return
     try:
-        from generation.text.loading import load_text_model
+        from generation.text.engine import text_engine
         from generation.text.types import DEFAULT_TEXT_MODEL
 
-        load_text_model(DEFAULT_TEXT_MODEL)
+        text_engine(DEFAULT_TEXT_MODEL)
     except Exception:
         logger.exception("could not preload the default text model; the first reply will load it")
+
+
+@worker_init.connect
+def load_default_text_model_in_a_thread_pool(sender: Any = None, **kwargs: object) -> None:
+    """A text worker runs a thread pool (``-P threads -c $ATELIER_TEXT_BATCH``): its tasks share
+    this process's one engine, which decodes their replies in one batch. No pool process starts
+    there, so the model is loaded here; a prefork pool loads it in each child instead."""
+    pool = str(getattr(sender, "pool_cls", "") or "")
+    if "thread" in pool or "solo" in pool:
+        load_default_text_model()

@@ -5,4 +5,7 @@ from django.urls import path
 from webapp.core import views
 
 app_name = "core"
-urlpatterns = [path("healthz", views.healthz, name="healthz")]
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
+]

@@ -6,9 +6,17 @@ from django.apps import AppConfig
 class StudioConfig(AppConfig):
     name = "webapp.studio"
     label = "studio"
+    # What a project export carries (see webapp.workspaces.transfer), parents first.
+    project_export = [("Job", "project"), ("Asset", "project")]
 
     def ready(self) -> None:
         from webapp.core.jobs import job_kind_register
         from webapp.studio.services import IMAGE_JOB
 
         job_kind_register(IMAGE_JOB)
+
+        # The template page lists what each version made; this app says how its outputs look.
+        from webapp.prompt_templates.outputs import register_output_kind
+        from webapp.studio.selectors import jobs_describe
+
+        register_output_kind("job", jobs_describe)

@@ -38,6 +38,8 @@ class StudioForm(forms.Form):
     height = forms.IntegerField(widget=forms.NumberInput(attrs={"step": "8"}))
     num_images = forms.IntegerField(label="Images", initial=1)
     seed = forms.IntegerField(required=False, help_text="Empty for a random seed; the seed used is always recorded.")
+    # Set by the template picker: {"version": id, "values": {...}}, recorded as the job's lineage.
+    template_use = forms.CharField(required=False, max_length=100_000, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,6 +82,11 @@ class GalleryFilterForm(forms.Form):
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     job = forms.IntegerField(required=False, min_value=1, label="Job #")
+    # The values the reviews app writes into Asset.review_state.
+    review = forms.ChoiceField(required=False, label="Review", choices=[
+        ("", "Any"), ("none", "Not reviewed"), ("in_review", "In review"), ("changes_requested", "Changes requested"),
+        ("approved", "Approved"), ("rejected", "Rejected"),
+    ])
 
     def __init__(self, *args: Any, members: list[Any], model_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

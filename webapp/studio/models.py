@@ -114,6 +114,8 @@ class Asset(models.Model):
     worker_host = models.CharField(max_length=200)
     code_version = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Written by the reviews app (a layer above) when the image's review changes; the gallery filters on it.
+    review_state = models.CharField(max_length=20, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -9,18 +9,10 @@ import pytest
 from django.conf import settings
 
 from tests.factories import membership_of
+from tests.helpers import short_settings
 from webapp.chat import services
-from webapp.chat.params import ReplySettings, default_model_name, default_params
 
 TINY = "tiny-chat"
-
-
-def short_settings(**params) -> ReplySettings:
-    return ReplySettings(
-        model_name=params.pop("model_name", default_model_name()),
-        system_prompt=params.pop("system_prompt", ""),
-        params={**default_params(), "max_new_tokens": 8, **params},
-    )
 
 
 @pytest.fixture

@@ -7,22 +7,13 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from tests.factories import membership_of
-from tests.webapp.chat.conftest import short_settings
+from tests.helpers import short_settings
 from webapp.asgi import application
 from webapp.chat import services, stream
 from webapp.chat.models import Message
 from webapp.core.jobs import JobStatus
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_server")]
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    from webapp.core import jobs
-
-    sent: list[int] = []
-    monkeypatch.setattr(jobs, "task_send", lambda name, *, args, queue, task_id=None: sent.append(args[0]))
-    return sent
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_server", "no_enqueue")]
 
 
 @pytest.fixture
@@ -93,7 +84,7 @@ async def test_resume_of_a_message_from_another_conversation_reveals_nothing(con
     await socket.disconnect()
 
 
-async def test_a_viewer_cannot_send(conversation, reply, carol, no_broker):
+async def test_a_viewer_cannot_send(conversation, reply, carol, no_enqueue):
     socket = await sync_to_async(_socket)(conversation, carol)
     connected, _ = await socket.connect()
     assert connected  # viewers read
@@ -102,7 +93,7 @@ async def test_a_viewer_cannot_send(conversation, reply, carol, no_broker):
     assert answer["type"] == "error" and "Viewers" in answer["error"]
     await socket.send_json_to({"type": "stop", "message": reply.pk})
     assert (await socket.receive_json_from(timeout=5))["type"] == "error"
-    assert await sync_to_async(Message.objects.count)() == 2 and no_broker == [reply.pk]
+    assert await sync_to_async(Message.objects.count)() == 2 and no_enqueue.ids() == [reply.pk]
     assert (await sync_to_async(Message.objects.get)(pk=reply.pk)).status == JobStatus.QUEUED
     await socket.disconnect()
 
@@ -115,7 +106,7 @@ async def _next(socket, kind: str) -> dict:
             return message
 
 
-async def test_a_member_sends_over_the_socket(conversation, reply, bob, no_broker):
+async def test_a_member_sends_over_the_socket(conversation, reply, bob, no_enqueue):
     await sync_to_async(Message.objects.filter(pk=reply.pk).update)(status=JobStatus.DONE, text="hi")
     socket = await sync_to_async(_socket)(conversation, bob)
     await socket.connect()
@@ -123,7 +114,7 @@ async def test_a_member_sends_over_the_socket(conversation, reply, bob, no_broke
     answer = await _next(socket, "queued")
     new_reply = await sync_to_async(Message.objects.get)(pk=answer["message"])
     assert new_reply.parent_id == answer["prompt"] and new_reply.params["max_new_tokens"] == 4
-    assert no_broker == [reply.pk, new_reply.pk]
+    assert no_enqueue.ids() == [reply.pk, new_reply.pk]
     await socket.send_json_to({"type": "send", "text": "bad", "parent": new_reply.pk, "top_p": 0})
     assert (await _next(socket, "error"))["fields"] == {"top_p": ["must be in (0, 1], got 0"]}
     await socket.disconnect()

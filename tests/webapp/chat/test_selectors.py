@@ -6,19 +6,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from tests.factories import membership_of
-from tests.webapp.chat.conftest import short_settings
+from tests.helpers import short_settings
 from webapp.chat import selectors, services
 from webapp.chat.models import Message
 from webapp.core.jobs import JobStatus
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    from webapp.core import jobs
-
-    monkeypatch.setattr(jobs, "task_send", lambda *a, **k: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_enqueue")]
 
 
 def _done(message, text):

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from generation.errors import ValidationError as GenerationValidationError
 from tests.factories import membership_of
-from tests.webapp.chat.conftest import short_settings
+from tests.helpers import short_settings
 from webapp.chat import services, stream
 from webapp.chat.models import Message, Role
 from webapp.core import jobs
@@ -18,16 +18,6 @@ from webapp.prompts.models import PromptRecord
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def enqueued(monkeypatch):
-    """The message ids handed to Celery (after commit), instead of a broker."""
-    from webapp.core import jobs
-
-    sent: list[int] = []
-    monkeypatch.setattr(jobs, "task_send", lambda name, *, args, queue, task_id=None: sent.append((args[0], queue)))
-    return sent
-
-
 def _send(conversation, author, text="Plan the launch", parent=None, **params):
     return services.message_send(
         conversation=conversation, membership=membership_of(author), text=text, parent=parent, reply_settings=short_settings(**params)
@@ -35,20 +25,20 @@ def _send(conversation, author, text="Plan the launch", parent=None, **params):
 
 
 def test_message_send_creates_prompt_and_queued_reply_and_enqueues_after_commit(
-    conversation, bob, enqueued, django_capture_on_commit_callbacks
+    conversation, bob, no_enqueue, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         reply = _send(conversation, bob)
-        assert enqueued == []  # nothing goes to the broker before the commit
+        assert no_enqueue == []  # nothing goes to the broker before the commit
     for callback in callbacks:
         callback()
-    assert enqueued == [(reply.pk, "text")]
+    assert no_enqueue.ids_and_queues() == [(reply.pk, "text")]
     assert reply.role == Role.ASSISTANT and reply.status == JobStatus.QUEUED
     assert reply.parent.role == Role.USER and reply.parent.text == "Plan the launch"
     assert reply.params["max_new_tokens"] == 8
 
 
-def test_message_send_records_the_prompt_in_the_project_history(conversation, bob, enqueued):
+def test_message_send_records_the_prompt_in_the_project_history(conversation, bob, no_enqueue):
     reply = _send(conversation, bob, temperature=0.3)
     record = PromptRecord.objects.get()
     assert (record.project, record.author, record.kind, record.text) == (conversation.project, bob, "chat", "Plan the launch")
@@ -56,26 +46,26 @@ def test_message_send_records_the_prompt_in_the_project_history(conversation, bo
     assert reply.parent.prompt == record
 
 
-def test_message_send_with_bad_params_creates_and_enqueues_nothing(conversation, bob, enqueued, django_capture_on_commit_callbacks):
+def test_message_send_with_bad_params_creates_and_enqueues_nothing(conversation, bob, no_enqueue, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(GenerationValidationError) as caught:
         _send(conversation, bob, top_p=0)
     assert caught.value.field == "top_p"
-    assert not Message.objects.exists() and not PromptRecord.objects.exists() and enqueued == []
+    assert not Message.objects.exists() and not PromptRecord.objects.exists() and no_enqueue == []
 
 
-def test_first_prompt_names_the_conversation(conversation, bob, enqueued):
+def test_first_prompt_names_the_conversation(conversation, bob, no_enqueue):
     _send(conversation, bob, text="Draft   the\nlaunch email")
     conversation.refresh_from_db()
     assert conversation.title == "Draft the launch email"
 
 
-def test_message_send_rejects_a_parent_still_streaming(conversation, bob, enqueued):
+def test_message_send_rejects_a_parent_still_streaming(conversation, bob, no_enqueue):
     reply = _send(conversation, bob)
     with pytest.raises(ValidationError):
         _send(conversation, bob, text="next", parent=reply)
 
 
-def test_message_send_rejects_a_parent_from_another_conversation(conversation, project, alice, bob, enqueued):
+def test_message_send_rejects_a_parent_from_another_conversation(conversation, project, alice, bob, no_enqueue):
     other = services.conversation_create(project=project, membership=membership_of(alice), reply_settings=short_settings())
     reply = _send(other, bob)
     Message.objects.filter(pk=reply.pk).update(status=JobStatus.DONE)
@@ -84,17 +74,17 @@ def test_message_send_rejects_a_parent_from_another_conversation(conversation, p
         _send(conversation, bob, parent=reply)
 
 
-def test_reply_regenerate_adds_a_sibling_reply(conversation, bob, enqueued, django_capture_on_commit_callbacks):
+def test_reply_regenerate_adds_a_sibling_reply(conversation, bob, no_enqueue, django_capture_on_commit_callbacks):
     first = _send(conversation, bob)
     Message.objects.filter(pk=first.pk).update(status=JobStatus.DONE, text="one")
     first.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         second = services.reply_regenerate(message=first, membership=membership_of(bob), reply_settings=short_settings())
     assert second.parent_id == first.parent_id and second.pk != first.pk
-    assert enqueued == [(second.pk, "text")]
+    assert no_enqueue.ids_and_queues() == [(second.pk, "text")]
 
 
-def test_message_edit_resend_branches_beside_the_original(conversation, bob, enqueued):
+def test_message_edit_resend_branches_beside_the_original(conversation, bob, no_enqueue):
     reply = _send(conversation, bob, text="v1")
     Message.objects.filter(pk=reply.pk).update(status=JobStatus.DONE)
     new_reply = services.message_edit_resend(message=reply.parent, membership=membership_of(bob), text="v2", reply_settings=short_settings())
@@ -104,7 +94,7 @@ def test_message_edit_resend_branches_beside_the_original(conversation, bob, enq
 
 
 def test_reply_stop_on_a_queued_reply_ends_it_stopped_at_once(
-    conversation, bob, enqueued, redis_server, django_capture_on_commit_callbacks
+    conversation, bob, no_enqueue, redis_server, django_capture_on_commit_callbacks
 ):
     reply = _send(conversation, bob)
     with django_capture_on_commit_callbacks(execute=True):
@@ -117,7 +107,7 @@ def test_reply_stop_on_a_queued_reply_ends_it_stopped_at_once(
 
 
 def test_the_sweep_fails_a_silent_reply_with_its_partial_text(
-    conversation, bob, enqueued, redis_server, django_capture_on_commit_callbacks
+    conversation, bob, no_enqueue, redis_server, django_capture_on_commit_callbacks
 ):
     reply = _send(conversation, bob)
     long_ago = timezone.now() - timedelta(minutes=5)
@@ -140,7 +130,7 @@ def test_the_sweep_fails_a_silent_reply_with_its_partial_text(
     ]
 
 
-def test_the_sweep_leaves_a_reply_with_a_fresh_heartbeat(conversation, bob, enqueued, redis_server):
+def test_the_sweep_leaves_a_reply_with_a_fresh_heartbeat(conversation, bob, no_enqueue, redis_server):
     reply = _send(conversation, bob)
     Message.objects.filter(pk=reply.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now(), worker="w1@h")
     assert jobs.jobs_sweep_stale() == 0
@@ -148,7 +138,7 @@ def test_the_sweep_leaves_a_reply_with_a_fresh_heartbeat(conversation, bob, enqu
     assert jobs.jobs_sweep_stale(worker="w1@h") == 1
 
 
-def test_conversation_delete_asks_live_replies_to_stop(conversation, bob, enqueued, redis_server,
+def test_conversation_delete_asks_live_replies_to_stop(conversation, bob, no_enqueue, redis_server,
                                                         django_capture_on_commit_callbacks):
     reply = _send(conversation, bob)
     with django_capture_on_commit_callbacks(execute=True):
@@ -166,7 +156,7 @@ def test_conversation_rename_rejects_an_empty_title(conversation, alice):
 
 
 @pytest.mark.parametrize("write", ["send", "rename", "settings", "delete", "stop", "regenerate"])
-def test_write_services_refuse_a_viewer(conversation, bob, carol, enqueued, write):
+def test_write_services_refuse_a_viewer(conversation, bob, carol, no_enqueue, write):
     from django.core.exceptions import PermissionDenied
 
     reply = _send(conversation, bob)
@@ -188,7 +178,7 @@ def test_write_services_refuse_a_viewer(conversation, bob, carol, enqueued, writ
     assert Message.objects.count() == 2
 
 
-def test_write_services_refuse_an_outsider(conversation, mallory, other_project, enqueued):
+def test_write_services_refuse_an_outsider(conversation, mallory, other_project, no_enqueue):
     from django.core.exceptions import PermissionDenied
 
     with pytest.raises(PermissionDenied):

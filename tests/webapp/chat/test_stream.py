@@ -16,7 +16,7 @@ class FakeClock:
 
 @pytest.fixture
 def reply(conversation, bob):
-    from tests.webapp.chat.conftest import short_settings
+    from tests.helpers import short_settings
     from webapp.chat import services
 
     return services.message_send(conversation=conversation, membership=membership_of(bob), text="hi", parent=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import membership_of
-from tests.webapp.chat.conftest import short_settings
+from tests.helpers import short_settings
 from webapp.chat import services, stream
 from webapp.chat.models import Message
 from webapp.core import jobs
@@ -14,11 +14,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_server")]
 
 
 @pytest.fixture
-def queued(conversation, bob, tiny_model, monkeypatch):
-    from webapp.core import jobs
-
-    monkeypatch.setattr(jobs, "task_send", lambda *a, **k: None)
-
+def queued(conversation, bob, tiny_model, no_enqueue):
     def make(**params):
         return services.message_send(
             conversation=conversation, membership=membership_of(bob), text="Say something", parent=None,
@@ -104,12 +100,12 @@ def test_the_worker_history_is_the_path_to_the_prompt(queued, conversation, bob,
 
 
 def test_a_worker_process_loads_the_default_model_when_it_starts(monkeypatch):
-    from generation.text import loading
+    from generation.text import engine
     from generation.text.types import DEFAULT_TEXT_MODEL
     from webapp.chat import tasks
 
     loaded = []
-    monkeypatch.setattr(loading, "load_text_model", loaded.append)
+    monkeypatch.setattr(engine, "text_engine", loaded.append)
     tasks.load_default_text_model()
     assert loaded == [DEFAULT_TEXT_MODEL]
     monkeypatch.setenv("ATELIER_PRELOAD_TEXT_MODEL", "0")

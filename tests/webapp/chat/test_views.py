@@ -4,23 +4,14 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import membership_of
-from tests.webapp.chat.conftest import short_settings
+from tests.helpers import short_settings
 from webapp.chat import services
 from webapp.chat.models import Conversation, Message
 from webapp.core.jobs import JobStatus
 from webapp.prompts.models import PromptRecord
 from webapp.prompts.services import prompt_record_create
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    from webapp.core import jobs
-
-    sent: list[int] = []
-    monkeypatch.setattr(jobs, "task_send", lambda name, *, args, queue, task_id=None: sent.append(args[0]))
-    return sent
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_enqueue")]
 
 
 @pytest.fixture
@@ -119,7 +110,7 @@ def test_the_chat_tab_shows_on_the_project(client_for, project, bob):
     assert reverse("chat:index", args=[project.pk]).encode() in response.content
 
 
-def test_index_post_starts_a_conversation_and_enqueues_the_reply(client_for, project, bob, no_broker,
+def test_index_post_starts_a_conversation_and_enqueues_the_reply(client_for, project, bob, no_enqueue,
                                                                   django_capture_on_commit_callbacks):
     form = {**_form_defaults(), "text": "Name our product", "max_new_tokens": 16}
     with django_capture_on_commit_callbacks(execute=True):
@@ -128,7 +119,7 @@ def test_index_post_starts_a_conversation_and_enqueues_the_reply(client_for, pro
     reply = conversation.messages.get(role="assistant")
     assert response.status_code == 302 and response["Location"].endswith(f"?leaf={reply.pk}")
     assert conversation.title == "Name our product" and reply.params["max_new_tokens"] == 16
-    assert no_broker == [reply.pk]
+    assert no_enqueue.ids() == [reply.pk]
 
 
 def _form_defaults():
@@ -142,7 +133,7 @@ def _form_defaults():
 @pytest.mark.parametrize(("field", "value"), [("top_p", "0"), ("temperature", "3"), ("num_beams", "9"),
                                               ("max_new_tokens", "0"), ("model", "gpt-17")])
 def test_bad_settings_show_an_error_next_to_the_field_and_enqueue_nothing(
-    field, value, client_for, project, conversation, reply, bob, no_broker, django_capture_on_commit_callbacks
+    field, value, client_for, project, conversation, reply, bob, no_enqueue, django_capture_on_commit_callbacks
 ):
     _finish(reply)
     form = {**_form_defaults(), "text": "again", "parent": reply.pk, field: value}
@@ -151,7 +142,7 @@ def test_bad_settings_show_an_error_next_to_the_field_and_enqueue_nothing(
     assert response.status_code == 200
     assert field in response.context["composer"].errors
     assert f'id="id_{field}-error"'.encode() in response.content
-    assert no_broker == [] and Message.objects.count() == 2
+    assert no_enqueue.ids() == [] and Message.objects.count() == 2
 
 
 def test_send_over_htmx_returns_the_thread_with_the_new_live_reply(client_for, project, conversation, reply, bob):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,24 +23,16 @@ from django.db import connection
 from django.utils import timezone
 
 from tests.factories import membership_of
-from tests.webapp.chat.conftest import short_settings
-from tests.webapp.studio.conftest import tiny_request
+from tests.helpers import ROOT, short_settings, tiny_request, wait_for, worker_command
 from webapp.core import jobs
 from webapp.core.jobs import JobStatus
 
-ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.usefixtures("redis_server")
 WAIT = 300  # a (replacement) pool process may still be loading the default models
 
 
 def _wait(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(check, timeout, what)
 
 
 @dataclass
@@ -117,14 +108,6 @@ def case(request: Any) -> Case:
     return request.param
 
 
-@pytest.fixture
-def held(monkeypatch: Any) -> list[tuple[str, list[Any], str]]:
-    """Jobs made while this is active stay in the database: nothing goes to the broker."""
-    sent: list[tuple[str, list[Any], str]] = []
-    monkeypatch.setattr(jobs, "task_send", lambda name, *, args, queue, task_id=None: sent.append((name, args, queue)))
-    return sent
-
-
 def _row(case: Case, row: Any) -> Any:
     return jobs.job_kind_get(case.kind).model._default_manager.get(pk=row.pk)
 
@@ -140,15 +123,15 @@ def test_both_kinds_are_registered_with_their_task_and_queue():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_job_is_enqueued_by_task_name_after_commit(case, project, bob, held):
+def test_a_job_is_enqueued_by_task_name_after_commit(case, project, bob, no_enqueue):
     row = case.make(project=project, user=bob, long=False)
     kind = jobs.job_kind_get(case.kind)
-    assert held == [(kind.task_name, [row.pk], kind.queue)]
+    assert [(task.name, task.args, task.queue) for task in no_enqueue] == [(kind.task_name, [row.pk], kind.queue)]
     assert row.status == JobStatus.QUEUED
 
 
 @pytest.mark.django_db(transaction=True)
-def test_claim_is_idempotent(case, project, bob, held):
+def test_claim_is_idempotent(case, project, bob, no_enqueue):
     row = case.make(project=project, user=bob, long=False)
     assert jobs.job_claim(kind=case.kind, job_id=row.pk, worker="w1@h")
     assert not jobs.job_claim(kind=case.kind, job_id=row.pk, worker="w2@h")  # a duplicate delivery
@@ -158,7 +141,7 @@ def test_claim_is_idempotent(case, project, bob, held):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_job_stopped_in_the_queue_is_never_claimed(case, project, bob, held):
+def test_a_job_stopped_in_the_queue_is_never_claimed(case, project, bob, no_enqueue):
     row = case.make(project=project, user=bob, long=False)
     assert jobs.job_stop(kind=case.kind, job=row, reason="Changed my mind.") == JobStatus.STOPPED
     assert not jobs.job_claim(kind=case.kind, job_id=row.pk, worker="w1@h")
@@ -167,7 +150,7 @@ def test_a_job_stopped_in_the_queue_is_never_claimed(case, project, bob, held):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_heartbeat_writes_progress_and_notices_a_lost_job(case, project, bob, held, redis_server):
+def test_the_heartbeat_writes_progress_and_notices_a_lost_job(case, project, bob, no_enqueue, redis_server):
     row = case.make(project=project, user=bob, long=False)
     jobs.job_claim(kind=case.kind, job_id=row.pk, worker="w1@h")
     row = _row(case, row)
@@ -182,7 +165,7 @@ def test_the_heartbeat_writes_progress_and_notices_a_lost_job(case, project, bob
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_stop_watch_sees_a_stop_at_once_and_one_sent_before_the_start(case, project, bob, held, redis_server):
+def test_the_stop_watch_sees_a_stop_at_once_and_one_sent_before_the_start(case, project, bob, no_enqueue, redis_server):
     first = case.make(project=project, user=bob, long=False)
     second = case.make(project=project, user=bob, long=False)
     for row in (first, second):
@@ -200,7 +183,7 @@ def test_the_stop_watch_sees_a_stop_at_once_and_one_sent_before_the_start(case, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_finish_only_ends_a_running_job(case, project, bob, held):
+def test_finish_only_ends_a_running_job(case, project, bob, no_enqueue):
     row = case.make(project=project, user=bob, long=False)
     assert not jobs.job_finish(kind=case.kind, job_id=row.pk, status=JobStatus.DONE)  # still queued
     jobs.job_claim(kind=case.kind, job_id=row.pk, worker="w1@h")
@@ -212,7 +195,7 @@ def test_finish_only_ends_a_running_job(case, project, bob, held):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_main_process_publishing_never_starts_the_publisher_thread(case, project, bob, held, redis_server,
+def test_main_process_publishing_never_starts_the_publisher_thread(case, project, bob, no_enqueue, redis_server,
                                                                    monkeypatch):
     """The bug fixed here: chat's lost-task and worker_ready hooks started the publisher thread
     in Celery's main process, which forks the pool."""
@@ -315,23 +298,18 @@ def _start_worker(log_name: str) -> subprocess.Popen:
            "ATELIER_PRELOAD_TEXT_MODEL": "0"}
     log = open(settings.VAR_DIR / log_name, "w")  # noqa: SIM115 - the process owns it
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "restarting", "-c", "1", "-n", RESTART_NAME,
-         "--without-gossip", "--without-mingle", "-l", "INFO"],
+        worker_command("all", "-Q", "restarting", "-n", RESTART_NAME),
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
 
 
 @pytest.mark.stack
 @pytest.mark.django_db(transaction=True)
-def test_a_restarted_worker_fails_what_its_previous_self_left_running(case, project, bob, redis_server, monkeypatch):
-    from webapp.celery import app
-
-    with monkeypatch.context() as patch:
-        patch.setattr(jobs, "task_send", lambda *args, **kwargs: None)  # not to the shared queues
-        row = case.make(project=project, user=bob, long=True)
+def test_a_restarted_worker_fails_what_its_previous_self_left_running(case, project, bob, redis_server, no_enqueue):
+    row = case.make(project=project, user=bob, long=True)
     worker = _start_worker(f"restarting-{case.name}-1.log")
     try:
-        app.send_task(jobs.job_kind_get(case.kind).task_name, args=[row.pk], queue="restarting")
+        no_enqueue.send(queue="restarting")  # to this worker, not to the shared queues
         _wait(lambda: _row(case, row).status == JobStatus.RUNNING and case.progressed(row), "the job to run")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool process: nobody reports anything
@@ -344,3 +322,7 @@ def test_a_restarted_worker_fails_what_its_previous_self_left_running(case, proj
         again.terminate()
         again.wait(timeout=30)
     assert failed.status == JobStatus.FAILED and "worker restarted" in failed.reason
+    if case.name == "chat":
+        from webapp.chat import stream
+
+        assert failed.text and failed.text == stream.log_text(message=failed)  # the partial text is kept

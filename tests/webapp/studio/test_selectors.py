@@ -6,7 +6,7 @@ import pytest
 from django.http import Http404
 from django.utils import timezone
 
-from tests.webapp.studio.conftest import fake_result
+from tests.helpers import fake_result
 from webapp.studio import selectors, services
 from webapp.studio.models import Asset
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from generation.errors import ValidationError
 from generation.image import read_png_metadata
 from tests.factories import membership_of
-from tests.webapp.studio.conftest import fake_result, tiny_request
+from tests.helpers import fake_result, tiny_request
 from webapp.core import jobs
 from webapp.prompts.models import PromptRecord
 from webapp.studio import services
@@ -32,7 +32,9 @@ def test_job_create_records_the_job_and_its_prompt_and_enqueues_after_commit(
     assert (record.kind, record.text, record.project_id, record.author_id) == ("image", "a blue square", project.pk, bob.pk)
     assert record.params == job.params
     assert len(callbacks) == 1
-    assert no_enqueue == [{"name": "studio.run_image_job", "args": [job.pk], "queue": "image", "task_id": job.task_id}]
+    assert [(task.name, task.args, task.queue, task.task_id) for task in no_enqueue] == [
+        ("studio.run_image_job", [job.pk], "image", job.task_id)
+    ]
 
 
 def test_job_create_does_not_enqueue_before_commit(project, bob, no_enqueue, django_capture_on_commit_callbacks):

@@ -22,7 +22,7 @@ from PIL import Image
 
 from generation.image import read_png_metadata
 from tests.factories import membership_of
-from tests.webapp.studio.conftest import tiny_request
+from tests.helpers import tiny_request
 from webapp.studio import lineage, services
 from webapp.studio.events import studio_group_name
 from webapp.studio.models import Job, JobStatus

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from PIL import Image
 
-from tests.webapp.studio.conftest import fake_result
+from tests.helpers import fake_result
 from webapp.prompts.models import PromptRecord
 from webapp.studio import services
 from webapp.studio.models import Job, JobOrigin, JobStatus

@@ -16,6 +16,8 @@ from django.db import transaction
 
 from webapp.core import jobs
 from webapp.core.jobs import JobKind
+from webapp.prompt_templates.services import template_use_record
+from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompts.services import prompt_record_create
 from webapp.studio.events import job_state_publish
 from webapp.studio.models import Asset, Job, JobOrigin
@@ -41,6 +43,7 @@ def job_create(
     request: ImageRequest,
     origin: str = JobOrigin.NEW,
     source_asset: Asset | None = None,
+    template_use: TemplateUseRequest | None = None,
 ) -> Job:
     """Record an image job and its prompt, and enqueue it on the ``image`` queue after commit.
 
@@ -49,6 +52,7 @@ def job_create(
     written then). An empty seed is drawn here, so the job, the prompt
     history and the assets all record it. Raises PermissionDenied unless
     ``membership`` may write in the project.
+    ``template_use`` (from the studio's template picker) is recorded as the job's lineage.
     """
     from generation.image import validate_image_request
 
@@ -68,6 +72,8 @@ def job_create(
             params=params, model_name=request.model, task_id=str(uuid.uuid4()),
             steps_total=int(request.steps),
         )
+        if template_use is not None:
+            template_use_record(use=template_use, project=project, user=membership.user, output_kind="job", output_id=job.pk)
         jobs.job_enqueue(kind=IMAGE_JOB, job_id=job.pk, task_id=job.task_id)
     return job
 

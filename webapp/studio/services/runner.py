@@ -16,6 +16,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from webapp.audit.models import AuditAction
+from webapp.audit.services import audit_record
 from webapp.core import jobs
 from webapp.core.events import get_publisher
 from webapp.core.jobs import JobStatus
@@ -105,6 +107,10 @@ def job_complete(*, job: Job, result: Any) -> Job:
         with transaction.atomic():
             for row in rows:
                 row.save()
+                audit_record(
+                    actor=job.author, team_id=job.project.team_id, project_id=job.project_id,
+                    action=AuditAction.GENERATED, object_kind="image", object_id=row.pk, detail={"job": job.pk},
+                )
             finished = jobs.job_finish(
                 kind=IMAGE_JOB, job_id=job.pk, status=JobStatus.DONE,
                 values={"model_revision": result.model_revision, "steps_done": job.steps_total,

@@ -14,7 +14,9 @@ PROJECT_TABS = [
     ("chat", "Chat", "chat:index"),
     ("studio", "Studio", "studio:index"),
     ("gallery", "Gallery", "studio:gallery"),
+    ("reviews", "Reviews", "reviews:project"),
     ("history", "Prompt history", "prompts:history"),
+    ("templates", "Templates", "prompt_templates:list"),
     ("settings", "Settings", "workspaces:project_settings"),
 ]
 

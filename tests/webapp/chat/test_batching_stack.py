@@ -1,0 +1,105 @@
+"""A real text worker (a thread pool of ``ATELIER_TEXT_BATCH`` threads, one engine) decodes
+4 chats sent at once in one batch, with the real default model and the real Redis."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+
+from tests.factories import membership_of
+from tests.helpers import short_settings, worker_command
+from webapp.chat import services
+from webapp.chat.models import Message
+from webapp.core import jobs
+from webapp.core.jobs import END_STATUSES, JobStatus
+
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+ROOT = settings.BASE_DIR
+PROMPTS = ["What is the capital of France?", "Name three colors.", "What is 2 + 2?", "Who wrote Hamlet?"]
+
+
+@pytest.fixture(scope="module")
+def text_worker(redis_server, django_db_setup) -> Iterator[str]:
+    """A text worker on a queue of its own, so no other test's worker takes these replies."""
+    from django.db import connection
+
+    from webapp.celery import app
+
+    queue = f"text-batch-{os.getpid()}"
+    env = dict(os.environ, ATELIER_DATABASE_NAME=str(connection.settings_dict["NAME"]), PYTHONUNBUFFERED="1")
+    env["ATELIER_TEXT_BATCH"] = "8"
+    # Same tokens alone and batched needs OpenVINO's f32 kernels (README: the text engine).
+    env["ATELIER_OPENVINO_PRECISION"] = "exact"
+    log_path = settings.VAR_DIR / "text-worker.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        worker_command("text", "-Q", queue, "-n", f"text-batch-{os.getpid()}@%h"),
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    try:
+        while not any(queue in name for reply in app.control.ping(timeout=1.0) for name in reply):
+            if process.poll() is not None:
+                raise RuntimeError(f"the text worker exited early; see {log_path}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the text worker did not answer; see {log_path}")
+        yield queue
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def to_text_worker(text_worker, monkeypatch):
+    sent = jobs.task_send
+
+    def send(name, *, args, queue, task_id=None):
+        sent(name, args=args, queue=text_worker if queue == "text" else queue, task_id=task_id)
+
+    monkeypatch.setattr(jobs, "task_send", send)
+
+
+def _send(project, user, prompt: str) -> int:
+    reply = services.conversation_start(
+        project=project, membership=membership_of(user), text=prompt, reply_settings=short_settings(max_new_tokens=48)
+    )
+    return reply.pk
+
+
+def _wait(ids: list[int], timeout: float = 240) -> list[Message]:
+    deadline = time.monotonic() + timeout
+    while True:
+        replies = list(Message.objects.filter(pk__in=ids).order_by("pk"))
+        if all(r.status in END_STATUSES for r in replies):
+            return replies
+        assert time.monotonic() < deadline, [(r.pk, r.status) for r in replies]
+        time.sleep(0.2)
+
+
+def test_four_chats_sent_at_once_are_decoded_in_one_batch_with_the_text_of_each_alone(
+    to_text_worker, project, alice
+):
+    alone = []
+    for prompt in PROMPTS:
+        alone.extend(_wait([_send(project, alice, prompt)]))
+
+    with transaction.atomic():  # the four tasks leave together, when this commits
+        ids = [_send(project, alice, prompt) for prompt in PROMPTS]
+    together = _wait(ids)
+
+    assert all(r.status == JobStatus.DONE for r in alone + together), [(r.status, r.reason) for r in alone + together]
+    assert [r.batch_max for r in alone] == [1, 1, 1, 1]
+    assert [r.batch_max for r in together] == [4, 4, 4, 4]
+    assert all(r.batch_mean > 1 for r in together)
+    assert [r.text for r in together] == [r.text for r in alone]
+    assert "Paris" in together[0].text

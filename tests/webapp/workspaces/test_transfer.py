@@ -1,0 +1,184 @@
+"""Moving a project: ``project_export`` writes rows and media to one archive, ``project_import``
+recreates them with new ids in another team or installation, and the result compares equal."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+
+from tests.factories import membership_of
+from tests.helpers import ROOT, fake_result, tiny_request
+from webapp.chat.models import Conversation, Message
+from webapp.prompts.models import PromptRecord
+from webapp.prompts.services import prompt_record_create
+from webapp.studio.models import Asset, Job
+from webapp.studio.services import runner
+from webapp.workspaces.models import Project
+from webapp.workspaces.transfer import export_models, project_export, project_import
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def full_project(project, alice, bob, redis_server, no_enqueue):  # the job is run in-process below
+    """Launch: a branched conversation, the prompt history, an image job with an asset, and a re-run of it."""
+    conversation = Conversation.objects.create(project=project, created_by=alice, title="Plans",
+                                               system_prompt="Be brief.", params={"temperature": 0.2})
+    question = Message.objects.create(conversation=conversation, role="user", author=bob, text="Name a fruit")
+    Message.objects.create(conversation=conversation, parent=question, role="assistant", text="Apple.", status="done",
+                           completion_tokens=2, time_to_first_token=0.4, model_name="smollm2", params={"seed": 1})
+    Message.objects.create(conversation=conversation, parent=question, role="assistant", text="", status="failed")
+    prompt_record_create(project=project, author=bob, kind="chat", text="Name a fruit", params={})
+    job = runner.job_start(job_id=_job(project, bob).pk, worker="w1")
+    runner.job_complete(job=job, result=fake_result(job, colours=("red", "blue")))
+    asset = Asset.objects.filter(job=job).order_by("batch_index").first()
+    Job.objects.create(project=project, author=alice, source_asset=asset, origin="rerun", model_name=job.model_name,
+                       params=job.params, status="failed", reason="no worker")
+    return project
+
+
+def _job(project, author) -> Job:
+    from webapp.studio import services
+
+    return services.job_create(project=project, membership=membership_of(author), request=tiny_request())
+
+
+def _sha(name: str) -> str:
+    with default_storage.open(name, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def fingerprint(project: Project) -> dict:
+    """Everything a project holds, without ids: what must survive a move."""
+    def who(user) -> str | None:
+        return user.username if user else None
+
+    messages = Message.objects.filter(conversation__project=project).select_related("parent", "author")
+    return {
+        "project": (project.name, project.description, who(project.created_by), project.created_at),
+        "conversations": sorted(
+            (c.title, c.system_prompt, c.params, who(c.created_by), c.created_at)
+            for c in Conversation.objects.filter(project=project)
+        ),
+        "messages": sorted(
+            (m.role, m.text, m.status, m.parent.text if m.parent else None, who(m.author), m.params,
+             m.completion_tokens, m.time_to_first_token, m.created_at)
+            for m in messages
+        ),
+        "prompts": sorted((p.kind, p.text, who(p.author), p.created_at) for p in PromptRecord.objects.filter(project=project)),
+        "jobs": sorted(
+            (j.status, j.origin, j.reason, str(j.params), who(j.author), j.prompt_record.text if j.prompt_record else None,
+             j.source_asset.sha256 if j.source_asset else None, j.created_at)
+            for j in Job.objects.filter(project=project).select_related("source_asset", "prompt_record", "author")
+        ),
+        "assets": sorted(
+            (a.sha256, _sha(a.file.name), _sha(a.thumbnail.name), a.batch_index, a.seed, a.width, str(a.params),
+             a.job.created_at)
+            for a in Asset.objects.filter(project=project).select_related("job")
+        ),
+    }
+
+
+def test_export_models_list_every_app_that_holds_project_rows():
+    labels = [model._meta.label for model, _ in export_models()]
+    assert labels == ["prompts.PromptRecord", "chat.Conversation", "chat.Message", "studio.Job", "studio.Asset"]
+
+
+def test_a_moved_project_compares_equal_with_new_ids(full_project, other_team, tmp_path):
+    archive = tmp_path / "launch.tar.gz"
+    summary = project_export(project=full_project, path=archive)
+    assert summary.files == 4  # two images, two thumbnails
+
+    copy = project_import(path=archive, team=other_team)
+
+    assert copy.pk != full_project.pk
+    assert copy.team == other_team
+    original = fingerprint(full_project)
+    assert original["assets"] and original["messages"] and original["jobs"]
+    assert fingerprint(copy) == original
+    new_ids = set(Asset.objects.filter(project=copy).values_list("pk", flat=True))
+    assert not new_ids & set(Asset.objects.filter(project=full_project).values_list("pk", flat=True))
+    rerun = Job.objects.get(project=copy, origin="rerun")
+    assert rerun.source_asset.project == copy  # the Job <-> Asset cycle points inside the copy
+
+
+def test_import_without_a_team_recreates_the_team_and_its_members(full_project, tmp_path):
+    archive = tmp_path / "launch.tar.gz"
+    project_export(project=full_project, path=archive)
+    copy = project_import(path=archive, name="Launch again")
+    assert copy.team != full_project.team
+    assert copy.team.name == "Acme"
+    assert sorted(copy.team.memberships.values_list("user__username", "role")) == sorted(
+        full_project.team.memberships.values_list("user__username", "role")
+    )
+
+
+def test_import_refuses_a_name_taken_in_the_team_and_writes_nothing(full_project, tmp_path):
+    archive = tmp_path / "launch.tar.gz"
+    project_export(project=full_project, path=archive)
+    files_before = sorted(default_storage.listdir(f"studio/{full_project.pk}")[1])
+    counts = (Project.objects.count(), Message.objects.count(), Asset.objects.count())
+    with pytest.raises(ValidationError) as raised:
+        project_import(path=archive, team=full_project.team)
+    assert "name" in raised.value.message_dict
+    assert (Project.objects.count(), Message.objects.count(), Asset.objects.count()) == counts
+    assert sorted(default_storage.listdir(f"studio/{full_project.pk}")[1]) == files_before
+
+
+def test_import_rejects_an_archive_that_is_no_export(tmp_path, team):
+    import tarfile
+
+    archive = tmp_path / "junk.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(__file__, arcname="something.py")
+    with pytest.raises(CommandError, match=r"archive: .*no manifest"):
+        call_command("project_import", str(archive), "--team-id", str(team.pk))
+
+
+def test_commands_move_a_project(full_project, other_team, tmp_path):
+    archive = tmp_path / "launch.tar.gz"
+    out = StringIO()
+    call_command("project_export", str(full_project.pk), str(archive), stdout=out)
+    assert "4 files" in out.getvalue()
+    call_command("project_import", str(archive), "--team-id", str(other_team.pk), stdout=out)
+    copy = Project.objects.get(team=other_team, name=full_project.name)
+    assert fingerprint(copy) == fingerprint(full_project)
+
+
+def test_project_export_names_a_missing_project():
+    with pytest.raises(CommandError, match="project_id"):
+        call_command("project_export", "999999", "/tmp/never.tar.gz")
+
+
+def _manage(*args: str, env: dict[str, str]) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("ATELIER_TEST_SCALE"), reason="make test-scale: needs PostgreSQL as the source")
+def test_a_project_moves_from_postgresql_to_sqlite_and_back(full_project, other_team, tmp_path, settings):
+    """The scaled installation (PostgreSQL, S3) to an embedded one (SQLite, local disk) and back again."""
+    assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    archive, back = tmp_path / "out.tar.gz", tmp_path / "back.tar.gz"
+    project_export(project=full_project, path=archive)
+    embedded = {k: v for k, v in os.environ.items()
+                if not k.startswith(("DATABASE_URL", "ATELIER_DATABASE_NAME", "ATELIER_STORAGE", "AWS_"))}
+    embedded.update(ATELIER_VAR_DIR=str(tmp_path / "embedded"), ATELIER_SQLITE_PATH=str(tmp_path / "embedded.sqlite3"))
+    _manage("migrate", "--noinput", "-v", "0", env=embedded)
+    imported = _manage("project_import", str(archive), env=embedded)
+    project_id = re.search(r"Imported project (\d+)", imported).group(1)
+    _manage("project_export", project_id, str(back), env=embedded)
+    assert (tmp_path / "embedded" / "media" / "studio").is_dir()  # the media landed on the embedded disk
+
+    copy = project_import(path=back, team=other_team)
+    assert fingerprint(copy) == fingerprint(full_project)

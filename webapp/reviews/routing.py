@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from webapp.reviews import consumers
+
+websocket_urlpatterns = [
+    path("ws/reviews/inbox/", consumers.InboxConsumer.as_asgi()),
+]
