@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from webapp.core import bounds
 from webapp.prompts.models import PromptKind, PromptRecord
 
 
@@ -15,6 +16,7 @@ def prompt_record_create(
     """
     if kind not in PromptKind.values:
         raise ValueError(f"unknown prompt kind {kind!r}")
+    bounds.check_lengths(text=(text, bounds.PROMPT_TEXT), model_name=(model_name, 200))
     return PromptRecord.objects.create(
         project=project, author=author, kind=kind, text=text, params=params, model_name=model_name
     )
