@@ -43,6 +43,7 @@ run: install models migrate
 	@echo ""
 	@echo "  Atelier is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops every process)"
 	@echo ""
+	@$(PY) manage.py setup_token
 	@if [ -n "$$REDIS_URL" ]; then \
 		exec honcho start web text-worker image-worker beat; \
 	else \

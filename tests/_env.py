@@ -4,6 +4,7 @@ a Redis that happens to run on this machine."""
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from pathlib import Path
 
@@ -31,5 +32,7 @@ if os.environ.get("ATELIER_TEST_REDIS_URL"):
     os.environ["REDIS_URL"] = os.environ["ATELIER_TEST_REDIS_URL"]
 else:
     port = _free_port()
+    password = secrets.token_hex(16)  # the suite's Redis requires a password, as the embedded one does
     os.environ["ATELIER_TEST_REDIS_PORT"] = str(port)
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    os.environ["ATELIER_TEST_REDIS_PASSWORD"] = password
+    os.environ["REDIS_URL"] = f"redis://:{password}@127.0.0.1:{port}/0"

@@ -103,7 +103,10 @@ def redis_server() -> Iterator[str]:
         return
     from webapp.core import embedded_redis
 
-    process = embedded_redis.start(port=int(port), data_dir=settings.VAR_DIR / "redis", persist=False)
+    process = embedded_redis.start(
+        port=int(port), data_dir=settings.VAR_DIR / "redis", persist=False,
+        password=os.environ.get("ATELIER_TEST_REDIS_PASSWORD"),
+    )
     try:
         yield settings.REDIS_URL
     finally:
@@ -165,6 +168,9 @@ def asgi_server(redis_server, django_db_setup) -> Iterator[str]:
     env = dict(os.environ)
     env["ATELIER_DATABASE_NAME"] = str(connection.settings_dict["NAME"])
     env["PYTHONUNBUFFERED"] = "1"
+    # The trusted origins (CSRF and websockets) derive from where daphne listens.
+    env["ATELIER_HOST"], env["ATELIER_PORT"] = "127.0.0.1", str(port)
+    env.pop("CSRF_TRUSTED_ORIGINS", None)
     log_path = settings.VAR_DIR / "asgi.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -49,8 +51,27 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Where daphne listens (the Makefile and the Procfile pass these on).
+ATELIER_HOST = os.environ.get("ATELIER_HOST", "127.0.0.1")
+ATELIER_PORT = int(os.environ.get("ATELIER_PORT", "8000"))
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+ATELIER_IS_LOOPBACK = ATELIER_HOST in LOOPBACK_HOSTS
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+_listen_hosts = ["localhost", "127.0.0.1", "[::1]"]
+if not ATELIER_IS_LOOPBACK and ATELIER_HOST not in {"0.0.0.0", "::", ""}:  # noqa: S104 - compared, not bound
+    _listen_hosts.append(_url_host(ATELIER_HOST))
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ",".join(_listen_hosts))
+# The origins that may post forms and open websockets: scheme, host and port.
+# One env var (CSRF_TRUSTED_ORIGINS) sets both; by default the address daphne listens on.
+ATELIER_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS") or [
+    f"http://{host}:{ATELIER_PORT}" for host in _listen_hosts
+]
+CSRF_TRUSTED_ORIGINS = ATELIER_ORIGINS
 
 INSTALLED_APPS = [
     "daphne",
@@ -64,6 +85,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
+    "axes",
+    "csp",
     "webapp.core",
     "webapp.accounts",
     "webapp.workspaces",
@@ -85,7 +108,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -145,6 +171,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses logins while locked out
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling: after AXES_FAILURE_LIMIT failures, the account (whatever the
+# address) and the address (whatever the account) are each locked for the cool-off.
+AXES_FAILURE_LIMIT = int(os.environ.get("ATELIER_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("ATELIER_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
+# The client address is REMOTE_ADDR only: daphne rewrites it from X-Forwarded-For
+# when (and only when) ATELIER_PROXY_HEADERS is on; a client-sent header never counts.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_VERBOSE = False
+# Signup: "open" (anyone may create an account) or "invite" (only through an invite link).
+ATELIER_SIGNUP = os.environ.get("ATELIER_SIGNUP", "open").lower()
+if ATELIER_SIGNUP not in {"open", "invite"}:
+    raise RuntimeError(f"ATELIER_SIGNUP must be 'open' or 'invite', not {ATELIER_SIGNUP!r}")
+# First-run setup: on anything but a loopback address the first account (the site
+# admin) needs the one-time token that `make run` prints (manage.py setup_token).
+ATELIER_SETUP_TOKEN_REQUIRED = env_bool("ATELIER_SETUP_TOKEN_REQUIRED", not ATELIER_IS_LOOPBACK)
+
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "workspaces:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -196,7 +245,13 @@ STORAGES = {
 # --- Redis: external via REDIS_URL, else the embedded server ------------------
 EMBEDDED_REDIS = not os.environ.get("REDIS_URL")
 EMBEDDED_REDIS_PORT = int(os.environ.get("ATELIER_REDIS_PORT", "6479"))
-REDIS_URL = os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+# The embedded server requires a password, generated once into var/ (0600).
+EMBEDDED_REDIS_PASSWORD = None
+if EMBEDDED_REDIS:
+    from webapp.core.embedded_redis import password_file
+
+    EMBEDDED_REDIS_PASSWORD = password_file(VAR_DIR / "redis_password")
+REDIS_URL = os.environ.get("REDIS_URL") or f"redis://:{EMBEDDED_REDIS_PASSWORD}@127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
 
 CHANNEL_LAYERS = {
     "default": {
@@ -216,6 +271,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
+# Every task has a time limit: past the soft one the task gets SoftTimeLimitExceeded
+# (the job ends failed, its partial output kept); past the hard one the pool process
+# is killed and the lifecycle's lost-task hook fails the job.
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("ATELIER_TASK_SOFT_TIME_LIMIT", "900"))
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("ATELIER_TASK_TIME_LIMIT", str(CELERY_TASK_SOFT_TIME_LIMIT + 60)))
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
@@ -240,6 +300,24 @@ if env_bool("SECURE_PROXY_SSL_HEADER"):
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp 4): scripts and styles only from our own
+# static files, so an injected <script> or on*= handler never runs. htmx needs no
+# inline script; its ws extension connects to our own origin ('self' covers ws:
+# and wss: there). Previews are data: URLs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    },
+}
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Product settings -------------------------------------------------------------

@@ -6,6 +6,16 @@ document.addEventListener("click", (event) => {
   });
 });
 
+// Behaviour that templates used to write inline (onchange/onclick): the
+// Content-Security-Policy allows no inline handlers, so it lives here.
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-autosubmit]");
+  if (select && select.form) select.form.requestSubmit();
+});
+document.addEventListener("click", (event) => {
+  const input = event.target.closest("input[data-select-on-click]");
+  if (input) input.select();
+});
 // Forms that ask first: <form data-confirm="Delete this?"> (no inline handlers: a CSP is coming).
 document.addEventListener("submit", (event) => {
   const form = event.target.closest?.("form[data-confirm]");

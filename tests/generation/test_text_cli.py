@@ -68,7 +68,9 @@ def test_bad_argument_gives_a_one_line_error_and_exit_status_2(capsys, argv, nam
 
 def test_ctrl_c_cancels_and_still_prints_the_final_record(capsys):
     from generation.text import load_text_model
+    from generation.text.engine import text_engine
 
+    text_engine(TINY)  # loaded and warmed up first: only the request's own forward passes count
     forwards = []
 
     def press_ctrl_c(*args):

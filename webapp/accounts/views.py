@@ -1,27 +1,42 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import login
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from webapp.accounts.forms import SignupForm
-from webapp.accounts.services import user_signup
+from webapp.accounts.services import setup_token_needed, user_signup
+
+# Set by the invite page when an anonymous visitor opens a usable invite link.
+SIGNUP_INVITE_SESSION_KEY = "atelier_signup_invite"
 
 
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("workspaces:dashboard")
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = user_signup(
-            username=form.cleaned_data["username"],
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        next_url = request.GET.get("next", "")
-        if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-            return redirect(next_url)
-        return redirect("workspaces:dashboard")
-    return render(request, "accounts/signup.html", {"form": form})
+    setup_needed = setup_token_needed()
+    invited = bool(request.session.get(SIGNUP_INVITE_SESSION_KEY))
+    closed = settings.ATELIER_SIGNUP == "invite" and not setup_needed and not invited
+    initial = {"setup_token": request.GET.get("setup", "")[:100]} if setup_needed else None
+    form = SignupForm(request.POST or None, initial=initial, setup_needed=setup_needed)
+    if request.method == "POST" and not closed and form.is_valid():
+        try:
+            user = user_signup(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                setup=form.cleaned_data.get("setup_token", ""),
+                invited=invited,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            next_url = request.GET.get("next", "")
+            if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+                return redirect(next_url)
+            return redirect("workspaces:dashboard")
+    return render(request, "accounts/signup.html", {"form": form, "closed": closed})

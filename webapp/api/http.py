@@ -15,6 +15,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -124,6 +125,10 @@ def api_view(
                 response = await view(call, *args, **kwargs)
             except ApiError as exc:
                 response = exc.response()
+            except DjangoValidationError as exc:  # a service's own bound (e.g. the prompt history's length)
+                fields = list(getattr(exc, "message_dict", {}) or {})
+                param = {"text": "messages"}.get(fields[0], fields[0]) if fields else None
+                response = ApiError(400, " ".join(exc.messages), param=param, code="invalid_value").response()
             except Exception:
                 logger.exception("API request failed")
                 response = ApiError(500, "The server failed to handle the request.", type="server_error",

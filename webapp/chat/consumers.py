@@ -21,12 +21,26 @@ from django.http import Http404
 from webapp.chat import selectors, services, stream
 from webapp.chat.forms import ComposerForm, settings_initial
 from webapp.chat.models import Conversation, Message
+from webapp.core.access import LiveAccessMixin
 from webapp.core.http import AnyUser
+from webapp.core.ratelimit import TokenBucket
+from webapp.workspaces.selectors import project_get_for_member
 
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY = 4429
+# Per connection: a page sends a few messages a minute (a send, a stop, one resume
+# per live reply after a reconnect); these leave ample room and stop a flood.
+MESSAGES_PER_SECOND, MESSAGES_BURST = 5.0, 20
+RESUMES_PER_SECOND, RESUMES_BURST = 2.0, 10
+MAX_FRAME_CHARS = 64_000  # the longest prompt and its settings fit several times over
+# Refusals in a row before the socket is closed (a client that ignores the errors).
+MAX_REFUSALS = 50
 
 
-class ConversationConsumer(AsyncJsonWebsocketConsumer):
+class ConversationConsumer(LiveAccessMixin, AsyncJsonWebsocketConsumer):
+    """Access is re-checked on every request and, at most a second apart, before events
+    (see ``webapp.core.access``): a removed member's socket closes, a demoted one reads only."""
+
     async def connect(self) -> None:
         conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         try:
@@ -38,16 +52,57 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = self.conversation.group_name  # derived here, never taken from the client
         self.sent: dict[int, int] = {}
+        self.messages_limit = TokenBucket(rate=MESSAGES_PER_SECOND, burst=MESSAGES_BURST)
+        self.resumes_limit = TokenBucket(rate=RESUMES_PER_SECOND, burst=RESUMES_BURST)
+        self.refusals = 0
+        await self.access_join()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        await self.access_leave()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
+    def access_reload(self) -> bool:
+        try:
+            project = project_get_for_member(user=self.scope["user"], project_id=self.conversation.project_id)
+        except Http404:
+            return False
+        self.conversation.project = project
+        self.can_write = project.membership.can_write
+        return True
+
+    async def _refuse(self, error: str) -> None:
+        self.refusals += 1
+        if self.refusals > MAX_REFUSALS:
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        await self.send_json({"type": "error", "error": error})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Rate and size limits come first, before any database work."""
+        if not self.messages_limit.take():
+            await self._refuse("Too many requests on this connection: slow down.")
+            return
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            await self._refuse(f"Messages are text of at most {MAX_FRAME_CHARS} characters.")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            await self._refuse("invalid JSON")
+            return
+        self.refusals = 0
+        await self.receive_json(content, **kwargs)
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not await self.access_allowed(fresh=True):
+            return
         kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "resume":
+        if kind == "resume" and not self.resumes_limit.take():
+            await self._refuse("Too many resume requests: slow down.")
+        elif kind == "resume":
             await self._resume(content)
         elif kind == "stop":
             refused = await database_sync_to_async(_stop_sync)(self.conversation.pk, self.scope["user"], content)
@@ -60,6 +115,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         """A live chunk or end from the worker; ones this socket already sent are dropped."""
+        if not await self.access_allowed():
+            return
         event = message["event"]
         if event["seq"] <= self.sent.get(event["message"], 0):
             return
@@ -68,6 +125,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_created(self, message: dict[str, Any]) -> None:
         """Someone queued a reply here: pages that don't show it yet can fetch the thread."""
+        if not await self.access_allowed():
+            return
         await self.send_json({"type": "created", "message": message["message"], "prompt": message["prompt"]})
 
     async def _message(self, content: dict[str, Any]) -> Any:

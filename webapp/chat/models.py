@@ -51,6 +51,9 @@ class Message(models.Model):
     role = models.CharField(max_length=10, choices=Role.choices)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     text = models.TextField(blank=True)
+    # ``text`` as sanitized HTML, stored when the message is written or the reply ends,
+    # so a page view never re-renders markdown.
+    html = models.TextField(blank=True, editable=False)
     # An assistant reply is a job (see webapp.core.jobs); a user's message is born "done".
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.DONE, db_index=True)
     reason = models.TextField(blank=True, help_text="Why the reply failed or was stopped.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -14,10 +15,21 @@ from webapp.core.http import AnyUser
 from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member
 
+# A sidebar page of conversations, and the newest messages of a thread shown at once.
+SIDEBAR_PAGE = 50
+THREAD_PAGE = 50
+
 
 def conversation_list(*, project: Project) -> QuerySet[Conversation]:
     """The project's conversations, the most recently active first."""
     return Conversation.objects.filter(project=project).order_by("-updated_at", "-id")
+
+
+def conversation_page(*, project: Project, page: str | int | None = 1) -> Page:
+    """One sidebar page (a Django ``Page``) of ``conversation_list``; a bad page number gives the last/first."""
+
+    return Paginator(conversation_list(project=project).only("id", "title", "updated_at", "project_id"),
+                     SIDEBAR_PAGE).get_page(page)
 
 
 def conversation_get_for_member(
@@ -69,37 +81,54 @@ def _latest_leaf(message: Message, children: dict[int | None, list[Message]]) ->
     return message
 
 
-def conversation_thread(*, conversation: Conversation, leaf_id: int | None = None) -> list[ThreadItem]:
+def conversation_thread(
+    *, conversation: Conversation, leaf_id: int | None = None, upto_id: int | None = None, limit: int | None = None
+) -> list[ThreadItem]:
     """The path from a root to ``leaf_id`` (or to the newest message), with sibling navigation.
 
-    Finished messages come with their markdown rendered and sanitized; live
-    replies with empty HTML, because the page streams them.
+    With ``upto_id`` the path ends exactly at that message (earlier pages);
+    with ``limit`` only its last ``limit`` messages come back (the first one's
+    ``parent_id`` is where the earlier page ends). Only the tree's ids are read
+    for the whole conversation; texts only for the messages shown.
+    Finished messages come with their stored (sanitized) HTML; live replies
+    with empty HTML, because the page streams them.
     """
-    messages = list(conversation.messages.order_by("created_at", "id"))
+    messages = list(conversation.messages.order_by("created_at", "id").only("id", "parent_id", "created_at"))
     if not messages:
         return []
     by_id = {m.pk: m for m in messages}
     children: dict[int | None, list[Message]] = {}
     for m in messages:
         children.setdefault(m.parent_id, []).append(m)
-    leaf = by_id.get(leaf_id) if leaf_id is not None else None
+    leaf = by_id.get(upto_id) if upto_id is not None else None
     if leaf is None:
-        leaf = messages[-1]
-    leaf = _latest_leaf(leaf, children)
+        leaf = by_id.get(leaf_id) if leaf_id is not None else None
+        leaf = _latest_leaf(leaf or messages[-1], children)
     path: list[Message] = []
     node: Message | None = leaf
     while node is not None:
         path.append(node)
         node = by_id.get(node.parent_id) if node.parent_id else None
+    path.reverse()
+    if limit is not None:
+        path = path[-limit:]
+    full = conversation.messages.in_bulk([m.pk for m in path])
     items = []
-    for m in reversed(path):
+    for m in path:
         siblings = children[m.parent_id]
         index = siblings.index(m)
         previous = _latest_leaf(siblings[index - 1], children).pk if index > 0 else None
         following = _latest_leaf(siblings[index + 1], children).pk if index + 1 < len(siblings) else None
-        html = "" if m.is_live else render_markdown(m.text)
-        items.append(ThreadItem(m, html, index + 1, len(siblings), previous, following))
+        message = full[m.pk]
+        items.append(ThreadItem(message, message_html(message=message), index + 1, len(siblings), previous, following))
     return items
+
+
+def message_html(*, message: Message) -> str:
+    """The message's sanitized HTML: stored when it ended; rendered here only for older rows."""
+    if message.is_live:
+        return ""
+    return message.html or render_markdown(message.text)
 
 
 def message_display(*, message: Message) -> ThreadItem:
@@ -112,8 +141,7 @@ def message_display(*, message: Message) -> ThreadItem:
     index = [s.pk for s in siblings].index(message.pk)
     previous = _latest_leaf(siblings[index - 1], children).pk if index > 0 else None
     following = _latest_leaf(siblings[index + 1], children).pk if index + 1 < len(siblings) else None
-    html = "" if message.is_live else render_markdown(message.text)
-    return ThreadItem(message, html, index + 1, len(siblings), previous, following)
+    return ThreadItem(message, message_html(message=message), index + 1, len(siblings), previous, following)
 
 
 def conversation_message_get(*, conversation: Conversation, message_id: int) -> Message:

@@ -20,9 +20,11 @@ from django.db import transaction
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.chat import stream
+from webapp.chat.markdown import render_markdown
 from webapp.chat.models import Conversation, Message, Role
 from webapp.chat.params import ReplySettings, settings_validate
-from webapp.core import jobs
+from webapp.core import bounds, jobs
+from webapp.core.errors import error_logged, public_failure
 from webapp.core.events import get_publisher
 from webapp.core.jobs import JobKind, JobStatus
 from webapp.prompt_templates.services import template_use_record
@@ -48,6 +50,12 @@ REPLY = JobKind(
 )
 
 
+def _settings_check(reply_settings: ReplySettings) -> None:
+    """The engine's checks, and the system prompt's length (the form calls it ``system``)."""
+    bounds.check_lengths(system=(reply_settings.system_prompt, bounds.SYSTEM_PROMPT))
+    settings_validate(reply_settings)
+
+
 def _require_write(*, membership: Membership, conversation: Conversation) -> None:
     membership_require_write(membership=membership, project=conversation.project, action="write in conversations")
 
@@ -60,11 +68,12 @@ def conversation_create(
 ) -> Conversation:
     """A new, empty conversation with ``reply_settings`` as its defaults. Members and above."""
     membership_require_write(membership=membership, project=project, action="start conversations")
-    settings_validate(reply_settings)
+    bounds.check_lengths(title=(title.strip(), bounds.CONVERSATION_TITLE))
+    _settings_check(reply_settings)
     return Conversation.objects.create(
         project=project,
         created_by=membership.user,
-        title=title.strip()[:200] or DEFAULT_TITLE,
+        title=title.strip() or DEFAULT_TITLE,
         model_name=reply_settings.model_name,
         system_prompt=reply_settings.system_prompt,
         params=reply_settings.params,
@@ -76,7 +85,8 @@ def conversation_rename(*, conversation: Conversation, membership: Membership, t
     title = title.strip()
     if not title:
         raise ValidationError({"title": "A conversation needs a title."})
-    conversation.title = title[:200]
+    bounds.check_lengths(title=(title, bounds.CONVERSATION_TITLE))
+    conversation.title = title
     conversation.save(update_fields=["title", "updated_at"])
     return conversation
 
@@ -86,7 +96,7 @@ def conversation_settings_update(
 ) -> Conversation:
     """Change the defaults that the next messages use. Sent replies keep their own snapshot."""
     _require_write(membership=membership, conversation=conversation)
-    settings_validate(reply_settings)
+    _settings_check(reply_settings)
     conversation.model_name = reply_settings.model_name
     conversation.system_prompt = reply_settings.system_prompt
     conversation.params = reply_settings.params
@@ -150,7 +160,8 @@ def _prompt_create(
 ) -> Message:
     if not text.strip():
         raise ValidationError({"text": "Write a message first."})
-    settings_validate(reply_settings)
+    bounds.check_lengths(text=(text, bounds.MESSAGE_TEXT))
+    _settings_check(reply_settings)
     _check_parent(conversation=conversation, parent=parent, role=Role.USER)
     author = membership.user
     record = prompt_record_create(
@@ -165,7 +176,8 @@ def _prompt_create(
         conversation.title = " ".join(text.split())[:60]
         conversation.save(update_fields=["title", "updated_at"])
     return Message.objects.create(
-        conversation=conversation, parent=parent, role=Role.USER, author=author, text=text, prompt=record
+        conversation=conversation, parent=parent, role=Role.USER, author=author, text=text, prompt=record,
+        html=render_markdown(text),
     )
 
 
@@ -204,10 +216,13 @@ def message_send(
 def message_edit_resend(
     *, message: Message, membership: Membership, text: str, reply_settings: ReplySettings
 ) -> Message:
-    """Branch: a new user message beside ``message`` (same parent) and a queued reply to it."""
+    """Branch: a new user message beside ``message`` (same parent) and a queued reply to it.
+
+    Only the prompt's author may do it: anyone else would put words in their mouth.
+    """
     conversation = message.conversation
     _require_write(membership=membership, conversation=conversation)
-    if message.role != Role.USER:
+    if message.role != Role.USER or message.author_id != membership.user_id:
         raise ValidationError("Only your own prompts can be edited and resent.")
     prompt = _prompt_create(
         conversation=conversation, membership=membership, parent=message.parent, text=text,
@@ -222,7 +237,7 @@ def reply_regenerate(*, message: Message, membership: Membership, reply_settings
     _require_write(membership=membership, conversation=message.conversation)
     if message.role != Role.ASSISTANT or message.parent is None:
         raise ValidationError("Only replies can be regenerated.")
-    settings_validate(reply_settings)
+    _settings_check(reply_settings)
     return _reply_create(
         conversation=message.conversation, parent=message.parent, membership=membership, reply_settings=reply_settings
     )
@@ -326,11 +341,10 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
                 out.write(item.text)
         except GenerationValidationError as exc:
             error = f"{exc.field}: {exc.message}"
-        except Exception as exc:
-            logger.exception("reply %s failed", message.pk)
-            error = f"{type(exc).__name__}: {exc}"
+        except Exception:
+            error = public_failure("The reply", error_logged(logger, "reply %s failed", message.pk))
     out.flush()
-    values: dict[str, Any] = {"text": out.text}
+    values: dict[str, Any] = {"text": out.text, "html": render_markdown(out.text)}
     if final is not None:
         status = _FINISH_STATUS.get(final.finish_reason, JobStatus.DONE)
         reason = final.error or (run.stop_reason if status == JobStatus.STOPPED else "")

@@ -201,7 +201,10 @@ def reply_state_publish(message: Any) -> None:
 
 def reply_end_values(message: Any, status: str) -> dict[str, Any]:
     """The job lifecycle's ``end_values`` for replies: a failed reply keeps the text streamed so far."""
+    from webapp.chat.markdown import render_markdown
+
     if status == JobStatus.STOPPED:
-        return {"finish_reason": "cancelled"}
+        return {"finish_reason": "cancelled", "html": render_markdown(message.text)}
     logged = log_text(message=message)
-    return {"text": logged if len(logged) > len(message.text) else message.text, "finish_reason": "error"}
+    text = logged if len(logged) > len(message.text) else message.text
+    return {"text": text, "html": render_markdown(text), "finish_reason": "error"}

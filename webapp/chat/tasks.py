@@ -11,6 +11,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 
 from webapp.chat import services
+from webapp.core.errors import error_logged, public_failure
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +21,9 @@ def generate_reply(self: Any, message_id: int) -> str:
     """Decode one reply. Anything that escapes ``reply_run`` marks the reply failed."""
     try:
         message = services.reply_run(message_id=message_id, worker=self.request.hostname or "")
-    except Exception as exc:
-        services.reply_fail(message_id=message_id, reason=f"{type(exc).__name__}: {exc}")
+    except Exception:
+        error_id = error_logged(logger, "reply %s failed", message_id)
+        services.reply_fail(message_id=message_id, reason=public_failure("The reply", error_id))
         raise
     return message.status if message is not None else "skipped"
 

@@ -39,12 +39,15 @@ def _render_conversation(
     conversation: Conversation,
     *,
     leaf_id: int | None = None,
+    upto_id: int | None = None,
     composer: ComposerForm | None = None,
     settings_form: ReplySettingsForm | None = None,
 ) -> HttpResponse:
     project = conversation.project
     base = selectors.conversation_settings(conversation=conversation)
-    thread = selectors.conversation_thread(conversation=conversation, leaf_id=leaf_id)
+    thread = selectors.conversation_thread(
+        conversation=conversation, leaf_id=leaf_id, upto_id=upto_id, limit=selectors.THREAD_PAGE
+    )
     uses = template_uses_by_output(output_kind="reply", output_ids=[item.message.pk for item in thread], project=project)
     if composer is None:
         parent = thread[-1].message.pk if thread else None
@@ -52,14 +55,17 @@ def _render_conversation(
     context = {
         "project": project,
         "conversation": conversation,
-        "conversations": selectors.conversation_list(project=project),
+        "conversations": selectors.conversation_page(project=project, page=request.GET.get("page")),
         "thread": thread,
         "template_uses": uses,
         "leaf_id": thread[-1].message.pk if thread else None,
+        # An earlier page (?upto=) is for reading: sending there would branch off the middle.
+        "earlier_id": thread[0].message.parent_id if thread else None,
+        "reading_earlier": upto_id is not None,
         "composer": composer,
         "settings_form": settings_form or ReplySettingsForm(base=base, prefix="settings"),
         "title_form": TitleForm(initial={"title": conversation.title}),
-        "can_write": project.membership.can_write,
+        "can_write": project.membership.can_write and upto_id is None,
         "active_tab": "chat",
     }
     template = "chat/_main.html" if request.htmx and request.htmx.target == "chat-main" else "chat/conversation.html"
@@ -91,7 +97,7 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
             return redirect(_leaf_url(reply.conversation, reply.pk))
     context = {
         "project": project,
-        "conversations": selectors.conversation_list(project=project),
+        "conversations": selectors.conversation_page(project=project, page=request.GET.get("page")),
         "composer": form,
         "can_write": project.membership.can_write,
         "active_tab": "chat",
@@ -105,7 +111,9 @@ def conversation(request: HtmxHttpRequest, project_id: int, conversation_id: int
     conversation = selectors.conversation_get_for_member(
         user=request.user, project_id=project_id, conversation_id=conversation_id
     )
-    return _render_conversation(request, conversation, leaf_id=_int(request.GET.get("leaf")))
+    return _render_conversation(
+        request, conversation, leaf_id=_int(request.GET.get("leaf")), upto_id=_int(request.GET.get("upto"))
+    )
 
 
 @login_required

@@ -39,6 +39,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webapp.core import events
+from webapp.core.errors import error_logged
 from webapp.core.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -138,9 +139,9 @@ def task_send(name: str, *, args: list[Any], queue: str, task_id: str | None = N
 def _send(*, kind: JobKind, job_id: int, task_id: str | None) -> None:
     try:
         task_send(kind.task_name, args=[job_id], queue=kind.queue, task_id=task_id)
-    except Exception as exc:  # the broker is down: say so rather than stay queued forever
-        logger.exception("could not enqueue %s %s", kind.name, job_id)
-        job_fail(kind=kind, job_id=job_id, reason=f"Could not reach the job queue: {exc}")
+    except Exception:  # the broker is down: say so rather than stay queued forever
+        error_id = error_logged(logger, "could not enqueue %s %s", kind.name, job_id)
+        job_fail(kind=kind, job_id=job_id, reason=f"Could not reach the job queue (error id {error_id}).")
 
 
 def job_enqueue(*, kind: JobKind | str, job_id: int, task_id: str | None = None) -> None:
@@ -445,7 +446,10 @@ def fail_job_of_a_lost_task(sender: Any = None, args: Any = None, exception: Any
     if kind is None or not args:
         return
     try:
-        job_fail(kind=kind, job_id=int(args[0]), reason=f"The worker process was lost while running this job: {exception}")
+        error_id = error_logged(logger, "the worker process was lost during %s %s: %s", kind.name, args[0], exception,
+                                exc_info=False)
+        job_fail(kind=kind, job_id=int(args[0]),
+                 reason=f"The worker process was lost while running this job (error id {error_id}).")
     except Exception:
         logger.exception("could not fail the job of a lost %s task", kind.task_name)
     finally:

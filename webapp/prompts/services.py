@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from webapp.core import bounds
 from webapp.prompts.models import PromptKind, PromptRecord, PromptSource
 
 
@@ -20,6 +21,7 @@ def prompt_record_create(
         raise ValueError(f"unknown prompt kind {kind!r}")
     if source not in PromptSource.values:
         raise ValueError(f"unknown prompt source {source!r}")
+    bounds.check_lengths(text=(text, bounds.PROMPT_TEXT), model_name=(model_name, 200))
     return PromptRecord.objects.create(
         project=project, author=author, kind=kind, text=text, params=params, model_name=model_name,
         source=source, source_label=source_label[:200],

@@ -7,23 +7,25 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 from django.template.loader import render_to_string
 
+from webapp.core.access import LiveAccessMixin
 from webapp.studio import selectors
 from webapp.studio.events import studio_group_name
 from webapp.workspaces.selectors import project_get_for_member
 
 
-class StudioConsumer(AsyncWebsocketConsumer):
+class StudioConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
     """Live job cards for one user in one project.
 
     Authenticated members only (the origin is checked by the ASGI stack);
     the group comes from the URL's project and the session's user. Events
     are forwarded as HTML fragments that htmx's ws extension swaps by id.
+    Access is re-checked before events (``webapp.core.access``).
     """
 
     group: str | None = None
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
+        user = self.scope["user"]
         project_id = self.scope["url_route"]["kwargs"]["project_id"]
         try:
             project = await database_sync_to_async(project_get_for_member)(user=user, project_id=project_id)
@@ -31,10 +33,20 @@ class StudioConsumer(AsyncWebsocketConsumer):
             await self.close(code=4404)
             return
         self.group = studio_group_name(project_id=project.pk, user_id=user.pk)
+        await self.access_join()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
+    def access_reload(self) -> bool:
+        project_id = self.scope["url_route"]["kwargs"]["project_id"]
+        try:
+            project_get_for_member(user=self.scope["user"], project_id=project_id)
+        except Http404:
+            return False
+        return True
+
     async def disconnect(self, code: int) -> None:
+        await self.access_leave()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -42,9 +54,13 @@ class StudioConsumer(AsyncWebsocketConsumer):
         """The page only listens; anything it sends is ignored."""
 
     async def studio_progress(self, event: dict[str, Any]) -> None:
+        if not await self.access_allowed():
+            return
         await self.send(text_data=render_to_string("studio/_job_progress.html", {"event": event}))
 
     async def studio_job(self, event: dict[str, Any]) -> None:
+        if not await self.access_allowed():
+            return
         html = await database_sync_to_async(self._render_job)(event["job_id"])
         if html:
             await self.send(text_data=html)

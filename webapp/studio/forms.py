@@ -8,6 +8,7 @@ from django import forms
 from generation.errors import ValidationError as EngineValidationError
 from generation.image import DEFAULT_IMAGE_MODEL, SCHEDULERS, ImageRequest, get_image_model_spec, image_models
 from generation.image import validate_image_request as engine_validate
+from generation.image.request import MAX_PROMPT_CHARS
 
 REQUEST_FIELDS = (
     "prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "width", "height",
@@ -27,8 +28,8 @@ class StudioForm(forms.Form):
     ``cleaned_data["request"]`` is the ``ImageRequest`` to submit.
     """
 
-    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "placeholder": "a red circle on a blue background"}))
-    negative_prompt = forms.CharField(required=False, label="Negative prompt", widget=forms.Textarea(attrs={"rows": 2}))
+    prompt = forms.CharField(max_length=MAX_PROMPT_CHARS, widget=forms.Textarea(attrs={"rows": 3, "placeholder": "a red circle on a blue background"}))
+    negative_prompt = forms.CharField(required=False, max_length=MAX_PROMPT_CHARS, label="Negative prompt", widget=forms.Textarea(attrs={"rows": 2}))
     model = forms.ChoiceField()
     scheduler = forms.ChoiceField()
     steps = forms.IntegerField()

@@ -9,6 +9,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_process_init
 
+from webapp.core.errors import error_logged, public_failure
 from webapp.studio import services
 
 logger = logging.getLogger(__name__)
@@ -16,12 +17,12 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="studio.run_image_job", bind=True, acks_late=True, ignore_result=True)
 def run_image_job(self: Any, job_id: int) -> None:
-    """Run one image job. Any error ends the job failed with the error as its reason."""
+    """Run one image job. Any error ends the job failed with a generic reason and an error id (the detail goes to the log)."""
     try:
         services.job_run(job_id=job_id, worker=self.request.hostname or "")
-    except Exception as exc:
-        logger.exception("image job %s failed", job_id)
-        services.job_fail(job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
+    except Exception:
+        error_id = error_logged(logger, "image job %s failed", job_id)
+        services.job_fail(job_id=job_id, reason=public_failure("The image job", error_id))
 
 
 @worker_process_init.connect

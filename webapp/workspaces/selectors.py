@@ -41,8 +41,29 @@ def team_members(*, team: Team) -> QuerySet[Membership]:
     return team.memberships.select_related("user").order_by("joined_at", "id")
 
 
-def team_open_invites(*, team: Team) -> list[Invite]:
-    return [invite for invite in team.invites.select_related("created_by") if invite.is_usable]
+def team_open_invites(*, team: Team, viewer: Membership) -> list[Invite]:
+    """The usable invites ``viewer`` may see: managers see them, and owner-role links only owners."""
+    if not viewer.can_manage:
+        return []
+    invites = team.invites.select_related("created_by")
+    if viewer.role != Role.OWNER:
+        invites = invites.exclude(role=Role.OWNER)
+    return [invite for invite in invites if invite.is_usable and invite_creator_may_grant(invite=invite)]
+
+
+def invite_creator_may_grant(*, invite: Invite) -> bool:
+    """Whether the invite's creator still holds a role that may make this invite.
+
+    An invite is a delegation of its creator's power: when they leave, are
+    removed or are demoted, their links stop working (whether or not the
+    service that changed them revoked the links too).
+    """
+    if invite.created_by_id is None:
+        return False
+    creator = Membership.objects.filter(team_id=invite.team_id, user_id=invite.created_by_id).first()
+    if creator is None or not creator.can_manage:
+        return False
+    return invite.role != Role.OWNER or creator.role == Role.OWNER
 
 
 def team_member_get(*, team: Team, membership_id: int) -> Membership:

@@ -13,12 +13,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from webapp.core import bounds
+from webapp.core.access import access_revoke
 from webapp.workspaces.models import Invite, Membership, Project, Role, Team
+from webapp.workspaces.selectors import invite_creator_may_grant
 
 
 @transaction.atomic
 def team_create(*, name: str, owner: Any) -> Team:
     """Create a team whose first member is ``owner`` with the owner role."""
+    bounds.check_lengths(name=(name.strip(), bounds.TEAM_NAME))
     team = Team.objects.create(name=name.strip())
     Membership.objects.create(team=team, user=owner, role=Role.OWNER)
     return team
@@ -41,6 +45,8 @@ def invite_revoke(*, actor: Membership, invite: Invite) -> None:
     _require_manager(actor)
     if invite.team_id != actor.team_id:
         raise PermissionDenied("That invite belongs to another team.")
+    if invite.role == Role.OWNER and actor.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can manage owner invites.")
     invite.revoked_at = timezone.now()
     invite.save(update_fields=["revoked_at"])
 
@@ -52,13 +58,29 @@ def invite_accept(*, invite: Invite, user: Any) -> Membership:
     existing = Membership.objects.filter(team_id=invite.team_id, user=user).first()
     if existing is not None:
         return existing
-    if not invite.is_usable:
+    if not invite.is_usable or not invite_creator_may_grant(invite=invite):
         raise ValidationError("This invite link has expired or was already used. Ask for a new one.")
     membership = Membership.objects.create(team_id=invite.team_id, user=user, role=invite.role)
     invite.accepted_by = user
     invite.accepted_at = timezone.now()
     invite.save(update_fields=["accepted_by", "accepted_at"])
     return membership
+
+
+def _invites_revoke_by(*, team_id: int, user_id: int, roles: list[str] | None = None) -> None:
+    """Revoke the open invites that ``user_id`` made in the team (only ``roles`` when given)."""
+    invites = Invite.objects.filter(team_id=team_id, created_by_id=user_id, accepted_at__isnull=True, revoked_at__isnull=True)
+    if roles is not None:
+        invites = invites.filter(role__in=roles)
+    invites.update(revoked_at=timezone.now())
+
+
+def _invites_revoke_beyond(*, membership: Membership) -> None:
+    """After a role change: revoke the invites the member could no longer make."""
+    if not membership.can_manage:
+        _invites_revoke_by(team_id=membership.team_id, user_id=membership.user_id)
+    elif membership.role != Role.OWNER:
+        _invites_revoke_by(team_id=membership.team_id, user_id=membership.user_id, roles=[Role.OWNER])
 
 
 def _owner_count(team_id: int) -> int:
@@ -80,6 +102,8 @@ def membership_change_role(*, actor: Membership, membership: Membership, role: s
         raise ValidationError("A team needs at least one owner: make someone else owner first.")
     membership.role = role
     membership.save(update_fields=["role"])
+    _invites_revoke_beyond(membership=membership)
+    access_revoke(user_id=membership.user_id, reason="role changed")
     return membership
 
 
@@ -96,12 +120,17 @@ def membership_remove(*, actor: Membership, membership: Membership) -> None:
     if membership.role == Role.OWNER and _owner_count(membership.team_id) <= 1:
         raise ValidationError("The last owner cannot leave: make someone else owner first.")
     membership.delete()
+    _invites_revoke_by(team_id=membership.team_id, user_id=membership.user_id)
+    access_revoke(user_id=membership.user_id, reason="removed from the team")
 
 
 def project_create(*, actor: Membership, name: str, description: str = "") -> Project:
     """A new project in ``actor``'s team. Viewers cannot create projects."""
     if not actor.can_write:
         raise PermissionDenied("Viewers cannot create projects.")
+    bounds.check_lengths(
+        name=(name.strip(), bounds.PROJECT_NAME), description=(description.strip(), bounds.PROJECT_DESCRIPTION)
+    )
     try:
         with transaction.atomic():
             return Project.objects.create(
@@ -114,6 +143,9 @@ def project_create(*, actor: Membership, name: str, description: str = "") -> Pr
 def project_update(*, project: Project, actor: Membership, name: str, description: str) -> Project:
     if not actor.can_write:
         raise PermissionDenied("Viewers cannot change projects.")
+    bounds.check_lengths(
+        name=(name.strip(), bounds.PROJECT_NAME), description=(description.strip(), bounds.PROJECT_DESCRIPTION)
+    )
     project.name = name.strip()
     project.description = description.strip()
     try:

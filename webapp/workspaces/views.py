@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from webapp.accounts.views import SIGNUP_INVITE_SESSION_KEY
 from webapp.workspaces import selectors, services
 from webapp.workspaces.forms import InviteForm, ProjectForm, RoleForm, TeamForm
 from webapp.workspaces.models import Role
@@ -35,6 +36,7 @@ def team_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
     membership = selectors.membership_get(user=request.user, team_id=team_id)
     team = membership.team
@@ -42,7 +44,7 @@ def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
         "team": team,
         "membership": membership,
         "members": selectors.team_members(team=team),
-        "invites": selectors.team_open_invites(team=team) if membership.can_manage else [],
+        "invites": selectors.team_open_invites(team=team, viewer=membership),
         "projects": team.projects.all(),
         "invite_form": InviteForm(),
         "roles": Role.choices,
@@ -56,7 +58,11 @@ def invite_create(request: HttpRequest, team_id: int) -> HttpResponse:
     membership = selectors.membership_get(user=request.user, team_id=team_id, minimum_role=Role.ADMIN)
     form = InviteForm(request.POST)
     if form.is_valid():
-        invite = services.invite_create(actor=membership, role=form.cleaned_data["role"])
+        try:
+            invite = services.invite_create(actor=membership, role=form.cleaned_data["role"])
+        except PermissionDenied as error:
+            messages.error(request, str(error))
+            return redirect(membership.team)
         messages.success(request, f"Invite link created: {request.build_absolute_uri(invite.get_absolute_url())}")
     else:
         messages.error(request, "Choose a role for the invite.")
@@ -76,7 +82,9 @@ def invite_revoke(request: HttpRequest, team_id: int, invite_id: int) -> HttpRes
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     invite = selectors.invite_get_by_token(token=token)
     if not request.user.is_authenticated:
-        # New people sign up first and come straight back here.
+        # New people sign up first and come straight back here (invite-only signup lets them in).
+        if invite.is_usable and selectors.invite_creator_may_grant(invite=invite):
+            request.session[SIGNUP_INVITE_SESSION_KEY] = invite.pk
         return render(request, "workspaces/invite_anonymous.html", {"invite": invite, "next": request.path})
     if request.method == "POST":
         try:
@@ -139,6 +147,7 @@ def project_create(request: HttpRequest, team_id: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_member(user=request.user, project_id=project_id)
     return render(request, "workspaces/project_detail.html", {"project": project, "active_tab": "overview"})

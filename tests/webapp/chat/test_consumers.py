@@ -22,7 +22,7 @@ def reply(conversation, bob):
                                  reply_settings=short_settings())
 
 
-def _socket(conversation, user=None, origin="http://localhost") -> WebsocketCommunicator:
+def _socket(conversation, user=None, origin="http://localhost:8000") -> WebsocketCommunicator:
     headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
     if user is not None:
         client = Client()

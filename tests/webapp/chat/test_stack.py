@@ -22,7 +22,7 @@ PROMPT = "List ten fruits, one per line."
 def _socket(conversation, user) -> WebsocketCommunicator:
     client = Client()
     client.force_login(user)
-    headers = [(b"origin", b"http://localhost"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    headers = [(b"origin", b"http://localhost:8000"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
     return WebsocketCommunicator(application, f"/ws/chat/{conversation.pk}/", headers=headers)
 
 

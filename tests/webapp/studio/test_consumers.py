@@ -13,7 +13,7 @@ from webapp.studio.events import studio_group_name
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
-ORIGIN = (b"origin", b"http://localhost")
+ORIGIN = (b"origin", b"http://localhost:8000")
 
 
 def _session_cookie(user) -> tuple[bytes, bytes]:

@@ -14,4 +14,6 @@ class Command(BaseCommand):
             raise CommandError("REDIS_URL is set: the external Redis is used, nothing to start.")
         self.stdout.write(f"Embedded Redis on 127.0.0.1:{settings.EMBEDDED_REDIS_PORT}")
         self.stdout.flush()
-        embedded_redis.exec_foreground(port=settings.EMBEDDED_REDIS_PORT, data_dir=settings.VAR_DIR / "redis")
+        embedded_redis.exec_foreground(
+            port=settings.EMBEDDED_REDIS_PORT, data_dir=settings.VAR_DIR / "redis", password=settings.EMBEDDED_REDIS_PASSWORD
+        )

@@ -1,0 +1,132 @@
+"""Access that follows membership at every moment, for connections that outlive a request.
+
+A websocket is authorized when it opens, but membership, role, session and
+password can change while it stays open. Two mechanisms keep it honest:
+
+- **The fast path**: every consumer joins the per-user group ``user_<id>``.
+  Services that take access away (member removed, role changed, logout,
+  password changed) call ``access_revoke`` and, after the transaction commits,
+  an ``access.revoked`` event reaches every socket of that user, which re-checks
+  at once and closes (or downgrades) within milliseconds.
+- **The safety net**: every action from the client re-checks the session and
+  the membership in the database, and events to the client re-check at most
+  ``RECHECK_SECONDS`` apart, so a lost event (a Redis blip) costs at most that.
+
+``LiveAccessMixin`` gives a consumer both. Other long-lived things (API
+streams, other apps' sockets) listen to the same group or call the same checks.
+"""
+from __future__ import annotations
+
+import time
+from importlib import import_module
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.db import transaction
+from django.utils.crypto import constant_time_compare
+
+REVOKED_EVENT = "access.revoked"
+CLOSE_REVOKED = 4403
+# Events to the client re-check the database at most this often (the revoked
+# event is the fast path; this bounds the damage when it is lost).
+RECHECK_SECONDS = 1.0
+
+
+def user_group_name(user_id: int) -> str:
+    """The channel-layer group every live connection of one user joins."""
+    return f"user_{int(user_id)}"
+
+
+def access_revoke(*, user_id: int, reason: str) -> None:
+    """After the transaction commits, tell every live connection of ``user_id`` to re-check its access.
+
+    Safe to call outside a transaction (it then publishes at once). Connections
+    whose access is gone close; the others pick up the new role.
+    """
+    from webapp.core.events import get_publisher
+
+    event = {"type": REVOKED_EVENT, "reason": reason}
+    group = user_group_name(user_id)
+    transaction.on_commit(lambda: get_publisher().publish(group, event))
+
+
+def session_user_current(*, session_key: str | None, user_id: int | None) -> bool:
+    """Whether the session still exists, still logs in ``user_id``, and matches their password.
+
+    Logging out deletes the session; changing the password changes the hash
+    that every other session holds (Django's own rule for requests).
+    """
+    if not session_key or user_id is None:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    if not store.exists(session_key):
+        return False
+    data = store.load()
+    if str(data.get(SESSION_KEY)) != str(user_id) or BACKEND_SESSION_KEY not in data:
+        return False
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    session_hash = data.get(HASH_SESSION_KEY)
+    return bool(session_hash) and constant_time_compare(session_hash, user.get_session_auth_hash())
+
+
+class LiveAccessMixin:
+    """For channels consumers: join ``user_<id>``, re-check access on actions and events.
+
+    Subclasses implement ``access_reload()`` (sync, runs in a DB thread): reload
+    the membership of whatever the socket shows, update their own role flags,
+    and return False when the user may no longer see it.
+    """
+
+    scope: dict[str, Any]
+    channel_layer: Any
+    channel_name: str
+
+    _access_ok: bool = False
+    _access_checked: float = 0.0
+    _user_group: str | None = None
+
+    def access_reload(self) -> bool:
+        raise NotImplementedError
+
+    def _access_check_sync(self) -> bool:
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None)
+        if user is None or not user.is_authenticated:
+            return False
+        return session_user_current(session_key=session_key, user_id=user.pk) and self.access_reload()
+
+    async def access_join(self) -> None:
+        """Call in ``connect`` once the first check passed, before ``accept``."""
+        self._user_group = user_group_name(self.scope["user"].pk)
+        await self.channel_layer.group_add(self._user_group, self.channel_name)
+        self._access_ok, self._access_checked = True, time.monotonic()
+
+    async def access_leave(self) -> None:
+        if self._user_group:
+            await self.channel_layer.group_discard(self._user_group, self.channel_name)
+
+    async def access_allowed(self, *, fresh: bool = False) -> bool:
+        """True while access holds; closes the socket (once) when it is gone.
+
+        ``fresh`` forces a database check (client actions); otherwise a result
+        younger than ``RECHECK_SECONDS`` is reused (events to the client).
+        """
+        if not self._access_ok:
+            return False
+        if fresh or time.monotonic() - self._access_checked >= RECHECK_SECONDS:
+            ok = await database_sync_to_async(self._access_check_sync)()
+            self._access_checked = time.monotonic()
+            if not ok:
+                self._access_ok = False
+                await self.close(code=CLOSE_REVOKED)  # type: ignore[attr-defined]
+                return False
+        return True
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        """The ``access.revoked`` event: re-check now."""
+        await self.access_allowed(fresh=True)
