@@ -2,6 +2,7 @@
 lifecycle's (``webapp.core.jobs``)."""
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from typing import Any
@@ -20,6 +21,11 @@ def run_image_job(self: Any, job_id: int) -> None:
     """Run one image job. Any error ends the job failed with a generic reason and an error id (the detail goes to the log)."""
     try:
         services.job_run(job_id=job_id, worker=self.request.hostname or "")
+    except OSError as error:
+        error_id = error_logged(logger, "image job %s failed", job_id)
+        reason = (f"The image job failed: no space left to store its images (error id {error_id})."
+                  if error.errno == errno.ENOSPC else public_failure("The image job", error_id))
+        services.job_fail(job_id=job_id, reason=reason)
     except Exception:
         error_id = error_logged(logger, "image job %s failed", job_id)
         services.job_fail(job_id=job_id, reason=public_failure("The image job", error_id))

@@ -92,10 +92,8 @@ def job_complete(*, job: Job, result: Any) -> Job:
             save_png(image, original, params)
             data = original.getvalue()
             stem = f"studio/{job.project_id}/{uuid.uuid4().hex}"
-            name = default_storage.save(f"{stem}.png", ContentFile(data))
-            stored.append(name)
-            thumb_name = default_storage.save(f"{stem}-thumb.png", ContentFile(_thumbnail_png(image)))
-            stored.append(thumb_name)
+            name = _store(f"{stem}.png", data, stored)
+            thumb_name = _store(f"{stem}-thumb.png", _thumbnail_png(image), stored)
             rows.append(Asset(
                 project_id=job.project_id, job=job, author_id=job.author_id, batch_index=index,
                 file=name, thumbnail=thumb_name, byte_size=len(data), sha256=hashlib.sha256(data).hexdigest(),
@@ -124,6 +122,14 @@ def job_complete(*, job: Job, result: Any) -> Job:
         raise
     job.refresh_from_db()
     return job
+
+
+def _store(name: str, data: bytes, stored: list[str]) -> str:
+    """Save ``data`` under ``name`` (fresh: a uuid) and list it in ``stored`` before the write, so a
+    write that fails half-way (a full disk) leaves no partial file behind: the caller deletes it."""
+    stored.append(name)
+    stored[-1] = default_storage.save(name, ContentFile(data))
+    return stored[-1]
 
 
 def _thumbnail_png(image: Any) -> bytes:

@@ -1,0 +1,89 @@
+"""Disk full while storing an image: the job fails clearly, and no half-written asset is left.
+
+A worker of its own keeps its media on a tiny tmpfs (a real filesystem that runs out of
+space: the write fails with ENOSPC half-way through the PNG), and takes its job from a
+queue of its own, so the suite's worker and media are never touched.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.factories import membership_of
+from tests.helpers import ROOT, tiny_request, wait_for, worker_command
+from webapp.core.jobs import END_STATUSES, JobStatus
+
+pytestmark = [pytest.mark.stack, pytest.mark.model, pytest.mark.django_db(transaction=True)]
+QUEUE = f"diskfull-{os.getpid()}"
+FREE = 4096  # bytes left on the filesystem: less than one 64x64 PNG, so its write fails half-way
+FILLER = "filler.bin"
+
+
+def _fill(media: Path) -> None:
+    """Write a filler file until the filesystem is full, then free ``FREE`` bytes of it."""
+    path = media / FILLER
+    with open(path, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+    os.truncate(path, path.stat().st_size - FREE)
+    assert 0 < shutil.disk_usage(media).free <= 2 * FREE
+
+
+@pytest.fixture
+def full_media(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    var_dir = tmp_path / "var"
+    media = var_dir / "media"
+    media.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(media)], check=True)
+    try:
+        _fill(media)
+        yield media
+    finally:
+        subprocess.run(["umount", "-l", str(media)], check=False)
+
+
+@pytest.fixture
+def full_worker(full_media: Path, redis_server) -> Iterator[subprocess.Popen]:
+    env = {**os.environ, "ATELIER_DATABASE_NAME": str(connection.settings_dict["NAME"]), "PYTHONUNBUFFERED": "1",
+           "ATELIER_VAR_DIR": str(full_media.parent), "ATELIER_PRELOAD_TEXT_MODEL": "0"}
+    log = open(settings.VAR_DIR / "diskfull-worker.log", "w")  # noqa: SIM115 - closed below
+    worker = subprocess.Popen(worker_command("all", "-Q", QUEUE, "-n", f"{QUEUE}@test"), cwd=ROOT, env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+
+
+def test_a_full_disk_fails_the_image_job_clearly_and_leaves_no_asset(project, bob, full_media, full_worker,
+                                                                     no_enqueue):
+    from webapp.studio import services
+    from webapp.studio.models import Asset, Job
+
+    job = services.job_create(project=project, membership=membership_of(bob),
+                              request=tiny_request(steps=2, width=64, height=64))
+    no_enqueue.send(queue=QUEUE)
+    ended = wait_for(lambda: (row := Job.objects.get(pk=job.pk)).status in END_STATUSES and row, 300,
+                     "the job to end")
+    assert ended.status == JobStatus.FAILED
+    assert not Asset.objects.filter(job=job).exists()
+    left = sorted(str(path.relative_to(full_media)) for path in full_media.rglob("*") if path.is_file())
+    assert left == [FILLER], f"files left in storage: {left}"
+    assert "no space left" in ended.reason.lower()
