@@ -304,3 +304,22 @@ def test_a_project_moves_from_postgresql_to_sqlite_and_back(full_project, other_
 
     copy = project_import(path=back, team=other_team)
     assert fingerprint(copy) == fingerprint(full_project)
+
+
+def test_references_to_rows_that_did_not_travel(full_project, other_team, tmp_path):
+    """A use whose reply is gone is left out (its id can't be empty); an audit entry keeps its row, with no id."""
+    alice = full_project.created_by
+    TemplateUse.objects.create(project=full_project, user=alice, command="gone", version_number=1,
+                               output_kind="reply", output_id=999_999)
+    AuditEntry.objects.create(actor_id=alice.pk, actor_name="alice", team_id=full_project.team_id,
+                              project_id=full_project.pk, action="downloaded", object_kind="reply", object_id=999_999)
+    archive = tmp_path / "launch.tar.gz"
+    project_export(project=full_project, path=archive)
+
+    copy = project_import(path=archive, team=other_team)
+
+    assert not TemplateUse.objects.filter(project=copy, command="gone").exists()
+    assert TemplateUse.objects.filter(project=copy).count() == 2
+    entry = AuditEntry.objects.get(project_id=copy.pk, action="downloaded")
+    assert (entry.object_kind, entry.object_id, entry.team_id) == ("reply", None, other_team.pk)
+    assert entry.actor_id == alice.pk  # matched by username in the same installation
