@@ -29,8 +29,10 @@ logger = logging.getLogger(__name__)
 
 SEED_RANGE = 2**32
 
+# Served in fair order by author: each task is a ticket for the next fair job (``jobs.job_pick``).
 IMAGE_JOB = JobKind(
-    name="studio.image", model=Job, task_name="studio.run_image_job", queue="image", publish=job_state_publish
+    name="studio.image", model=Job, task_name="studio.run_image_job", queue="image", publish=job_state_publish,
+    fair_by="author_id",
 )
 
 
