@@ -34,6 +34,7 @@ from typing import Any
 
 from celery.signals import task_failure, worker_init, worker_ready
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.expressions import Window
@@ -284,25 +285,33 @@ def job_fail(*, kind: JobKind | str, job_id: int, reason: str) -> bool:
 # --- Fair order: each task of a fair kind is a ticket for "the next fair job" -----------------
 
 
-class QuotaExceeded(Exception):
-    """A person asked for more live jobs of a kind than they may have at once; nothing was written."""
+class QuotaExceeded(ValidationError):
+    """A person asked for more live jobs of a kind than they may have at once; nothing was written.
+
+    A ``ValidationError`` (code ``quota``), so every form and socket that
+    shows a service's validation errors shows this one too.
+    """
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, code="quota")
 
 
-def job_quota_check(*, kind: JobKind | str, limit: int, what: str, **owner: Any) -> None:
-    """Raise ``QuotaExceeded`` if the rows of ``kind`` matching ``owner`` and live already number ``limit``.
+def job_quota_check(
+    *, kind: JobKind | str, limit: int, what: str, lock: models.Model | None = None, **owner: Any
+) -> None:
+    """Raise ``QuotaExceeded`` if the live rows of ``kind`` matching ``owner`` already number ``limit``.
 
-    Call it inside the transaction that creates the job, after locking what
-    serialises the owner's writes (PostgreSQL: ``select_for_update`` on the
-    user row; SQLite serialises writers anyway), so two racing requests
-    cannot both pass. ``limit`` <= 0 means no limit.
+    Call it inside the transaction that creates the job. ``lock`` (the
+    owner's row) is locked first with ``SELECT ... FOR UPDATE`` where the
+    database has it, so two racing requests of one owner take turns and
+    cannot both pass; SQLite serialises writing transactions anyway.
+    ``limit`` <= 0 means no limit.
     """
     kind = job_kind_get(kind)
     if limit <= 0:
         return
+    if lock is not None:
+        list(type(lock)._default_manager.select_for_update().filter(pk=lock.pk).values_list("pk", flat=True))
     live = kind.model._default_manager.filter(status__in=LIVE_STATUSES, **owner).count()
     if live >= limit:
         raise QuotaExceeded(

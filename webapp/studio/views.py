@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from generation.errors import ValidationError as EngineValidationError
 from webapp.core.http import HtmxHttpRequest
+from webapp.core.jobs import QuotaExceeded
 from webapp.prompts.models import PromptKind
 from webapp.prompts.selectors import prompt_get_for_member
 from webapp.studio import selectors, services
@@ -45,10 +46,15 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_member(user=request.user, project_id=project_id)
     if request.method == "POST":
         form = StudioForm(request.POST)
+        job = None
         if form.is_valid():
-            job = services.job_create(
-                project=project, membership=project.membership, request=form.cleaned_data["request"]
-            )
+            try:
+                job = services.job_create(
+                    project=project, membership=project.membership, request=form.cleaned_data["request"]
+                )
+            except QuotaExceeded as exc:  # shown next to the button, the form kept as typed
+                form.add_error(None, exc)
+        if job is not None:
             if not request.htmx:
                 return redirect("studio:index", project_id=project.pk)
             context = {**_studio_context(request, project, form), "new_job": job}
@@ -166,7 +172,6 @@ def asset_rerun(request: HttpRequest, project_id: int, asset_id: int, vary: bool
     asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
     try:
         services.job_rerun(asset=asset, membership=asset.project.membership, vary=vary)
-    except EngineValidationError as exc:  # e.g. the model is no longer registered
+    except (EngineValidationError, QuotaExceeded) as exc:  # the model is no longer registered; too many waiting
         messages.error(request, f"Cannot run this again: {exc.message}")
-        return redirect(asset)
     return redirect("studio:index", project_id=asset.project_id)

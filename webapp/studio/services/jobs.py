@@ -11,11 +11,12 @@ import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from webapp.core import jobs
-from webapp.core.jobs import JobKind
+from webapp.core.jobs import JobKind, JobStatus
 from webapp.prompts.services import prompt_record_create
 from webapp.studio.events import job_state_publish
 from webapp.studio.models import Asset, Job, JobOrigin
@@ -50,7 +51,9 @@ def job_create(
     (``generation.errors.ValidationError`` names the bad field; nothing is
     written then). An empty seed is drawn here, so the job, the prompt
     history and the assets all record it. Raises PermissionDenied unless
-    ``membership`` may write in the project.
+    ``membership`` may write in the project, and ``jobs.QuotaExceeded`` when
+    the author already has ``MAX_QUEUED_IMAGE_JOBS`` jobs waiting (nothing
+    is written then either).
     """
     from generation.image import validate_image_request
 
@@ -61,6 +64,10 @@ def job_create(
     params = request.to_dict()
     author = membership.user
     with transaction.atomic():
+        jobs.job_quota_check(
+            kind=IMAGE_JOB, limit=settings.MAX_QUEUED_IMAGE_JOBS, what="image jobs waiting", lock=author,
+            author=author, status=JobStatus.QUEUED,
+        )
         record = prompt_record_create(
             project=project, author=author, kind="image", text=request.prompt, params=params,
             model_name=request.model,
