@@ -323,28 +323,29 @@ def job_fair_order(*, kind: JobKind | str) -> Any:
     """The queued rows of a fair kind as a queryset in fair order, each annotated with ``fair_round``.
 
     A job's round is 1 + the number of its owner's jobs ahead of it: queued
-    before it, plus running now. Rounds go first, then creation time, so with
-    5 people queueing 10 jobs each every person's first job comes before any
-    person's second. One query (window function and a subquery), on SQLite
-    and PostgreSQL alike.
+    before it, plus running now. Rounds go first; within a round the owner
+    served least recently goes first (never served: first of all), then the
+    oldest job. So with 5 people queueing 10 jobs each every person's first
+    job comes before any person's second, also on a single worker that
+    finishes each job before it picks the next (where a bare "oldest first"
+    would hand the first person all ten). One query (a window function and
+    two subqueries), on SQLite and PostgreSQL alike.
     """
     kind = job_kind_get(kind)
     if not kind.fair_by:
         raise ValueError(f"job kind {kind.name} is not served in fair order")
     manager = kind.model._default_manager
-    running = (
-        manager.filter(status=JobStatus.RUNNING, **{kind.fair_by: OuterRef(kind.fair_by)})
-        .order_by()
-        .values(kind.fair_by)
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
+    same_owner = manager.filter(**{kind.fair_by: OuterRef(kind.fair_by)}).order_by()
+    running = same_owner.filter(status=JobStatus.RUNNING).values(kind.fair_by).annotate(n=Count("pk")).values("n")
+    last_served = same_owner.filter(started_at__isnull=False).order_by("-started_at").values("started_at")[:1]
     rank = Window(RowNumber(), partition_by=[F(kind.fair_by)], order_by=[F("created_at").asc(), F("pk").asc()])
-    running_now = Coalesce(Subquery(running, output_field=IntegerField()), Value(0))
     return (
         manager.filter(status=JobStatus.QUEUED)
-        .annotate(fair_round=rank + running_now)
-        .order_by("fair_round", "created_at", "pk")
+        .annotate(
+            fair_round=rank + Coalesce(Subquery(running, output_field=IntegerField()), Value(0)),
+            last_served=Subquery(last_served),
+        )
+        .order_by("fair_round", F("last_served").asc(nulls_first=True), "created_at", "pk")
     )
 
 

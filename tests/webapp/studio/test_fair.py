@@ -43,6 +43,16 @@ def test_a_running_job_counts_against_its_authors_round(project, alice, bob, no_
     assert list(jobs.job_fair_order(kind=services.IMAGE_JOB).values_list("pk", flat=True)) == [bob_job, alice_jobs[1]]
 
 
+def test_a_single_worker_that_finishes_each_job_first_still_serves_round_by_round(project, alice, bob, no_enqueue):
+    alice_jobs = _queue(project, alice, 2)
+    bob_jobs = _queue(project, bob, 2)
+    served = []
+    while (job := services.job_pick(worker="w1", task_id=f"ticket-{len(served)}")) is not None:
+        served.append(job.pk)
+        jobs.job_finish(kind=services.IMAGE_JOB, job_id=job.pk, status=JobStatus.DONE)
+    assert served == [alice_jobs[0], bob_jobs[0], alice_jobs[1], bob_jobs[1]]
+
+
 def test_job_pick_claims_in_fair_order_and_records_the_ticket(project, alice, bob, no_enqueue):
     alice_jobs = _queue(project, alice, 3)
     bob_job = _queue(project, bob, 1)[0]
