@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "webapp.accounts",
     "webapp.workspaces",
     "webapp.prompts",
+    "webapp.prompt_templates",
     "webapp.chat",
     "webapp.studio",
 ]

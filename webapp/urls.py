@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("webapp.core.urls")),
     path("", include("webapp.workspaces.urls")),
     path("", include("webapp.prompts.urls")),
+    path("", include("webapp.prompt_templates.urls")),
     path("", include("webapp.chat.urls")),
     path("", include("webapp.studio.urls")),
 ]

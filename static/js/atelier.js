@@ -5,3 +5,9 @@ document.addEventListener("click", (event) => {
     if (!el.contains(event.target)) el.removeAttribute("open");
   });
 });
+
+// Forms that ask first: <form data-confirm="Delete this?"> (no inline handlers: a CSP is coming).
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest?.("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});

@@ -75,6 +75,8 @@ class ComposerForm(ReplySettingsForm):
 
     text = forms.CharField(label="Message", max_length=20000, widget=forms.Textarea(attrs={"rows": 3}))
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # Set by the template picker: {"version": id, "values": {...}}, recorded as the reply's lineage.
+    template_use = forms.CharField(required=False, max_length=100_000, widget=forms.HiddenInput)
 
     field_order = ["text", "parent"]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
@@ -132,3 +133,15 @@ def conversation_settings(*, conversation: Conversation) -> ReplySettings:
         system_prompt=conversation.system_prompt,
         params={**default_params(), **conversation.params},
     )
+
+
+def replies_describe(project_id: int, ids: Any) -> dict[int, Any]:
+    """Replies as the template page lists what a version made (see prompt_templates.outputs)."""
+    from webapp.prompt_templates.outputs import OutputView
+
+    replies = Message.objects.filter(pk__in=list(ids), conversation__project_id=project_id).select_related("conversation")
+    return {
+        m.pk: OutputView(label=m.text.strip() or m.conversation.title, url=f"{m.conversation.get_absolute_url()}?leaf={m.pk}",
+                         status=m.get_status_display())
+        for m in replies
+    }

@@ -24,6 +24,7 @@ from webapp.chat.params import ReplySettings, settings_validate
 from webapp.core import jobs
 from webapp.core.events import get_publisher
 from webapp.core.jobs import JobKind, JobStatus
+from webapp.prompt_templates.services import TemplateUseRequest, template_use_record
 from webapp.prompts.services import prompt_record_create
 from webapp.workspaces.models import Membership, Project
 from webapp.workspaces.services import membership_require_write
@@ -179,6 +180,7 @@ def message_send(
     text: str,
     parent: Message | None,
     reply_settings: ReplySettings,
+    template_use: TemplateUseRequest | None = None,
 ) -> Message:
     """Create the user's message under ``parent`` and a queued reply; enqueue it after commit.
 
@@ -189,12 +191,18 @@ def message_send(
     ``generation.errors.ValidationError`` for bad settings, and
     ``jobs.QuotaExceeded`` (a ``ValidationError``) when the author already has
     ``MAX_LIVE_REPLIES`` replies queued or decoding; nothing is written or enqueued then.
+    ``template_use`` (from the composer's template picker) is recorded as the reply's lineage.
     """
     _require_write(membership=membership, conversation=conversation)
     prompt = _prompt_create(
         conversation=conversation, membership=membership, parent=parent, text=text, reply_settings=reply_settings
     )
-    return _reply_create(conversation=conversation, parent=prompt, membership=membership, reply_settings=reply_settings)
+    reply = _reply_create(conversation=conversation, parent=prompt, membership=membership, reply_settings=reply_settings)
+    if template_use is not None:
+        template_use_record(
+            use=template_use, project=conversation.project, user=membership.user, output_kind="reply", output_id=reply.pk
+        )
+    return reply
 
 
 @transaction.atomic
@@ -237,12 +245,18 @@ def reply_stop(*, message: Message, membership: Membership) -> None:
 
 @transaction.atomic
 def conversation_start(
-    *, project: Project, membership: Membership, text: str, reply_settings: ReplySettings
+    *,
+    project: Project,
+    membership: Membership,
+    text: str,
+    reply_settings: ReplySettings,
+    template_use: TemplateUseRequest | None = None,
 ) -> Message:
     """A new conversation whose first prompt is ``text``; returns the queued reply."""
     conversation = conversation_create(project=project, membership=membership, reply_settings=reply_settings)
     return message_send(
-        conversation=conversation, membership=membership, text=text, parent=None, reply_settings=reply_settings
+        conversation=conversation, membership=membership, text=text, parent=None, reply_settings=reply_settings,
+        template_use=template_use,
     )
 
 

@@ -17,6 +17,7 @@ from webapp.chat.forms import ComposerForm, ReplySettingsForm, TitleForm, settin
 from webapp.chat.models import Conversation, Message
 from webapp.chat.params import ReplySettings, settings_from_record
 from webapp.core.http import HtmxHttpRequest
+from webapp.prompt_templates.selectors import template_use_request_parse, template_uses_by_output
 from webapp.prompts.selectors import prompt_get_for_member
 from webapp.workspaces.selectors import project_get_for_member
 
@@ -44,6 +45,7 @@ def _render_conversation(
     project = conversation.project
     base = selectors.conversation_settings(conversation=conversation)
     thread = selectors.conversation_thread(conversation=conversation, leaf_id=leaf_id)
+    uses = template_uses_by_output(output_kind="reply", output_ids=[item.message.pk for item in thread], project=project)
     if composer is None:
         parent = thread[-1].message.pk if thread else None
         composer = ComposerForm(base=base, initial={**settings_initial(base), "parent": parent})
@@ -52,6 +54,7 @@ def _render_conversation(
         "conversation": conversation,
         "conversations": selectors.conversation_list(project=project),
         "thread": thread,
+        "template_uses": uses,
         "leaf_id": thread[-1].message.pk if thread else None,
         "composer": composer,
         "settings_form": settings_form or ReplySettingsForm(base=base, prefix="settings"),
@@ -80,6 +83,7 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
             reply = services.conversation_start(
                 project=project, membership=project.membership, text=form.cleaned_data["text"],
                 reply_settings=form.cleaned_data["reply_settings"],
+                template_use=template_use_request_parse(raw=form.cleaned_data["template_use"], project=project, kind="chat"),
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -121,6 +125,9 @@ def conversation_send(request: HtmxHttpRequest, project_id: int, conversation_id
                 conversation=conversation, membership=conversation.project.membership, text=form.cleaned_data["text"],
                 parent=parent,
                 reply_settings=form.cleaned_data["reply_settings"],
+                template_use=template_use_request_parse(
+                    raw=form.cleaned_data["template_use"], project=conversation.project, kind="chat"
+                ),
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -182,6 +189,9 @@ def message_detail(request: HtmxHttpRequest, project_id: int, message_id: int) -
     message = selectors.message_get_for_member(user=request.user, project_id=project_id, message_id=message_id)
     context = {
         "item": selectors.message_display(message=message),
+        "template_uses": template_uses_by_output(
+            output_kind="reply", output_ids=[message.pk], project=message.conversation.project
+        ),
         "project": message.conversation.project,
         "conversation": message.conversation,
         "can_write": message.conversation.project.membership.can_write,

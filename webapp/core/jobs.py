@@ -199,6 +199,9 @@ def job_stop(*, kind: JobKind | str, job: Any, reason: str = "") -> str:
     """
     kind = job_kind_get(kind)
     manager = kind.model._default_manager
+    if job.status == JobStatus.RUNNING:  # as the caller read it: the flag first, the worker is waiting
+        job_stop_request(kind=kind, job=job, reason=reason)
+        return str(manager.filter(pk=job.pk).values_list("status", flat=True).first() or JobStatus.STOPPED)
     values = kind.end_values(job, JobStatus.STOPPED)
     with transaction.atomic():
         stopped = manager.filter(pk=job.pk, status=JobStatus.QUEUED).update(

@@ -12,3 +12,9 @@ class StudioConfig(AppConfig):
         from webapp.studio.services import IMAGE_JOB
 
         job_kind_register(IMAGE_JOB)
+
+        # The template page lists what each version made; this app says how its outputs look.
+        from webapp.prompt_templates.outputs import register_output_kind
+        from webapp.studio.selectors import jobs_describe
+
+        register_output_kind("job", jobs_describe)

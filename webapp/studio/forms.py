@@ -37,6 +37,8 @@ class StudioForm(forms.Form):
     height = forms.IntegerField(widget=forms.NumberInput(attrs={"step": "8"}))
     num_images = forms.IntegerField(label="Images", initial=1)
     seed = forms.IntegerField(required=False, help_text="Empty for a random seed; the seed used is always recorded.")
+    # Set by the template picker: {"version": id, "values": {...}}, recorded as the job's lineage.
+    template_use = forms.CharField(required=False, max_length=100_000, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -3,7 +3,7 @@ which is fetched through the user's membership: outsiders get 404."""
 from __future__ import annotations
 
 from datetime import date
-from typing import IO
+from typing import IO, Any
 
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
@@ -99,3 +99,24 @@ def asset_model_names(*, project: Project) -> list[str]:
 def asset_open(*, asset: Asset, thumbnail: bool = False) -> IO[bytes]:
     """The stored bytes of the asset (or its thumbnail), from whichever storage holds them."""
     return default_storage.open((asset.thumbnail if thumbnail else asset.file).name, "rb")
+
+
+def jobs_describe(project_id: int, ids: Any) -> dict[int, Any]:
+    """Image jobs, with thumbnails, as the template page lists what a version made."""
+    from django.urls import reverse
+
+    from webapp.prompt_templates.outputs import OutputView
+
+    jobs = Job.objects.filter(pk__in=list(ids), project_id=project_id).prefetch_related("assets")
+    return {
+        job.pk: OutputView(
+            label=job.prompt,
+            url=f"{reverse('studio:gallery', kwargs={'project_id': project_id})}?job={job.pk}",
+            thumbnails=tuple(
+                reverse("studio:asset_thumbnail", kwargs={"project_id": project_id, "asset_id": asset.pk})
+                for asset in job.assets.all()
+            ),
+            status=job.get_status_display(),
+        )
+        for job in jobs
+    }

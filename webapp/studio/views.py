@@ -4,6 +4,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from generation.errors import ValidationError as EngineValidationError
 from webapp.core.http import HtmxHttpRequest
 from webapp.core.jobs import QuotaExceeded
+from webapp.prompt_templates.selectors import template_use_for_output, template_use_request_parse
 from webapp.prompts.models import PromptKind
 from webapp.prompts.selectors import prompt_get_for_member
 from webapp.studio import selectors, services
@@ -46,11 +48,18 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_member(user=request.user, project_id=project_id)
     if request.method == "POST":
         form = StudioForm(request.POST)
+        use = None
         job = None
         if form.is_valid():
             try:
+                use = template_use_request_parse(raw=form.cleaned_data["template_use"], project=project, kind="image")
+            except ValidationError as exc:
+                form.add_error(None, exc)
+        if form.is_valid():
+            try:
                 job = services.job_create(
-                    project=project, membership=project.membership, request=form.cleaned_data["request"]
+                    project=project, membership=project.membership, request=form.cleaned_data["request"],
+                    template_use=use,
                 )
             except QuotaExceeded as exc:  # shown next to the button, the form kept as typed
                 form.add_error(None, exc)
@@ -127,6 +136,7 @@ def asset_detail(request: HttpRequest, project_id: int, asset_id: int) -> HttpRe
         "project": asset.project,
         "asset": asset,
         "job": asset.job,
+        "template_use": template_use_for_output(output_kind="job", output_id=asset.job_id, project=asset.project),
         "params_json": json.dumps(asset.params, indent=2, sort_keys=True),
         "active_tab": "gallery",
     }

@@ -55,7 +55,7 @@ def test_a_reply_whose_worker_is_killed_ends_failed_with_its_partial_text(redis_
     worker = _start_worker("dying-worker-1.log")
     try:
         app.send_task("chat.generate_reply", args=[reply.pk], queue="dying")
-        _wait(lambda: len(stream.log_read(message=reply)) >= 3, 120, "the reply to stream")
+        _wait(lambda: len(stream.log_read(message=reply)) >= 3, 300, "the reply to stream")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool process, mid-reply
         worker.wait(timeout=10)
@@ -65,7 +65,7 @@ def test_a_reply_whose_worker_is_killed_ends_failed_with_its_partial_text(redis_
     # The same worker coming back fails what its previous self left streaming.
     again = _start_worker("dying-worker-2.log")
     try:
-        _wait(lambda: Message.objects.get(pk=reply.pk).status != JobStatus.RUNNING, 120, "the start-up sweep")
+        _wait(lambda: Message.objects.get(pk=reply.pk).status != JobStatus.RUNNING, 300, "the start-up sweep")
     finally:
         again.terminate()
         again.wait(timeout=30)
@@ -84,7 +84,7 @@ def test_a_reply_whose_pool_process_is_killed_ends_failed_at_once(redis_server, 
     worker = _start_worker("dying-worker-3.log")
     try:
         app.send_task("chat.generate_reply", args=[reply.pk], queue="dying")
-        _wait(lambda: len(stream.log_read(message=reply)) >= 3, 120, "the reply to stream")
+        _wait(lambda: len(stream.log_read(message=reply)) >= 3, 300, "the reply to stream")
         pool = [int(pid) for pid in subprocess.check_output(["pgrep", "-P", str(worker.pid)]).split()]
         for pid in pool:
             os.kill(pid, signal.SIGKILL)  # only the pool process; the worker itself lives on

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from webapp.core import jobs
 from webapp.core.jobs import JobKind, JobStatus
+from webapp.prompt_templates.services import TemplateUseRequest, template_use_record
 from webapp.prompts.services import prompt_record_create
 from webapp.studio.events import job_state_publish
 from webapp.studio.models import Asset, Job, JobOrigin
@@ -44,6 +45,7 @@ def job_create(
     request: ImageRequest,
     origin: str = JobOrigin.NEW,
     source_asset: Asset | None = None,
+    template_use: TemplateUseRequest | None = None,
 ) -> Job:
     """Record an image job and its prompt, and enqueue it on the ``image`` queue after commit.
 
@@ -54,6 +56,7 @@ def job_create(
     ``membership`` may write in the project, and ``jobs.QuotaExceeded`` when
     the author already has ``MAX_QUEUED_IMAGE_JOBS`` jobs waiting (nothing
     is written then either).
+    ``template_use`` (from the studio's template picker) is recorded as the job's lineage.
     """
     from generation.image import validate_image_request
 
@@ -77,6 +80,8 @@ def job_create(
             params=params, model_name=request.model, task_id=str(uuid.uuid4()),
             steps_total=int(request.steps),
         )
+        if template_use is not None:
+            template_use_record(use=template_use, project=project, user=membership.user, output_kind="job", output_id=job.pk)
         jobs.job_enqueue(kind=IMAGE_JOB, job_id=job.pk, task_id=job.task_id)
     return job
 

@@ -15,6 +15,7 @@ PROJECT_TABS = [
     ("studio", "Studio", "studio:index"),
     ("gallery", "Gallery", "studio:gallery"),
     ("history", "Prompt history", "prompts:history"),
+    ("templates", "Templates", "prompt_templates:list"),
     ("settings", "Settings", "workspaces:project_settings"),
 ]
 
