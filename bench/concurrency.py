@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import json
+import sqlite3
 import statistics
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,42 +46,46 @@ IMAGE = {"prompt": "a red circle on a blue square", "negative_prompt": "", "mode
          "scheduler": "dpmpp_2m", "guidance_scale": "3", "seed": "1"}
 
 
+SETUP = """
+import json
+from webapp.accounts.models import User
+from webapp.chat import services
+from webapp.chat.params import ReplySettings, default_model_name, default_params
+from webapp.workspaces.models import Membership, Project, Role, Team
+team = Team.objects.create(name="Bench")
+users = [User.objects.create_user(username=f"person{n}", password=PASSWORD) for n in range(COUNT)]
+project = Project.objects.create(team=team, name="Bench", created_by=users[0])
+conversations = []
+for n, user in enumerate(users):
+    membership = Membership.objects.create(team=team, user=user, role=Role.OWNER if n == 0 else Role.MEMBER)
+    settings = ReplySettings(model_name=default_model_name(), params=default_params())
+    conversations.append(services.conversation_create(project=project, membership=membership, reply_settings=settings).pk)
+print(json.dumps({"project": project.pk, "conversations": conversations}))
+"""
+
+
 def setup_people(stack: Stack, count: int) -> tuple[list[Browser], int, list[int]]:
-    """``count`` people in one team and project, each logged in over HTTP, each with a conversation."""
-    os.environ.update(stack.env)
-    import django
-
-    django.setup()
-    from webapp.accounts.models import User
-    from webapp.chat import services as chat_services
-    from webapp.chat.params import ReplySettings, default_model_name, default_params
-    from webapp.workspaces.models import Membership, Project, Role, Team
-
-    team = Team.objects.create(name="Bench")
-    owner = User.objects.create_user(username="person0", password=PASSWORD)
-    project = Project.objects.create(team=team, name="Bench", created_by=owner)
-    browsers, conversations = [], []
+    """``count`` people in one team and project (made by ``manage.py shell``), each logged in over HTTP
+    with a conversation. Not in this process: Django's app loading would pick Twisted for autobahn."""
+    code = SETUP.replace("PASSWORD", repr(PASSWORD)).replace("COUNT", str(count))
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=stack.env, check=True,
+                         capture_output=True, text=True).stdout
+    made = json.loads(out.strip().splitlines()[-1])
+    browsers = []
     for n in range(count):
-        user = owner if n == 0 else User.objects.create_user(username=f"person{n}", password=PASSWORD)
-        membership = Membership.objects.create(team=team, user=user, role=Role.OWNER if n == 0 else Role.MEMBER)
-        conversation = chat_services.conversation_create(
-            project=project, membership=membership,
-            reply_settings=ReplySettings(model_name=default_model_name(), params=default_params()),
-        )
-        conversations.append(conversation.pk)
         browser = Browser(stack.base_url)
         browser.session.get(stack.base_url + "/accounts/login/")
-        browser.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+        browser.post("/accounts/login/", {"username": f"person{n}", "password": PASSWORD})
         browsers.append(browser)
-    return browsers, project.pk, conversations
+    return browsers, made["project"], made["conversations"]
 
 
-async def chat(socket: Socket, prompt: str, max_new_tokens: int) -> dict[str, Any]:
+def db(stack: Stack) -> sqlite3.Connection:
+    return sqlite3.connect(stack.env["ATELIER_SQLITE_PATH"], timeout=30)
+
+
+async def chat(stack: Stack, socket: Socket, prompt: str, max_new_tokens: int) -> dict[str, Any]:
     """Send one prompt as a new thread; the send time, chunk arrivals and the stored token count."""
-    from asgiref.sync import sync_to_async
-
-    from webapp.chat.models import Message
-
     sent = socket.send({"type": "send", "text": prompt, "parent": None, "strategy": "greedy",
                         "max_new_tokens": max_new_tokens})
     message_id, arrivals = None, []
@@ -91,7 +98,8 @@ async def chat(socket: Socket, prompt: str, max_new_tokens: int) -> dict[str, An
         elif event.get("message") == message_id and event["type"] == "chunk":
             arrivals.append(at)
         elif event.get("message") == message_id and event["type"] == "end":
-            tokens = await sync_to_async(Message.objects.values_list("completion_tokens", flat=True).get)(pk=message_id)
+            with db(stack) as conn:
+                (tokens,) = conn.execute("select completion_tokens from chat_message where id=?", (message_id,)).fetchone()
             return {"sent": sent, "first": arrivals[0], "last": arrivals[-1], "tokens": int(tokens or 0)}
 
 
@@ -114,18 +122,27 @@ def generate_baseline(prompt: str, max_new_tokens: int) -> float:
     return (out.shape[1] - ids.shape[1]) / (time.perf_counter() - start)
 
 
-def job_rows(ids: list[int]) -> list[Any]:
-    from webapp.studio.models import Job
+@dataclass
+class JobRow:
+    pk: int
+    status: str
+    steps_done: int
+    seconds_per_step: float | None
 
-    return list(Job.objects.filter(pk__in=ids).order_by("started_at", "pk"))
+
+def job_rows(stack: Stack, ids: list[int]) -> list[JobRow]:
+    """The jobs in the order they started."""
+    marks = ",".join("?" * len(ids))
+    with db(stack) as conn:
+        rows = conn.execute(f"select id, status, steps_done, seconds_per_step from studio_job where id in ({marks}) "  # noqa: S608
+                            "order by started_at, id", ids).fetchall()
+    return [JobRow(*row) for row in rows]
 
 
-async def wait_jobs(ids: list[int], *, running: bool = False, timeout: float = 1800) -> None:
-    from asgiref.sync import sync_to_async
-
+async def wait_jobs(stack: Stack, ids: list[int], *, running: bool = False, timeout: float = 1800) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = await sync_to_async(job_rows)(ids)
+        rows = job_rows(stack, ids)
         if running and any(r.status == "running" and r.steps_done > 0 for r in rows):
             return
         if not running and all(r.status in ("done", "failed", "stopped") for r in rows):
@@ -139,13 +156,21 @@ def submit(browser: Browser, project_id: int, **params: Any) -> int:
 
 
 async def bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
-    from asgiref.sync import sync_to_async
+    try:
+        return await _bench(stack, args)
+    except BaseException:
+        import traceback
 
+        log(traceback.format_exc())  # before the stack stops: a stuck shutdown must not hide it
+        raise
+
+
+async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     if not args.one_worker:
         stack._spawn("image-worker", [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "image", "-c", "1",
                                       "-n", "bench-image@%h", "--without-gossip", "--without-mingle", "-l", "INFO"])
         stack._wait(lambda: "ready." in (stack.folder / "image-worker.log").read_text(), "image worker")
-    browsers, project_id, conversations = await sync_to_async(setup_people)(stack, 8)
+    browsers, project_id, conversations = setup_people(stack, 8)
     sockets = []
     for browser, conversation in zip(browsers, conversations, strict=True):
         socket = Socket()
@@ -153,19 +178,19 @@ async def bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         sockets.append(socket)
     n, size = args.max_new_tokens, {"width": str(args.size), "height": str(args.size)}
     log("warming up")
-    await chat(sockets[0], PROMPTS[0], 8)
+    await chat(stack, sockets[0], PROMPTS[0], 8)
     first = submit(browsers[0], project_id, steps="2", num_images="1", **size)
-    await wait_jobs([first])
+    await wait_jobs(stack, [first])
 
     log("1. one chat against transformers generate")
-    alone = [await chat(sockets[0], prompt, n) for prompt in PROMPTS[:2]]
+    alone = [await chat(stack, sockets[0], prompt, n) for prompt in PROMPTS[:2]]
     one_rate = statistics.median(rate([r]) for r in alone)
     baseline = statistics.median(generate_baseline(prompt, n) for prompt in PROMPTS[:2])
     log(f"   one chat {one_rate:.1f} tok/s at the client; transformers generate {baseline:.1f} tok/s: "
         f"{one_rate / baseline:.2f}x")
 
     log("2-3. eight chats at once")
-    eight = await asyncio.gather(*(chat(s, PROMPTS[i % len(PROMPTS)], n) for i, s in enumerate(sockets)))
+    eight = await asyncio.gather(*(chat(stack, s, PROMPTS[i % len(PROMPTS)], n) for i, s in enumerate(sockets)))
     eight_rate = rate(list(eight))
     ttft8 = statistics.median(r["first"] - r["sent"] for r in eight)
     one_ttft = statistics.median(r["first"] - r["sent"] for r in alone)
@@ -175,25 +200,25 @@ async def bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     log("4-5. chats beside a 4-image, 50-step job")
     image = {"steps": "50", "num_images": "4", **size}
     job_alone = submit(browsers[1], project_id, **image)
-    await wait_jobs([job_alone])
+    await wait_jobs(stack, [job_alone])
     job_loaded = submit(browsers[1], project_id, **image)
-    await wait_jobs([job_loaded], running=True)
-    beside = [await chat(sockets[2], PROMPTS[1], n)]
-    while (await sync_to_async(job_rows)([job_loaded]))[0].status == "running":
-        beside.append(await chat(sockets[2], PROMPTS[len(beside) % len(PROMPTS)], n))
+    await wait_jobs(stack, [job_loaded], running=True)
+    beside = [await chat(stack, sockets[2], PROMPTS[1], n)]
+    while job_rows(stack, [job_loaded])[0].status == "running":
+        beside.append(await chat(stack, sockets[2], PROMPTS[len(beside) % len(PROMPTS)], n))
     ttft_beside = beside[0]["first"] - beside[0]["sent"]
-    s_alone, s_loaded = (r.seconds_per_step for r in await sync_to_async(job_rows)([job_alone, job_loaded]))
+    s_alone, s_loaded = (r.seconds_per_step for r in sorted(job_rows(stack, [job_alone, job_loaded]), key=lambda r: r.pk))
     log(f"   chat ttft while it runs {ttft_beside:.2f} s ({len(beside)} chats beside it); s/step "
         f"{s_loaded:.3f} beside chats against {s_alone:.3f} alone: {s_loaded / s_alone:.2f}x")
 
     log("6. five people x ten image jobs")
     blocker = submit(browsers[0], project_id, steps="20", num_images="1", **size)
-    await wait_jobs([blocker], running=True)
+    await wait_jobs(stack, [blocker], running=True)
     queued = {p: [submit(browsers[p], project_id, steps="2", num_images="1", width="32", height="32")
                   for _ in range(10)] for p in range(1, 6)}
     ids = [pk for pks in queued.values() for pk in pks]
-    await wait_jobs([*ids, blocker])
-    order = [row.pk for row in await sync_to_async(job_rows)(ids)]
+    await wait_jobs(stack, [*ids, blocker])
+    order = [row.pk for row in job_rows(stack, ids)]
     first_ranks = [min(order.index(pk) for pk in pks) + 1 for pks in queued.values()]
     log(f"   rank at which each person's first job started: {first_ranks}")
     for socket in sockets:
