@@ -115,7 +115,7 @@ def generate_baseline(prompt: str, max_new_tokens: int) -> float:
 
     loaded = load_text_model(DEFAULT_TEXT_MODEL)
     ids = loaded.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                               return_tensors="pt")
+                                               return_tensors="pt", return_dict=True)["input_ids"].to(loaded.model.device)
     start = time.perf_counter()
     with torch.inference_mode():
         out = loaded.model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, min_new_tokens=max_new_tokens)
