@@ -342,6 +342,9 @@ CELERY_BEAT_SCHEDULE = {
 # (the first and the last step always go out). Every update costs CPU in the
 # worker, Redis, daphne and the browser, which small machines take from the
 # denoising: 4 a second kept a 2-core VM within 5% of the engine alone.
+# Quotas per person: live (queued) image jobs, and chat replies queued or decoding. 0: no limit.
+MAX_QUEUED_IMAGE_JOBS = int(os.environ.get("ATELIER_MAX_QUEUED_IMAGE_JOBS", "20"))
+MAX_LIVE_REPLIES = int(os.environ.get("ATELIER_MAX_LIVE_REPLIES", "4"))
 STUDIO_PROGRESS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PROGRESS_PER_SECOND", "4"))
 STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_SECOND", "4"))
 

@@ -8,6 +8,11 @@ class ChatConfig(AppConfig):
     label = "chat"
     # What a project export carries (see webapp.workspaces.transfer), parents first.
     project_export = [("Conversation", "project"), ("Message", "conversation__project")]
+    # Ids of replies kept without a foreign key in lower apps: import remaps them to the new replies.
+    project_export_refs = [
+        ("prompt_templates.TemplateUse", "output_kind", "output_id", {"reply": "chat.Message"}),
+        ("audit.AuditEntry", "object_kind", "object_id", {"reply": "chat.Message"}),
+    ]
 
     def ready(self) -> None:
         from webapp.chat.services import REPLY

@@ -14,6 +14,7 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -138,6 +139,11 @@ def _enqueue(reply: Message) -> None:
 def _reply_create(
     *, conversation: Conversation, parent: Message, membership: Membership, reply_settings: ReplySettings
 ) -> Message:
+    # Inside the caller's transaction: past the quota the prompt written just before goes too.
+    jobs.job_quota_check(
+        kind=REPLY, limit=settings.MAX_LIVE_REPLIES, what="replies queued or being written", lock=membership.user,
+        author=membership.user,
+    )
     reply = Message.objects.create(
         conversation=conversation,
         parent=parent,
@@ -196,8 +202,10 @@ def message_send(
     Records the prompt in the project's history in the same transaction.
     Returns the reply. Raises PermissionDenied unless ``membership`` writes in
     the project, ``ValidationError`` for an empty text or a parent that is not
-    a finished reply of this conversation, and
-    ``generation.errors.ValidationError`` for bad settings; nothing is enqueued then.
+    a finished reply of this conversation,
+    ``generation.errors.ValidationError`` for bad settings, and
+    ``jobs.QuotaExceeded`` (a ``ValidationError``) when the author already has
+    ``MAX_LIVE_REPLIES`` replies queued or decoding; nothing is written or enqueued then.
     ``template_use`` (from the composer's template picker) is recorded as the reply's lineage.
     """
     _require_write(membership=membership, conversation=conversation)

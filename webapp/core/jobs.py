@@ -34,8 +34,11 @@ from typing import Any
 
 from celery.signals import task_failure, worker_init, worker_ready
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
-from django.db.models import Q
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.expressions import Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from webapp.core import events
@@ -83,6 +86,10 @@ class JobKind:
     queue: str
     publish: Callable[[Any], None] = _no_publish
     end_values: Callable[[Any, str], dict[str, Any]] = field(default=_no_values)
+    # Set for a kind served in fair order: the column whose owner gets a fair
+    # share (``"author_id"``). Its task is then a ticket: it runs whichever job
+    # ``job_pick`` gives it, and the rows need a ``task_id`` column.
+    fair_by: str = ""
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -279,6 +286,108 @@ def job_fail(*, kind: JobKind | str, job_id: int, reason: str) -> bool:
             _publish_after_commit(kind, job_id)
     return bool(updated)
 
+# --- Fair order: each task of a fair kind is a ticket for "the next fair job" -----------------
+
+
+class QuotaExceeded(ValidationError):
+    """A person asked for more live jobs of a kind than they may have at once; nothing was written.
+
+    A ``ValidationError`` (code ``quota``), so every form and socket that
+    shows a service's validation errors shows this one too.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="quota")
+
+
+def job_quota_check(
+    *, kind: JobKind | str, limit: int, what: str, lock: models.Model | None = None, **owner: Any
+) -> None:
+    """Raise ``QuotaExceeded`` if the live rows of ``kind`` matching ``owner`` already number ``limit``.
+
+    Call it inside the transaction that creates the job. ``lock`` (the
+    owner's row) is locked first with ``SELECT ... FOR UPDATE`` where the
+    database has it, so two racing requests of one owner take turns and
+    cannot both pass; SQLite serialises writing transactions anyway.
+    ``limit`` <= 0 means no limit.
+    """
+    kind = job_kind_get(kind)
+    if limit <= 0:
+        return
+    if lock is not None:
+        list(type(lock)._default_manager.select_for_update().filter(pk=lock.pk).values_list("pk", flat=True))
+    live = kind.model._default_manager.filter(status__in=LIVE_STATUSES, **owner).count()
+    if live >= limit:
+        raise QuotaExceeded(
+            f"You already have {live} {what}; the limit is {limit}. Wait for one to finish, or stop one."
+        )
+
+
+def job_fair_order(*, kind: JobKind | str) -> Any:
+    """The queued rows of a fair kind as a queryset in fair order, each annotated with ``fair_round``.
+
+    A job's round is 1 + the number of its owner's jobs ahead of it: queued
+    before it, plus running now. Rounds go first; within a round the owner
+    served least recently goes first (never served: first of all), then the
+    oldest job. So with 5 people queueing 10 jobs each every person's first
+    job comes before any person's second, also on a single worker that
+    finishes each job before it picks the next (where a bare "oldest first"
+    would hand the first person all ten). One query (a window function and
+    two subqueries), on SQLite and PostgreSQL alike.
+    """
+    kind = job_kind_get(kind)
+    if not kind.fair_by:
+        raise ValueError(f"job kind {kind.name} is not served in fair order")
+    manager = kind.model._default_manager
+    same_owner = manager.filter(**{kind.fair_by: OuterRef(kind.fair_by)}).order_by()
+    running = same_owner.filter(status=JobStatus.RUNNING).values(kind.fair_by).annotate(n=Count("pk")).values("n")
+    last_served = same_owner.filter(started_at__isnull=False).order_by("-started_at").values("started_at")[:1]
+    rank = Window(RowNumber(), partition_by=[F(kind.fair_by)], order_by=[F("created_at").asc(), F("pk").asc()])
+    return (
+        manager.filter(status=JobStatus.QUEUED)
+        .annotate(
+            fair_round=rank + Coalesce(Subquery(running, output_field=IntegerField()), Value(0)),
+            last_served=Subquery(last_served),
+        )
+        .order_by("fair_round", F("last_served").asc(nulls_first=True), "created_at", "pk")
+    )
+
+
+def job_fair_positions(*, kind: JobKind | str) -> dict[int, int]:
+    """Every queued job's place in the fair order (1 = next to start), by id, in one query."""
+    ids = job_fair_order(kind=kind).values_list("pk", flat=True)
+    return {pk: place for place, pk in enumerate(ids, start=1)}
+
+
+def job_pick(
+    *, kind: JobKind | str, worker: str, task_id: str, values: dict[str, Any] | None = None, candidates: int = 8
+) -> int | None:
+    """Claim the next job in fair order for the ticket ``task_id``; its id, or None if none is left.
+
+    The candidates come in fair order; each is locked with ``SELECT ... FOR
+    UPDATE SKIP LOCKED`` where the database has it (PostgreSQL: a row another
+    worker is picking is skipped, not waited for) and claimed with the
+    lifecycle's conditional UPDATE, so two racing workers never run one job
+    twice. The ticket's id is written on the job it picked (the lost-task
+    hook fails that one). A ticket delivered again after it already picked
+    a job picks nothing.
+    """
+    kind = job_kind_get(kind)
+    manager = kind.model._default_manager
+    if manager.filter(task_id=task_id, started_at__isnull=False).exists():
+        return None  # a duplicate delivery of a ticket already used
+    while True:
+        ahead = list(job_fair_order(kind=kind).values_list("pk", flat=True)[:candidates])
+        if not ahead:
+            return None
+        for job_id in ahead:
+            with transaction.atomic():
+                locked = manager.select_for_update(skip_locked=True).filter(pk=job_id, status=JobStatus.QUEUED)
+                if not locked.values_list("pk", flat=True).first():
+                    continue
+                if job_claim(kind=kind, job_id=job_id, worker=worker, values={**(values or {}), "task_id": task_id}):
+                    return job_id
+
 
 def heartbeat_seconds() -> float:
     return float(getattr(settings, "JOB_HEARTBEAT_SECONDS", 5))
@@ -448,8 +557,13 @@ def fail_job_of_a_lost_task(sender: Any = None, args: Any = None, exception: Any
     try:
         error_id = error_logged(logger, "the worker process was lost during %s %s: %s", kind.name, args[0], exception,
                                 exc_info=False)
-        job_fail(kind=kind, job_id=int(args[0]),
-                 reason=f"The worker process was lost while running this job (error id {error_id}).")
+        reason = f"The worker process was lost while running this job (error id {error_id})."
+        if kind.fair_by:  # a ticket: fail the job it picked, if any (not the one that bought it)
+            picked = kind.model._default_manager.filter(task_id=kwargs.get("task_id") or "", status=JobStatus.RUNNING)
+            for job_id in list(picked.values_list("pk", flat=True)):
+                job_fail(kind=kind, job_id=job_id, reason=reason)
+        else:
+            job_fail(kind=kind, job_id=int(args[0]), reason=reason)
     except Exception:
         logger.exception("could not fail the job of a lost %s task", kind.task_name)
     finally:

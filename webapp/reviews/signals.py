@@ -12,7 +12,7 @@ from webapp.studio.models import Asset
 
 @receiver(post_save, sender=Asset, dispatch_uid="reviews_attach_next_version")
 def _asset_stored(sender: Any, instance: Asset, created: bool, **kwargs: Any) -> None:
-    if created and instance.job_id:
+    if created and instance.job_id and not kwargs.get("raw"):  # raw: a fixture or project_import
         from webapp.reviews.services import review_attach_next_version
 
         review_attach_next_version(asset=instance)

@@ -8,6 +8,11 @@ class StudioConfig(AppConfig):
     label = "studio"
     # What a project export carries (see webapp.workspaces.transfer), parents first.
     project_export = [("Job", "project"), ("Asset", "project")]
+    # Ids of jobs and images kept without a foreign key in lower apps: import remaps them.
+    project_export_refs = [
+        ("prompt_templates.TemplateUse", "output_kind", "output_id", {"job": "studio.Job"}),
+        ("audit.AuditEntry", "object_kind", "object_id", {"image": "studio.Asset"}),
+    ]
 
     def ready(self) -> None:
         from webapp.core.jobs import job_kind_register

@@ -6,10 +6,11 @@ from datetime import date
 from typing import IO, Any
 
 from django.core.files.storage import default_storage
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 
 from webapp.core.http import AnyUser
+from webapp.core.jobs import job_fair_positions
 from webapp.studio.models import ACTIVE_STATUSES, Asset, Job, JobStatus
 from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member
@@ -36,27 +37,19 @@ def job_list_recent(*, project: Project, author: AnyUser, limit: int = 12) -> li
     return list(jobs)
 
 
-def job_queue_position(*, job: Job) -> int | None:
-    """1 for the next queued job to start, 2 for the one after, ...; None unless queued.
-
-    Counts queued jobs of every project (the image queue is shared) without
-    revealing anything but their number.
-    """
-    if job.status != JobStatus.QUEUED:
-        return None
-    ahead = Job.objects.filter(status=JobStatus.QUEUED).filter(
-        Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, pk__lt=job.pk)
-    )
-    return ahead.count() + 1
-
-
 def job_queue_for_user(*, project: Project, user: AnyUser) -> list[Job]:
-    """The user's queued and running jobs in the project, oldest first, each with ``queue_position``."""
+    """The user's queued and running jobs in the project, oldest first, each with ``queue_position``.
+
+    The position is the job's place in the fair order of the shared image
+    queue (every project's jobs; 1 = next to start), which reveals nothing
+    but a number. Two queries however long the queue is.
+    """
     jobs = list(
         Job.objects.filter(project=project, author_id=user.pk, status__in=ACTIVE_STATUSES).order_by("created_at", "id")
     )
+    positions = job_fair_positions(kind="studio.image") if any(job.status == JobStatus.QUEUED for job in jobs) else {}
     for job in jobs:
-        job.queue_position = job_queue_position(job=job)
+        job.queue_position = positions.get(job.pk)
     return jobs
 
 

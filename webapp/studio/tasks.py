@@ -18,17 +18,23 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="studio.run_image_job", bind=True, acks_late=True, ignore_result=True)
 def run_image_job(self: Any, job_id: int) -> None:
-    """Run one image job. Any error ends the job failed with a generic reason and an error id (the detail goes to the log)."""
+    """A ticket bought by job ``job_id``: run the next image job in fair order, whichever it is.
+
+    Any error ends the picked job failed with a generic reason and an error id (the detail goes to the log).
+    """
+    job = services.job_pick(worker=self.request.hostname or "", task_id=self.request.id or "")
+    if job is None:  # nothing queued (cancelled meanwhile), or a duplicate delivery
+        return
     try:
-        services.job_run(job_id=job_id, worker=self.request.hostname or "")
+        services.job_run(job=job)
     except OSError as error:
-        error_id = error_logged(logger, "image job %s failed", job_id)
+        error_id = error_logged(logger, "image job %s failed", job.pk)
         reason = (f"The image job failed: no space left to store its images (error id {error_id})."
                   if error.errno == errno.ENOSPC else public_failure("The image job", error_id))
-        services.job_fail(job_id=job_id, reason=reason)
+        services.job_fail(job_id=job.pk, reason=reason)
     except Exception:
-        error_id = error_logged(logger, "image job %s failed", job_id)
-        services.job_fail(job_id=job_id, reason=public_failure("The image job", error_id))
+        error_id = error_logged(logger, "image job %s failed", job.pk)
+        services.job_fail(job_id=job.pk, reason=public_failure("The image job", error_id))
 
 
 @worker_process_init.connect

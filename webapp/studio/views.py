@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from generation.errors import ValidationError as EngineValidationError
 from webapp.core.http import HtmxHttpRequest
+from webapp.core.jobs import QuotaExceeded
 from webapp.prompt_templates.selectors import template_use_for_output, template_use_request_parse
 from webapp.prompts.models import PromptKind
 from webapp.prompts.selectors import prompt_get_for_member
@@ -48,15 +49,21 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     if request.method == "POST":
         form = StudioForm(request.POST)
         use = None
+        job = None
         if form.is_valid():
             try:
                 use = template_use_request_parse(raw=form.cleaned_data["template_use"], project=project, kind="image")
             except ValidationError as exc:
                 form.add_error(None, exc)
         if form.is_valid():
-            job = services.job_create(
-                project=project, membership=project.membership, request=form.cleaned_data["request"], template_use=use
-            )
+            try:
+                job = services.job_create(
+                    project=project, membership=project.membership, request=form.cleaned_data["request"],
+                    template_use=use,
+                )
+            except QuotaExceeded as exc:  # shown next to the button, the form kept as typed
+                form.add_error(None, exc)
+        if job is not None:
             if not request.htmx:
                 return redirect("studio:index", project_id=project.pk)
             context = {**_studio_context(request, project, form), "new_job": job}
@@ -177,7 +184,6 @@ def asset_rerun(request: HttpRequest, project_id: int, asset_id: int, vary: bool
     asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
     try:
         services.job_rerun(asset=asset, membership=asset.project.membership, vary=vary)
-    except EngineValidationError as exc:  # e.g. the model is no longer registered
+    except (EngineValidationError, QuotaExceeded) as exc:  # the model is no longer registered; too many waiting
         messages.error(request, f"Cannot run this again: {exc.message}")
-        return redirect(asset)
     return redirect("studio:index", project_id=asset.project_id)

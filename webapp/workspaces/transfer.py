@@ -11,6 +11,26 @@ Adding an app's models to the archive is that one line. Apps are read in
 ``INSTALLED_APPS`` order, which is the layer order, so a row's parents in a
 lower app come first. Nothing here imports a higher app.
 
+Foreign keys (and many-to-many fields) are remapped by themselves. References
+without a foreign key (a plain id, or a ``(kind, id)`` pair such as
+``TemplateUse.output_kind``/``output_id``) are declared too, by whichever app
+knows what they mean, as ``(model label, kind field or None, id field,
+{kind: target model label})``; the maps for one pair are merged over apps::
+
+    class ChatConfig(AppConfig):
+        project_export_refs = [("prompt_templates.TemplateUse", "output_kind", "output_id", {"reply": "chat.Message"})]
+
+On import such an id becomes the target's new id. A target that is not in
+the archive (deleted, or a kind nobody declared) leaves the id empty when the
+field allows it; otherwise the row is left out, with a warning. A row whose
+target comes later in the archive is written after all other rows, so rows
+that can't be changed once written (audit entries) still get the new id.
+Extra file names kept in plain text fields are declared as
+``project_export_media = [("ApprovedExport", "file")]``.
+
+API keys are never exported: only their hashes are stored, and secrets stay
+in the installation that issued them. Members make new keys after a move.
+
 The archive (``.tar.gz``) holds ``manifest.json`` (format, the project, its
 team and members, the users that rows point at, and every row as Django's
 JSON serializer writes it) and ``media/<storage name>`` for every file field.
@@ -58,8 +78,28 @@ def export_models() -> list[tuple[type[models.Model], str]]:
     return found
 
 
-def _file_fields(model: type[models.Model]) -> list[models.FileField]:
-    return [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
+# (model label_lower, kind field or None, id field) -> {kind: target model label_lower}
+Refs = dict[tuple[str, str | None, str], dict[Any, str]]
+
+
+def export_refs() -> Refs:
+    """Every declared reference without a foreign key, merged over apps."""
+    found: Refs = {}
+    for config in apps.get_app_configs():
+        for label, kind_field, id_field, kinds in getattr(config, "project_export_refs", ()):
+            targets = found.setdefault((apps.get_model(label)._meta.label_lower, kind_field, id_field), {})
+            targets.update({kind: apps.get_model(target)._meta.label_lower for kind, target in kinds.items()})
+    return found
+
+
+def _file_fields(model: type[models.Model]) -> list[models.Field]:
+    declared = {
+        (config.get_model(model_name), field_name)
+        for config in apps.get_app_configs()
+        for model_name, field_name in getattr(config, "project_export_media", ())
+    }
+    return [f for f in model._meta.concrete_fields
+            if isinstance(f, models.FileField) or (model, f.name) in declared]
 
 
 def _user_fields(model: type[models.Model]) -> list[models.ForeignKey]:
@@ -92,15 +132,22 @@ def project_export(*, project: Project, path: Path) -> ExportSummary:
     user_ids: set[int] = {m.user_id for m in project.team.memberships.all()}
     if project.created_by_id:
         user_ids.add(project.created_by_id)
+    refs = export_refs()
+    user_label = user_model._meta.label_lower
     for model, project_path in export_models():
-        queryset = model._default_manager.filter(**{project_path: project}).order_by("pk")
+        queryset = model._default_manager.filter(**{project_path: project.pk}).order_by("pk")
         serialized = json.loads(json.dumps(serializers.serialize("python", queryset), cls=_Encoder))
         rows.extend(serialized)
         summary.rows[model._meta.label] = len(serialized)
         user_attnames = [f.name for f in _user_fields(model)]
+        user_attnames += [f.name for f in model._meta.many_to_many if f.related_model is user_model]
+        user_attnames += [id_field for (label, _, id_field), kinds in refs.items()
+                          if label == model._meta.label_lower and set(kinds.values()) == {user_label}]
         file_names = [f.name for f in _file_fields(model)]
         for row in serialized:
-            user_ids.update(row["fields"][name] for name in user_attnames if row["fields"].get(name))
+            for name in user_attnames:
+                value = row["fields"].get(name)
+                user_ids.update(value if isinstance(value, list) else [value] if value else [])
             media.extend(row["fields"][name] for name in file_names if row["fields"].get(name))
     users = [
         {"pk": u.pk, "username": u.get_username(), "email": u.email, "first_name": u.first_name,
@@ -112,7 +159,7 @@ def project_export(*, project: Project, path: Path) -> ExportSummary:
         "exported_at": time.time(),
         "project": {"pk": project.pk, "name": project.name, "description": project.description,
                     "created_by": project.created_by_id, "created_at": project.created_at.isoformat()},
-        "team": {"name": project.team.name,
+        "team": {"pk": project.team_id, "name": project.team.name,
                  "members": [{"user": m.user_id, "role": m.role} for m in project.team.memberships.all()]},
         "users": users,
         "rows": rows,
@@ -211,48 +258,101 @@ def _import_rows(
     manifest: dict[str, Any], *, archive: tarfile.TarFile, project: Project, users: dict[int, Any], stored: list[str]
 ) -> None:
     labels = {model._meta.label_lower: model for model, _ in export_models()}
+    user_model = get_user_model()
+    user_label = user_model._meta.label_lower
     new_pk: dict[tuple[str, Any], Any] = {("workspaces.project", manifest["project"]["pk"]): project.pk}
+    if manifest["team"].get("pk") is not None:
+        new_pk[("workspaces.team", manifest["team"]["pk"])] = project.team_id
+    new_pk.update({(user_label, old): user.pk for old, user in users.items()})
+    exported = {(row["model"], row["pk"]) for row in manifest["rows"]} | set(new_pk)
+    refs = export_refs()
     deferred: list[tuple[type[models.Model], Any, str, tuple[str, Any]]] = []
     files: dict[str, str] = {}
+    held: list[dict[str, Any]] = []  # rows whose (kind, id) target comes later: written last
     for row in manifest["rows"]:
         model = labels.get(row["model"])
         if model is None:
             raise ValidationError({"archive": f"Rows of {row['model']!r}, which this installation does not export."})
-        fields = dict(row["fields"])
-        later: list[tuple[str, tuple[str, Any]]] = []
-        for fk in (f for f in model._meta.concrete_fields if isinstance(f, models.ForeignKey)):
-            old = fields.get(fk.name)
-            if old is None:
-                continue
-            related: Any = fk.related_model
-            target = related._meta.label_lower
-            if related is get_user_model():
-                fields[fk.name] = users[int(old)].pk
-            elif (target, old) in new_pk:
-                fields[fk.name] = new_pk[(target, old)]
-            elif target in labels and fk.null:  # a row that comes later (a cycle): filled in below
-                fields[fk.name] = None
-                later.append((fk.attname, (target, old)))
-            elif fk.null:
-                logger.warning("%s.%s points outside the project; left empty", row["model"], fk.name)
-                fields[fk.name] = None
-            else:
-                raise ValidationError({"archive": f"{row['model']}.{fk.name} points at a row not in the archive."})
-        for file_field in _file_fields(model):
-            old_name = fields.get(file_field.name)
-            if old_name:
-                if old_name not in files:
-                    files[old_name] = default_storage.save(old_name, ContentFile(_media_bytes(archive, old_name)))
-                    stored.append(files[old_name])
-                fields[file_field.name] = files[old_name]
-        (obj,) = serializers.deserialize("json", json.dumps([{"model": row["model"], "fields": fields}]))
-        obj.object.pk = None
-        # raw: keeps created_at and other auto_now values, runs no file-field pre_save.
-        obj.object.save_base(raw=True)
-        new_pk[(row["model"], row["pk"])] = obj.object.pk
-        deferred.extend((model, obj.object.pk, attname, key) for attname, key in later)
+        model_refs = {(k, i): kinds for (label, k, i), kinds in refs.items() if label == row["model"]}
+        targets = [_ref_target(row, kind_field, id_field, kinds) for (kind_field, id_field), kinds in model_refs.items()]
+        if any(t in exported and t not in new_pk for t in targets):
+            held.append(row)
+            continue
+        _import_row(row, model=model, model_refs=model_refs, archive=archive, users=users, labels=labels,
+                    new_pk=new_pk, deferred=deferred, files=files, stored=stored)
+    for row in held:
+        model_refs = {(k, i): kinds for (label, k, i), kinds in refs.items() if label == row["model"]}
+        _import_row(row, model=labels[row["model"]], model_refs=model_refs, archive=archive, users=users,
+                    labels=labels, new_pk=new_pk, deferred=deferred, files=files, stored=stored)
     for model, pk, attname, key in deferred:
         model._default_manager.filter(pk=pk).update(**{attname: new_pk.get(key)})
+
+
+def _ref_target(row: dict[str, Any], kind_field: str | None, id_field: str, kinds: dict[Any, str]) -> tuple[str, Any] | None:
+    kind = row["fields"].get(kind_field) if kind_field else None
+    old = row["fields"].get(id_field)
+    if old is None or kind not in kinds:
+        return None
+    return (kinds[kind], old)
+
+
+def _import_row(
+    row: dict[str, Any], *, model: type[models.Model], model_refs: dict[tuple[str | None, str], dict[Any, str]],
+    archive: tarfile.TarFile, users: dict[int, Any], labels: dict[str, type[models.Model]],
+    new_pk: dict[tuple[str, Any], Any], deferred: list[tuple[type[models.Model], Any, str, tuple[str, Any]]],
+    files: dict[str, str], stored: list[str],
+) -> None:
+    fields = dict(row["fields"])
+    for (kind_field, id_field), kinds in model_refs.items():
+        if fields.get(id_field) is None:
+            continue
+        target = _ref_target(row, kind_field, id_field, kinds)
+        if target is not None and target in new_pk:
+            fields[id_field] = new_pk[target]
+        elif getattr(model._meta.get_field(id_field), "null", False):
+            fields[id_field] = None
+        else:
+            logger.warning("%s %s: its %s %r is not in the archive; left out", row["model"], row["pk"], id_field,
+                           fields[id_field])
+            return
+    later: list[tuple[str, tuple[str, Any]]] = []
+    for fk in (f for f in model._meta.concrete_fields if isinstance(f, models.ForeignKey)):
+        old = fields.get(fk.name)
+        if old is None:
+            continue
+        related: Any = fk.related_model
+        target = related._meta.label_lower
+        if related is get_user_model():
+            fields[fk.name] = users[int(old)].pk
+        elif (target, old) in new_pk:
+            fields[fk.name] = new_pk[(target, old)]
+        elif target in labels and fk.null:  # a row that comes later (a cycle): filled in below
+            fields[fk.name] = None
+            later.append((fk.attname, (target, old)))
+        elif fk.null:
+            logger.warning("%s.%s points outside the project; left empty", row["model"], fk.name)
+            fields[fk.name] = None
+        else:
+            raise ValidationError({"archive": f"{row['model']}.{fk.name} points at a row not in the archive."})
+    for file_field in _file_fields(model):
+        old_name = fields.get(file_field.name)
+        if old_name:
+            if old_name not in files:
+                files[old_name] = default_storage.save(old_name, ContentFile(_media_bytes(archive, old_name)))
+                stored.append(files[old_name])
+            fields[file_field.name] = files[old_name]
+    for m2m in model._meta.many_to_many:
+        target_label = m2m.related_model._meta.label_lower  # type: ignore[union-attr]
+        fields[m2m.name] = [new_pk[(target_label, old)] for old in fields.get(m2m.name, [])
+                            if (target_label, old) in new_pk]
+    (obj,) = serializers.deserialize("json", json.dumps([{"model": row["model"], "fields": fields}]))
+    obj.object.pk = None
+    # raw: keeps created_at and other auto_now values, runs no file-field pre_save.
+    obj.object.save_base(raw=True)
+    for m2m_name, values in (obj.m2m_data or {}).items():
+        getattr(obj.object, m2m_name).set(values)
+    new_pk[(row["model"], row["pk"])] = obj.object.pk
+    deferred.extend((model, obj.object.pk, attname, key) for attname, key in later)
 
 
 def default_archive_name(project: Project) -> str:

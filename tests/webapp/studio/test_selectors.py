@@ -31,7 +31,7 @@ def test_job_get_for_member_does_not_find_a_job_through_another_project(project,
         selectors.job_get_for_member(user=bob, project_id=project.pk, job_id=job.pk)
 
 
-def test_job_queue_for_user_lists_own_active_jobs_with_their_position_in_the_shared_queue(
+def test_job_queue_for_user_lists_own_active_jobs_with_their_place_in_the_fair_order(
     project, other_project, alice, bob, mallory, make_job
 ):
     running = make_job(project=project, author=bob)
@@ -42,7 +42,8 @@ def test_job_queue_for_user_lists_own_active_jobs_with_their_position_in_the_sha
     done = _finished(make_job(project=project, author=bob))
     queue = selectors.job_queue_for_user(project=project, user=bob)
     assert [job.pk for job in queue] == [running.pk, mine.pk]
-    assert [job.queue_position for job in queue] == [None, 2]
+    # mallory's and alice's first jobs go before bob's second (his first is running)
+    assert [job.queue_position for job in queue] == [None, 3]
     assert done.pk not in [job.pk for job in queue]
 
 
@@ -65,3 +66,15 @@ def test_asset_list_is_newest_first_and_filters_by_author_model_date_and_job(pro
     assert list(selectors.asset_list(project=project, date_from=timezone.now().date())) == [new]
     assert list(selectors.asset_list(project=project, date_to=timezone.now().date() - timedelta(days=1))) == [old]
     assert list(selectors.asset_list(project=project, job_id=by_bob_job.pk)) == [new]
+
+
+@pytest.mark.parametrize("queued", [1, 12])
+def test_job_queue_for_user_takes_the_same_queries_however_long_the_queue(
+    project, alice, bob, make_job, django_assert_num_queries, queued
+):
+    for _ in range(queued):
+        make_job(project=project, author=bob)
+        make_job(project=project, author=alice)
+    with django_assert_num_queries(2):
+        queue = selectors.job_queue_for_user(project=project, user=bob)
+    assert [job.queue_position for job in queue] == list(range(1, 2 * queued, 2))

@@ -106,6 +106,25 @@ def test_queue_panel_never_shows_other_projects_prompts(project, other_project, 
     assert "secret plans" not in html
 
 
+def test_queue_panel_renders_with_the_same_queries_for_a_short_and_a_long_queue(
+    project, alice, bob, client_for, make_job, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client, url = client_for(bob), reverse("studio:queue", args=[project.pk])
+    make_job(project=project, author=bob)
+    make_job(project=project, author=alice)
+    client.get(url)  # the session's first request
+    with CaptureQueriesContext(connection) as short:
+        assert client.get(url).content.decode().count("position ") == 1
+    for _ in range(14):
+        make_job(project=project, author=bob)
+        make_job(project=project, author=alice)
+    with django_assert_num_queries(len(short)):
+        assert client.get(url).content.decode().count("position ") == 15
+
+
 def test_job_cancel_cancels_own_queued_job(project, bob, client_for, make_job):
     job = make_job(project=project, author=bob)
     response = client_for(bob).post(reverse("studio:job_cancel", args=[project.pk, job.pk]), HTTP_HX_REQUEST="true")

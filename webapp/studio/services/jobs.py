@@ -11,11 +11,12 @@ import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from webapp.core import jobs
-from webapp.core.jobs import JobKind
+from webapp.core.jobs import JobKind, JobStatus
 from webapp.prompt_templates.services import template_use_record
 from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompts.services import prompt_record_create
@@ -31,8 +32,10 @@ logger = logging.getLogger(__name__)
 
 SEED_RANGE = 2**32
 
+# Served in fair order by author: each task is a ticket for the next fair job (``jobs.job_pick``).
 IMAGE_JOB = JobKind(
-    name="studio.image", model=Job, task_name="studio.run_image_job", queue="image", publish=job_state_publish
+    name="studio.image", model=Job, task_name="studio.run_image_job", queue="image", publish=job_state_publish,
+    fair_by="author_id",
 )
 
 
@@ -52,7 +55,9 @@ def job_create(
     (``generation.errors.ValidationError`` names the bad field; nothing is
     written then). An empty seed is drawn here, so the job, the prompt
     history and the assets all record it. Raises PermissionDenied unless
-    ``membership`` may write in the project.
+    ``membership`` may write in the project, and ``jobs.QuotaExceeded`` when
+    the author already has ``MAX_QUEUED_IMAGE_JOBS`` jobs waiting (nothing
+    is written then either).
     ``template_use`` (from the studio's template picker) is recorded as the job's lineage.
     ``via`` names what made the job when it was not the browser (an API key);
     the prompt history and the asset's lineage show it.
@@ -66,6 +71,10 @@ def job_create(
     params = request.to_dict()
     author = membership.user
     with transaction.atomic():
+        jobs.job_quota_check(
+            kind=IMAGE_JOB, limit=settings.MAX_QUEUED_IMAGE_JOBS, what="image jobs waiting", lock=author,
+            author=author, status=JobStatus.QUEUED,
+        )
         record = prompt_record_create(
             project=project, author=author, kind="image", text=request.prompt, params=params,
             model_name=request.model, source="api" if via else "web", source_label=via,

@@ -33,25 +33,30 @@ THUMBNAIL_MAX_SIDE = 256
 
 def job_start(*, job_id: int, worker: str) -> Job | None:
     """Claim a queued job for this worker; None when it is no longer queued (stopped, failed, redelivered)."""
-    values = {"worker_host": lineage.worker_host(), "code_version": lineage.code_version()}
-    if not jobs.job_claim(kind=IMAGE_JOB, job_id=job_id, worker=worker, values=values):
+    if not jobs.job_claim(kind=IMAGE_JOB, job_id=job_id, worker=worker, values=_lineage()):
         return None
     return Job.objects.select_related("project").get(pk=job_id)
 
 
-def job_run(*, job_id: int, worker: str) -> Job | None:
-    """Run a queued job on this worker until it is done or stopped.
+def _lineage() -> dict[str, Any]:
+    return {"worker_host": lineage.worker_host(), "code_version": lineage.code_version()}
+
+
+def job_pick(*, worker: str, task_id: str) -> Job | None:
+    """Claim the next image job in fair order (by author) for the ticket ``task_id``; None if none is queued."""
+    job_id = jobs.job_pick(kind=IMAGE_JOB, worker=worker, task_id=task_id, values=_lineage())
+    return None if job_id is None else Job.objects.select_related("project").get(pk=job_id)
+
+
+def job_run(*, job: Job) -> Job | None:
+    """Run a job claimed by this worker (``job_pick`` or ``job_start``) until it is done or stopped.
 
     Sends throttled progress and previews to the author's studio group,
     keeps a heartbeat (with the progress), stores the images, and returns the
-    finished job, or None if the job was not queued any more or was failed
-    meanwhile (swept). Engine errors propagate: the task marks the job failed.
+    finished job, or None if the job was failed meanwhile (swept). Engine errors propagate: the task marks the job failed.
     """
     from generation.image import ImageRequest, generate_images
 
-    job = job_start(job_id=job_id, worker=worker)
-    if job is None:
-        return None
     request = ImageRequest.from_dict(job.params)
     progress = JobProgress(job=job)
     with jobs.job_running(kind=IMAGE_JOB, job=job, progress=progress.values) as run:

@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
-    help = "Export a project (its rows and media) to one .tar.gz archive, for project_import elsewhere."
+    help = ("Export a project (chats, prompts, studio images, templates, reviews, audit trail: rows and media) "
+            "to one .tar.gz archive, for project_import elsewhere. API keys are not exported: secrets stay behind.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("project_id", type=int)

@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
-    help = "Import a project archive written by project_export, with new ids, into this installation."
+    help = ("Import a project archive written by project_export, with new ids, into this installation. "
+            "API keys never travel: members make new ones here.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("archive")

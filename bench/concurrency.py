@@ -1,0 +1,264 @@
+"""A team at once, through the whole stack: daphne, Redis, the workers, websocket clients.
+
+    python bench/concurrency.py [--max-new-tokens 64] [--one-worker]
+
+Starts its own stack (see ``_stack.py``): a text worker (``default,text``)
+and an image worker (``image``), or one worker on all three with
+``--one-worker`` (the old setup). People are made in the database, log in
+over HTTP, chat on the conversation socket and post the studio form as htmx
+does. It measures whatever text engine the worker runs. Figures:
+
+1. one chat: streamed tok/s at the client, over ``transformers`` ``generate``
+   (the engine's dtype, bf16 where the CPU has it) in this process, same prompt;
+2. 8 chats sent at once by 8 people: aggregate tok/s over one chat alone
+   (tokens / (last chunk - send), the same definition on both sides);
+3. 8 chats at once: median time to first token;
+4. while a 4-image, 50-step job runs: a chat's time to first token;
+5. while a 4-image job runs (chats streaming beside it): its s/step over the same job alone;
+6. 5 people x 10 image jobs (queued while another job runs): the rank at
+   which each person's first job starts (fair order: <= 5).
+
+Each figure is printed; the last line is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._stack import Stack, log, run_stack_bench  # noqa: E402
+from bench.chat_stream import PROMPTS, Socket  # noqa: E402
+from bench.studio_steps import Browser  # noqa: E402
+
+PASSWORD = "bench horse battery staple"  # noqa: S105 - throwaway users in a temporary database
+IMAGE = {"prompt": "a red circle on a blue square", "negative_prompt": "", "model": "atelier-shapes",
+         "scheduler": "dpmpp_2m", "guidance_scale": "3", "seed": "1"}
+
+
+SETUP = """
+import json
+from webapp.accounts.models import User
+from webapp.chat import services
+from webapp.chat.params import ReplySettings, default_model_name, default_params
+from webapp.workspaces.models import Membership, Project, Role, Team
+team = Team.objects.create(name="Bench")
+users = [User.objects.create_user(username=f"person{n}", password=PASSWORD) for n in range(COUNT)]
+project = Project.objects.create(team=team, name="Bench", created_by=users[0])
+conversations = []
+for n, user in enumerate(users):
+    membership = Membership.objects.create(team=team, user=user, role=Role.OWNER if n == 0 else Role.MEMBER)
+    settings = ReplySettings(model_name=default_model_name(), params=default_params())
+    conversations.append(services.conversation_create(project=project, membership=membership, reply_settings=settings).pk)
+print(json.dumps({"project": project.pk, "conversations": conversations}))
+"""
+
+
+def setup_people(stack: Stack, count: int) -> tuple[list[Browser], int, list[int]]:
+    """``count`` people in one team and project (made by ``manage.py shell``), each logged in over HTTP
+    with a conversation. Not in this process: Django's app loading would pick Twisted for autobahn."""
+    code = SETUP.replace("PASSWORD", repr(PASSWORD)).replace("COUNT", str(count))
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=stack.env, check=True,
+                         capture_output=True, text=True).stdout
+    made = json.loads(out.strip().splitlines()[-1])
+    browsers = []
+    for n in range(count):
+        browser = Browser(stack.base_url)
+        browser.session.get(stack.base_url + "/accounts/login/")
+        browser.post("/accounts/login/", {"username": f"person{n}", "password": PASSWORD})
+        browsers.append(browser)
+    return browsers, made["project"], made["conversations"]
+
+
+def db(stack: Stack) -> sqlite3.Connection:
+    return sqlite3.connect(stack.env["ATELIER_SQLITE_PATH"], timeout=30)
+
+
+async def chat(stack: Stack, socket: Socket, prompt: str, max_new_tokens: int) -> dict[str, Any]:
+    """Send one prompt as a new thread; the send time, chunk arrivals and the stored token count."""
+    sent = socket.send({"type": "send", "text": prompt, "parent": None, "strategy": "greedy",
+                        "max_new_tokens": max_new_tokens})
+    message_id, arrivals = None, []
+    while True:
+        at, event = await socket.receive(timeout=600)
+        if event["type"] == "queued":
+            message_id = event["message"]
+        elif event["type"] == "error":
+            raise RuntimeError(event)
+        elif event.get("message") == message_id and event["type"] == "chunk":
+            arrivals.append(at)
+        elif event.get("message") == message_id and event["type"] == "end":
+            with db(stack) as conn:
+                (tokens,) = conn.execute("select completion_tokens from chat_message where id=?", (message_id,)).fetchone()
+            return {"sent": sent, "first": arrivals[0], "last": arrivals[-1], "tokens": int(tokens or 0)}
+
+
+def rate(runs: list[dict[str, Any]]) -> float:
+    return sum(r["tokens"] for r in runs) / (max(r["last"] for r in runs) - min(r["sent"] for r in runs))
+
+
+def generate_baseline(prompt: str, max_new_tokens: int) -> float:
+    """tok/s of plain ``model.generate`` (greedy) on the default model, measured the same way (from the call)."""
+    import torch
+
+    from generation.text import DEFAULT_TEXT_MODEL, load_text_model
+
+    loaded = load_text_model(DEFAULT_TEXT_MODEL)
+    ids = loaded.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                               return_tensors="pt", return_dict=True)["input_ids"].to(loaded.model.device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = loaded.model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, min_new_tokens=max_new_tokens)
+    return (out.shape[1] - ids.shape[1]) / (time.perf_counter() - start)
+
+
+@dataclass
+class JobRow:
+    pk: int
+    status: str
+    steps_done: int
+    seconds_per_step: float | None
+
+
+def job_rows(stack: Stack, ids: list[int]) -> list[JobRow]:
+    """The jobs in the order they started."""
+    marks = ",".join("?" * len(ids))
+    with db(stack) as conn:
+        rows = conn.execute(f"select id, status, steps_done, seconds_per_step from studio_job where id in ({marks}) "  # noqa: S608
+                            "order by started_at, id", ids).fetchall()
+    return [JobRow(*row) for row in rows]
+
+
+async def wait_jobs(stack: Stack, ids: list[int], *, running: bool = False, timeout: float = 1800) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = job_rows(stack, ids)
+        if running and any(r.status == "running" and r.steps_done > 0 for r in rows):
+            return
+        if not running and all(r.status in ("done", "failed", "stopped") for r in rows):
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError("image jobs did not get there")
+
+
+def submit(browser: Browser, project_id: int, **params: Any) -> int:
+    return browser.submit(project_id, {**IMAGE, **params})[0]
+
+
+async def bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        return await _bench(stack, args)
+    except BaseException:
+        import traceback
+
+        log(traceback.format_exc())  # before the stack stops: a stuck shutdown must not hide it
+        raise
+
+
+async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    if not args.one_worker:
+        stack._spawn("image-worker", [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "image", "-c", "1",
+                                      "-n", "bench-image@%h", "--without-gossip", "--without-mingle", "-l", "INFO"])
+        stack._wait(lambda: "ready." in (stack.folder / "image-worker.log").read_text(), "image worker")
+    browsers, project_id, conversations = setup_people(stack, 8)
+    sockets = []
+    for browser, conversation in zip(browsers, conversations, strict=True):
+        socket = Socket()
+        await socket.connect(stack.base_url, f"/ws/chat/{conversation}/", f"sessionid={browser.session.cookies['sessionid']}")
+        sockets.append(socket)
+    n, size = args.max_new_tokens, {"width": str(args.size), "height": str(args.size)}
+    log("warming up")
+    await chat(stack, sockets[0], PROMPTS[0], 8)
+    first = submit(browsers[0], project_id, steps="2", num_images="1", **size)
+    await wait_jobs(stack, [first])
+
+    log("1. one chat against transformers generate")
+    alone = [await chat(stack, sockets[0], prompt, n) for prompt in PROMPTS[:2]]
+    one_rate = statistics.median(rate([r]) for r in alone)
+    baseline = statistics.median(generate_baseline(prompt, n) for prompt in PROMPTS[:2])
+    log(f"   one chat {one_rate:.1f} tok/s at the client; transformers generate {baseline:.1f} tok/s: "
+        f"{one_rate / baseline:.2f}x")
+
+    log("2-3. eight chats at once")
+    eight = await asyncio.gather(*(chat(stack, s, PROMPTS[i % len(PROMPTS)], n) for i, s in enumerate(sockets)))
+    eight_rate = rate(list(eight))
+    ttft8 = statistics.median(r["first"] - r["sent"] for r in eight)
+    one_ttft = statistics.median(r["first"] - r["sent"] for r in alone)
+    log(f"   aggregate {eight_rate:.1f} tok/s = {eight_rate / one_rate:.2f}x one chat; median ttft {ttft8:.2f} s "
+        f"(one chat alone {one_ttft:.2f} s)")
+
+    log("4-5. chats beside a 4-image, 50-step job")
+    image = {"steps": "50", "num_images": "4", **size}
+    job_alone = submit(browsers[1], project_id, **image)
+    await wait_jobs(stack, [job_alone])
+    job_loaded = submit(browsers[1], project_id, **image)
+    await wait_jobs(stack, [job_loaded], running=True)
+    beside = [await chat(stack, sockets[2], PROMPTS[1], n)]
+    while job_rows(stack, [job_loaded])[0].status == "running":
+        beside.append(await chat(stack, sockets[2], PROMPTS[len(beside) % len(PROMPTS)], n))
+    ttft_beside = beside[0]["first"] - beside[0]["sent"]
+    s_alone, s_loaded = (r.seconds_per_step for r in sorted(job_rows(stack, [job_alone, job_loaded]), key=lambda r: r.pk))
+    log(f"   chat ttft while it runs {ttft_beside:.2f} s ({len(beside)} chats beside it); s/step "
+        f"{s_loaded:.3f} beside chats against {s_alone:.3f} alone: {s_loaded / s_alone:.2f}x")
+
+    log("6. five people x ten image jobs")
+    blocker = submit(browsers[0], project_id, steps="20", num_images="1", **size)
+    await wait_jobs(stack, [blocker], running=True)
+    queued = {p: [submit(browsers[p], project_id, steps="2", num_images="1", width="32", height="32")
+                  for _ in range(10)] for p in range(1, 6)}
+    ids = [pk for pks in queued.values() for pk in pks]
+    await wait_jobs(stack, [*ids, blocker])
+    order = [row.pk for row in job_rows(stack, ids)]
+    first_ranks = [min(order.index(pk) for pk in pks) + 1 for pks in queued.values()]
+    log(f"   rank at which each person's first job started: {first_ranks}")
+    for socket in sockets:
+        socket.protocol.sendClose()
+
+    from generation.text import DEFAULT_TEXT_MODEL, text_dtype_name
+
+    figures = {
+        "one_chat_tok_s": round(one_rate, 1), "generate_tok_s": round(baseline, 1),
+        "one_chat_over_generate": round(one_rate / baseline, 2),
+        "eight_chats_tok_s": round(eight_rate, 1), "eight_over_one": round(eight_rate / one_rate, 2),
+        "eight_chats_median_ttft_s": round(ttft8, 2), "one_chat_ttft_s": round(one_ttft, 2),
+        "ttft_beside_image_job_s": round(ttft_beside, 2),
+        "image_s_step_loaded_over_alone": round(s_loaded / s_alone, 2),
+        "image_s_step_alone": round(s_alone, 3), "image_s_step_loaded": round(s_loaded, 3),
+        "first_job_ranks": first_ranks, "first_job_rank_max": max(first_ranks),
+    }
+    goals = {
+        "one_chat_over_generate>=2.5": figures["one_chat_over_generate"] >= 2.5,
+        "eight_over_one>=4": figures["eight_over_one"] >= 4.0,
+        "eight_chats_median_ttft_s<=1": ttft8 <= 1.0,
+        "ttft_beside_image_job_s<=1": ttft_beside <= 1.0,
+        "image_s_step_loaded_over_alone<=1.6": s_loaded / s_alone <= 1.6,
+        "first_job_rank_max<=5": max(first_ranks) <= 5,
+    }
+    return {"bench": "concurrency", "model": DEFAULT_TEXT_MODEL, "dtype": text_dtype_name(),
+            "workers": "one" if args.one_worker else "text+image", "max_new_tokens": n, "image_size": args.size,
+            **figures, "goals_met": goals}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--size", type=int, default=64, help="image side in pixels for the 4-image job")
+    parser.add_argument("--one-worker", action="store_true", help="one worker on every queue (the old setup)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
+    args = parser.parse_args(argv)
+    queues = "default,text,image" if args.one_worker else "default,text"
+    return run_stack_bench(args, name="concurrency", queues=queues, bench=bench)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The live-replies quota (``MAX_LIVE_REPLIES``): past it a send, regenerate or edit is refused
+with a clear error, nothing is written or queued, and nothing already queued is lost."""
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import membership_of
+from tests.webapp.chat.conftest import short_settings
+from webapp.asgi import application
+from webapp.chat import services
+from webapp.chat.forms import settings_initial
+from webapp.chat.models import Message
+from webapp.chat.params import ReplySettings, default_model_name, default_params
+from webapp.core.jobs import JobStatus, QuotaExceeded
+from webapp.prompts.models import PromptRecord
+
+
+@pytest.fixture(autouse=True)
+def quota(settings):
+    settings.MAX_LIVE_REPLIES = 2
+
+
+@pytest.fixture(autouse=True)
+def sent(monkeypatch):
+    from webapp.core import jobs
+
+    sent: list[int] = []
+    monkeypatch.setattr(jobs, "task_send", lambda name, *, args, queue, task_id=None: sent.append(args[0]))
+    return sent
+
+
+def _send(conversation, user, text="Plan the launch"):
+    return services.message_send(
+        conversation=conversation, membership=membership_of(user), text=text, parent=None, reply_settings=short_settings()
+    )
+
+
+def _snapshot():
+    return (Message.objects.count(), PromptRecord.objects.count(),
+            sorted(Message.objects.filter(role="assistant").values_list("pk", "status")))
+
+
+@pytest.mark.django_db(transaction=True)  # enqueues happen on commit
+def test_a_send_past_the_quota_is_refused_and_loses_nothing(conversation, bob, alice, sent):
+    live = [_send(conversation, bob), _send(conversation, bob, "And the venue?")]
+    before, queued = _snapshot(), list(sent)
+    with pytest.raises(QuotaExceeded, match="limit is 2"):
+        _send(conversation, bob, "A third one")
+    assert _snapshot() == before and sent == queued == [reply.pk for reply in live]
+    with pytest.raises(QuotaExceeded):
+        services.reply_regenerate(message=live[0], membership=membership_of(bob), reply_settings=short_settings())
+    with pytest.raises(QuotaExceeded):
+        services.message_edit_resend(message=live[0].parent, membership=membership_of(bob), text="Edited",
+                                     reply_settings=short_settings())
+    assert _snapshot() == before
+    _send(conversation, alice)  # the quota is per person
+
+
+@pytest.mark.django_db(transaction=True)  # enqueues happen on commit
+def test_a_reply_that_ends_frees_a_place(conversation, bob):
+    first, _ = _send(conversation, bob), _send(conversation, bob, "two")
+    Message.objects.filter(pk=first.pk).update(status=JobStatus.DONE)
+    assert _send(conversation, bob, "three").status == JobStatus.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)  # enqueues happen on commit
+def test_the_composer_says_so_next_to_the_send_button(client_for, project, conversation, bob, sent):
+    _send(conversation, bob)
+    _send(conversation, bob, "two")
+    before = _snapshot()
+    initial = settings_initial(ReplySettings(model_name=default_model_name(), params=default_params()))
+    form = {**{k: ("" if v is None else v) for k, v in initial.items()}, "text": "three"}
+    response = client_for(bob).post(reverse("chat:conversation_send", args=[project.pk, conversation.pk]), form)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="error form-error">You already have 2 replies queued or being written; the limit is 2.' in html
+    assert html.index("form-error") < html.index(">Send</button>")
+    assert _snapshot() == before and len(sent) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("redis_server")
+async def test_the_socket_answers_an_error_event(conversation, bob, sent):
+    await sync_to_async(_send)(conversation, bob)
+    await sync_to_async(_send)(conversation, bob, "two")
+    client = await sync_to_async(Client)()
+    await sync_to_async(client.force_login)(bob)
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost"),
+               (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    socket = WebsocketCommunicator(application, f"/ws/chat/{conversation.pk}/", headers=headers)
+    await socket.connect()
+    await socket.send_json_to({"type": "send", "text": "three"})
+    while (answer := await socket.receive_json_from(timeout=5))["type"] != "error":
+        pass
+    assert "the limit is 2" in answer["error"]
+    assert await sync_to_async(Message.objects.count)() == 4 and len(sent) == 2
+    await socket.disconnect()
