@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import errno
 import json
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -169,6 +171,31 @@ def test_job_complete_leaves_no_asset_rows_or_files_when_saving_fails(project, b
     assert not Asset.objects.exists()
     assert len(saved) == 4
     assert not any(default_storage.exists(name) for name in saved)
+
+
+def test_job_complete_removes_a_file_a_full_disk_left_half_written(project, bob, make_job, monkeypatch):
+    """The fast twin of tests/reliability/test_disk_full.py (which fills a real tmpfs)."""
+    job = make_job(project=project, author=bob, num_images=2)
+    job = services.job_start(job_id=job.pk, worker="w1")
+    written: list[str] = []
+    real_save = default_storage._save
+
+    def save(name, content):
+        if len(written) == 2:  # the second original: half of it reaches the disk, then the disk is full
+            path = Path(default_storage.path(name))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content.read()[: content.size // 2])
+            written.append(name)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(real_save(name, content))
+        return written[-1]
+
+    monkeypatch.setattr(default_storage, "_save", save)
+    with pytest.raises(OSError):
+        services.job_complete(job=job, result=fake_result(job, colours=("red", "blue")))
+    assert not Asset.objects.exists()
+    assert len(written) == 3
+    assert not any(default_storage.exists(name) for name in written)
 
 
 def test_job_fail_keeps_the_parameters_and_the_reason(project, bob, make_job):
