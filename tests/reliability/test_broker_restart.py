@@ -140,3 +140,30 @@ def test_a_broker_restart_mid_stream_loses_nothing_stored_and_the_next_reply_wor
         assert done.status == JobStatus.DONE and done.text
     finally:
         client.close()
+
+
+def test_a_broker_restart_mid_image_job_ends_it_cleanly_and_the_next_job_works(project, bob, broker, worker,
+                                                                               no_enqueue):
+    from tests.helpers import tiny_request
+    from webapp.studio import services
+
+    membership = membership_of(bob)
+    job = services.job_create(project=project, membership=membership,
+                              request=tiny_request(steps=150, width=64, height=64))
+    _send(no_enqueue, broker)
+    wait_for(lambda: _fresh(job).status == JobStatus.RUNNING and _fresh(job).steps_done >= 2, WAIT, "the job to run")
+    broker.stop()
+    assert _fresh(job).status == JobStatus.RUNNING  # the restart lands mid-job
+    broker.start()
+
+    ended = wait_for(lambda: (row := _fresh(job)).status in END_STATUSES and row, 180, "the job to end")
+    assert ended.status in (JobStatus.DONE, JobStatus.FAILED), ended.status
+    if ended.status == JobStatus.DONE:
+        assert ended.assets.count() == 1
+    else:
+        assert ended.reason and not ended.assets.exists()
+
+    following = services.job_create(project=project, membership=membership, request=tiny_request(steps=2))
+    _send(no_enqueue, broker)
+    done = wait_for(lambda: (row := _fresh(following)).status in END_STATUSES and row, WAIT, "the next job")
+    assert done.status == JobStatus.DONE and done.assets.count() == 1
