@@ -16,3 +16,6 @@ urlpatterns = [
     path("", include("webapp.reviews.urls")),
     path("", include("webapp.api.urls")),
 ]
+
+# Under /v1/ even a request Django refuses before routing gets an OpenAI-shaped error.
+handler400 = "webapp.api.views.bad_request"

@@ -25,18 +25,16 @@ def _error_id(text: str) -> str:
 
 
 @pytest.mark.usefixtures("redis_server")
-def test_a_failed_reply_shows_a_generic_message_and_logs_the_detail(conversation, bob, monkeypatch, caplog):
+def test_a_failed_reply_shows_a_generic_message_and_logs_the_detail(conversation, bob, monkeypatch, caplog, no_enqueue):
     import generation.text.engine
-    import generation.text.loading
     from tests.security.conftest import short_settings
 
     def boom(request, should_stop):
         raise RuntimeError(SECRET)
         yield  # pragma: no cover
 
-    monkeypatch.setattr(generation.text.loading, "load_text_model", lambda name: None)
+    monkeypatch.setattr(generation.text.engine, "text_engine", lambda name: None)
     monkeypatch.setattr(generation.text.engine, "generate_text", boom)
-    monkeypatch.setattr("webapp.chat.tasks.generate_reply.apply_async", lambda *a, **k: None)
     reply = chat_services.message_send(conversation=conversation, membership=mship(bob, conversation), text="hi", parent=None,
                                        reply_settings=short_settings())
     with caplog.at_level(logging.ERROR):

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from webapp.api import selectors, services
-from webapp.api.errors import ApiError, model_not_found, not_found
+from webapp.api.errors import ApiError, invalid, model_not_found, not_found
 from webapp.api.forms import KeyCreateForm
 from webapp.api.http import Call, api_view, ok, sse
 from webapp.api.models import TextKind
@@ -187,3 +187,12 @@ def key_revoke(request: HttpRequest, project_id: int, key_id: int) -> HttpRespon
     services.key_revoke(actor=key.project.membership, key=key)
     messages.success(request, f"Revoked {key.name}: it stops working now.")
     return redirect("api:keys", project_id=project_id)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponseBase:
+    """Django's 400 (a malformed path or header that never reaches a view): OpenAI's shape under /v1/."""
+    if request.path.startswith("/v1/"):
+        return invalid(None, "The request could not be read (a malformed path or header).", code="bad_request").response()
+    from django.views.defaults import bad_request as html_bad_request
+
+    return html_bad_request(request, exception)

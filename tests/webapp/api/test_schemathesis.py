@@ -41,6 +41,8 @@ def test_no_request_gets_a_server_error(case, bearer):
     response = case.call_and_validate(headers=bearer, checks=[not_a_server_error])
     # Every answer is one of ours (so the request reached the endpoint), in OpenAI's shape when it is an error.
     if response.status_code >= 400:
+        assert response.headers.get("content-type") == ["application/json"], (
+            case.method, case.formatted_path, response.status_code, response.content[:300])
         error = response.json()["error"]
         assert set(error) == {"message", "type", "param", "code"}
         assert error["code"] != "not_found" or case.operation.path in ("/models/{model}", "/images/{asset_id}/content")

@@ -14,7 +14,7 @@ from webapp.reviews.models import AssetKind
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
-ORIGIN = (b"origin", b"http://localhost")
+ORIGIN = (b"origin", b"http://localhost:8000")
 
 
 def _session_cookie(user) -> tuple[bytes, bytes]:
@@ -24,7 +24,7 @@ def _session_cookie(user) -> tuple[bytes, bytes]:
 
 
 async def _connect(user=None) -> tuple[WebsocketCommunicator, bool]:
-    headers = [ORIGIN]
+    headers = [ORIGIN, (b"host", b"localhost")]
     if user is not None:
         headers.append(await database_sync_to_async(_session_cookie)(user))
     communicator = WebsocketCommunicator(application, "/ws/reviews/inbox/", headers=headers)

@@ -71,7 +71,7 @@ def test_job_create_rejects_an_outsider(project, mallory, other_team, no_enqueue
 
 
 def test_job_create_fails_the_job_when_the_queue_is_unreachable(
-    project, bob, monkeypatch, django_capture_on_commit_callbacks
+    project, bob, monkeypatch, django_capture_on_commit_callbacks, caplog
 ):
     from webapp.core import jobs
 
@@ -84,7 +84,11 @@ def test_job_create_fails_the_job_when_the_queue_is_unreachable(
         job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request())
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
-    assert "broker down" in job.reason
+    # The user reads a generic reason with an error id; the detail is in the log under that id.
+    assert "Could not reach the job queue" in job.reason and "broker down" not in job.reason
+    error_id = job.reason.split("error id ")[1].rstrip(").")
+    assert any(error_id in record.getMessage() and "broker down" in (record.exc_text or str(record.exc_info))
+               for record in caplog.records)
 
 
 def test_job_cancel_cancels_a_queued_job_at_once(project, bob, make_job):
