@@ -189,7 +189,7 @@ def key_revoke(request: HttpRequest, project_id: int, key_id: int) -> HttpRespon
     return redirect("api:keys", project_id=project_id)
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponseBase:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponseBase:
     """Django's 400 (a malformed path or header that never reaches a view): OpenAI's shape under /v1/."""
     if request.path.startswith("/v1/"):
         return invalid(None, "The request could not be read (a malformed path or header).", code="bad_request").response()
