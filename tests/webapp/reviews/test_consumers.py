@@ -84,3 +84,18 @@ async def test_a_member_who_left_stops_seeing_the_review_on_the_next_event(proje
     html = await communicator.receive_from(timeout=5)
     assert review.get_absolute_url() not in html and ">0</span>" in html
     await communicator.disconnect()
+
+
+async def test_logging_out_closes_the_inbox_socket(redis_server, bob):
+    from webapp.core.access import CLOSE_REVOKED, access_revoke
+
+    client = Client()
+    await database_sync_to_async(client.force_login)(bob)
+    cookie = (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+    communicator = WebsocketCommunicator(application, "/ws/reviews/inbox/", headers=[ORIGIN, (b"host", b"localhost"), cookie])
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    await database_sync_to_async(client.logout)()
+    await database_sync_to_async(access_revoke)(user_id=bob.pk, reason="logout")
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": CLOSE_REVOKED}
