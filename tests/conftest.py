@@ -224,4 +224,7 @@ def pytest_collection_modifyitems(config, items):
             if fixture in fixtures:
                 for marker in markers:
                     item.add_marker(marker)
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    # The fault tests (a broker restarted, a disk filled, sockets starved) go after every other
+    # in-process asyncio test, so nothing they leave behind can reach one; browser tests last.
+    items.sort(key=lambda item: (item.get_closest_marker("browser") is not None,
+                                 "/reliability/" in str(item.path).replace("\\", "/")))
