@@ -256,9 +256,13 @@ REDIS_URL = os.environ.get("REDIS_URL") or f"redis://:{EMBEDDED_REDIS_PASSWORD}@
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # channels_redis blocks up to 5 s per read; redis-py 8 times sockets out after
-        # 5 s by default, which would kill every idle websocket consumer.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1500, "expiry": 30},
+        # No client-side socket timeout: channels_redis's reads block on the server for at
+        # most 5 s (BZPOPMIN), and redis-py 8.1 with any socket timeout can lose a
+        # cancellation that lands while a connection is being (re)made, after which a
+        # closed consumer's receive loops forever (tests/webapp/core/test_channel_layer.py).
+        # Keep-alive finds a dead peer instead.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_keepalive": True}],
+                   "capacity": 1500, "expiry": 30},
     }
 }
 

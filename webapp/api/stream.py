@@ -155,7 +155,11 @@ def async_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=False)
+        # XREAD's own ``block`` bounds each read; a client socket timeout could swallow
+        # the cancellation of a request whose client went away (see CHANNEL_LAYERS).
+        client = aioredis.Redis.from_url(
+            settings.REDIS_URL, decode_responses=False, socket_timeout=None, socket_keepalive=True
+        )
         _clients[loop] = client
     return client
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.test import Client
 from django.urls import reverse
 
 from tests.factories import membership_of
+from tests.security.helpers import session_client, socket_for
 from tests.webapp.chat.conftest import short_settings
-from webapp.asgi import application
 from webapp.chat import services
 from webapp.chat.forms import settings_initial
 from webapp.chat.models import Message
@@ -87,12 +85,10 @@ def test_the_composer_says_so_next_to_the_send_button(client_for, project, conve
 async def test_the_socket_answers_an_error_event(conversation, bob, sent):
     await sync_to_async(_send)(conversation, bob)
     await sync_to_async(_send)(conversation, bob, "two")
-    client = await sync_to_async(Client)()
-    await sync_to_async(client.force_login)(bob)
-    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost"),
-               (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
-    socket = WebsocketCommunicator(application, f"/ws/chat/{conversation.pk}/", headers=headers)
-    await socket.connect()
+    client = await sync_to_async(session_client)(bob)
+    socket = socket_for(f"/ws/chat/{conversation.pk}/", client)
+    connected, _ = await socket.connect(timeout=5)
+    assert connected
     await socket.send_json_to({"type": "send", "text": "three"})
     while (answer := await socket.receive_json_from(timeout=5))["type"] != "error":
         pass
