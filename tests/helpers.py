@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -127,3 +127,18 @@ class SentTasks(list[SentTask]):
         for task in self:
             send_task(self._app, task.name, args=task.args, kwargs=task.kwargs, queue=queue, task_id=task.task_id)
         self.clear()
+
+
+def url_patterns(resolver: Any = None, namespace: str = "", prefix: str = "") -> Iterator[tuple[str, str, dict]]:
+    """Every named URL of the URLconf as ``(namespaced name, route, converters)``: the walks
+    (outsider tests, the IDOR matrix, CSRF) start here, so a new app's URLs join them all."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from url_patterns(entry, ns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern) and entry.name:
+            # A regex route (re_path) has no converters, only named groups.
+            params = entry.pattern.converters or dict.fromkeys(entry.pattern.regex.groupindex)
+            yield f"{namespace}{entry.name}", prefix + str(entry.pattern), params

@@ -8,19 +8,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from django.urls import URLPattern, URLResolver, get_resolver
+from tests.helpers import url_patterns
 
 TESTS = Path(__file__).resolve().parent.parent
 ID_KWARG_SUFFIXES = ("_id", "pk")
-
-
-def _patterns(resolver: URLResolver, namespace: str = "", prefix: str = ""):
-    for entry in resolver.url_patterns:
-        if isinstance(entry, URLResolver):
-            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            yield from _patterns(entry, ns, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern) and entry.name:
-            yield f"{namespace}{entry.name}", prefix + str(entry.pattern), entry.pattern.converters
 
 
 def _outsider_tested_names() -> set[str]:
@@ -39,7 +30,7 @@ def test_every_url_with_an_object_id_has_an_outsider_test():
     tested = _outsider_tested_names()
     missing = [
         f"{name} ({route})"
-        for name, route, converters in _patterns(get_resolver())
+        for name, route, converters in url_patterns()
         if not name.startswith("admin:")
         and any(kwarg.endswith(ID_KWARG_SUFFIXES) for kwarg in converters)
         and name not in tested
@@ -48,5 +39,5 @@ def test_every_url_with_an_object_id_has_an_outsider_test():
 
 
 def test_the_walker_sees_the_project_urls():
-    names = {name for name, _, _ in _patterns(get_resolver())}
+    names = {name for name, _, _ in url_patterns()}
     assert "workspaces:project_detail" in names
