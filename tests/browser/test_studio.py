@@ -63,7 +63,8 @@ def test_submit_watch_progress_find_the_image_in_the_gallery_and_download_it(
     lineage = page.locator("table.lineage")
     expect(lineage).to_contain_text("atelier-shapes")
     expect(lineage.locator("tr", has_text="Seed")).to_contain_text("5")
-    image_loaded = page.locator(".asset-image img").evaluate("img => img.complete && img.naturalWidth")
+    # decode() waits for the file (from S3 in the scaled setup, which takes a moment).
+    image_loaded = page.locator(".asset-image img").evaluate("img => img.decode().then(() => img.naturalWidth)")
     assert image_loaded == 32
 
     with page.expect_download() as download_info:
