@@ -46,8 +46,12 @@ class Stack:
             REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0",
             DJANGO_SETTINGS_MODULE="webapp.settings",
             PYTHONUNBUFFERED="1",
+            # The trusted origins (forms and websockets) derive from where daphne listens.
+            ATELIER_HOST="127.0.0.1",
+            ATELIER_PORT=str(self.http_port),
         )
         self.env.pop("DATABASE_URL", None)
+        self.env.pop("CSRF_TRUSTED_ORIGINS", None)
         self.processes: list[subprocess.Popen] = []
         self.base_url = f"http://127.0.0.1:{self.http_port}"
 

@@ -2,9 +2,9 @@
 
     python bench/concurrency.py [--max-new-tokens 64] [--one-worker]
 
-Starts its own stack (see ``_stack.py``): a text worker (``default,text``)
-and an image worker (``image``), or one worker on all three with
-``--one-worker`` (the old setup). People are made in the database, log in
+Starts its own stack (see ``_stack.py``): a text worker and an image worker
+(``python -m webapp.worker text`` and ``image``, as ``make run`` does), or
+one worker on every queue with ``--one-worker`` (the old setup). People are made in the database, log in
 over HTTP, chat on the conversation socket and post the studio form as htmx
 does. It measures whatever text engine the worker runs. Figures:
 
@@ -108,12 +108,13 @@ def rate(runs: list[dict[str, Any]]) -> float:
 
 
 def generate_baseline(prompt: str, max_new_tokens: int) -> float:
-    """tok/s of plain ``model.generate`` (greedy) on the default model, measured the same way (from the call)."""
+    """tok/s of plain ``model.generate`` (greedy) on the default model in bf16 (what Atelier ran
+    before the engine), measured the same way (from the call)."""
     import torch
 
-    from generation.text import DEFAULT_TEXT_MODEL, load_text_model
+    from bench.text_engine_batch import load
 
-    loaded = load_text_model(DEFAULT_TEXT_MODEL)
+    loaded = load("transformers", "bfloat16")  # this process only: the stack's workers are already running
     ids = loaded.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
                                                return_tensors="pt", return_dict=True)["input_ids"].to(loaded.model.device)
     start = time.perf_counter()
@@ -143,7 +144,9 @@ async def wait_jobs(stack: Stack, ids: list[int], *, running: bool = False, time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = job_rows(stack, ids)
-        if running and any(r.status == "running" and r.steps_done > 0 for r in rows):
+        # Running with a step done, or already past it (a short job ends between two polls).
+        if running and any((r.status == "running" and r.steps_done > 0) or r.status in ("done", "failed", "stopped")
+                           for r in rows):
             return
         if not running and all(r.status in ("done", "failed", "stopped") for r in rows):
             return
@@ -212,7 +215,8 @@ async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         f"{s_loaded:.3f} beside chats against {s_alone:.3f} alone: {s_loaded / s_alone:.2f}x")
 
     log("6. five people x ten image jobs")
-    blocker = submit(browsers[0], project_id, steps="20", num_images="1", **size)
+    # Long enough to hold the image worker while the 50 jobs are posted.
+    blocker = submit(browsers[0], project_id, steps="150", num_images="2", **size)
     await wait_jobs(stack, [blocker], running=True)
     queued = {p: [submit(browsers[p], project_id, steps="2", num_images="1", width="32", height="32")
                   for _ in range(10)] for p in range(1, 6)}
@@ -256,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one-worker", action="store_true", help="one worker on every queue (the old setup)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     args = parser.parse_args(argv)
-    queues = "default,text,image" if args.one_worker else "default,text"
-    return run_stack_bench(args, name="concurrency", queues=queues, bench=bench)
+    workers = ("all",) if args.one_worker else ("text", "image")
+    return run_stack_bench(args, name="concurrency", workers=workers, bench=bench)
 
 
 if __name__ == "__main__":

@@ -45,20 +45,37 @@ class ChannelPublisher:
         self._loop.run_forever()
 
     async def _sender(self) -> None:
+        """One ordered lane per group; different groups send concurrently.
+
+        Each ``group_send`` is a few Redis round trips, and in a busy worker each
+        wake-up of this thread also waits for the GIL: one lane for everything
+        fell seconds behind with 8 replies streaming at once (bench/concurrency.py).
+        """
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
         assert self._queue is not None
+        lanes: dict[str, asyncio.Task[None]] = {}
         while True:
             item = await self._queue.get()
             if isinstance(item, tuple) and item[0] is _FLUSH:
-                item[1].set_result(True)
+                pending = list(lanes.values())
+                waiter = asyncio.ensure_future(asyncio.gather(*pending, return_exceptions=True))
+                waiter.add_done_callback(lambda _, fut=item[1]: fut.set_result(True))
                 continue
             group, message = item
-            try:
-                await layer.group_send(group, message)
-            except Exception:  # a lost event must not kill the publisher
-                logger.exception("could not publish %s to %s", message.get("type"), group)
+            lane = asyncio.ensure_future(self._send_after(lanes.get(group), layer, group, message))
+            lanes[group] = lane
+            lane.add_done_callback(lambda done, group=group: lanes.pop(group) if lanes.get(group) is done else None)
+
+    @staticmethod
+    async def _send_after(previous: asyncio.Task[None] | None, layer: Any, group: str, message: dict[str, Any]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # the group's earlier events go first
+        try:
+            await layer.group_send(group, message)
+        except Exception:  # a lost event must not kill the publisher
+            logger.exception("could not publish %s to %s", message.get("type"), group)
 
     def publish(self, group: str, message: dict[str, Any]) -> None:
         """Queue ``message`` for ``group`` and return at once. Events keep their order."""
