@@ -98,6 +98,8 @@ bench: install models
 	$(PY) bench/image_adherence.py --trained
 	$(PY) bench/studio_steps.py
 	$(PY) bench/worker_split.py
+	$(PY) bench/api_stream.py
+	$(PY) bench/concurrency.py
 
 clean-var:
 	rm -rf var

@@ -27,6 +27,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from webapp.core import pacing
 from webapp.core.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ def _ttl() -> int:
 class JobLog:
     """Numbers a job's events and appends them to its log from a writer thread.
 
-    Text is coalesced: a chunk goes out when ``interval`` seconds have passed
-    since the last one or ``max_pending`` deltas wait; the first goes out at
+    Text is coalesced: a chunk goes out when ``interval`` seconds (times the
+    streams live in this process, ``webapp.core.pacing``) have passed since the last one or ``max_pending`` deltas wait; the first goes out at
     once, so the time to first token is the engine's own. The decoding thread
     only queues; the writer batches whatever queued up into one round trip.
     """
@@ -81,7 +82,11 @@ class JobLog:
             return
         self._pending.append(text)
         now = self.clock()
-        if self._last_flush is None or now - self._last_flush >= self.interval or len(self._pending) >= self.max_pending:
+        if (
+            self._last_flush is None
+            or now - self._last_flush >= pacing.chunk_interval(self.interval)
+            or len(self._pending) >= self.max_pending
+        ):
             self.flush(now=now)
 
     def flush(self, *, now: float | None = None) -> None:

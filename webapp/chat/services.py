@@ -24,7 +24,7 @@ from webapp.chat import stream
 from webapp.chat.markdown import render_markdown
 from webapp.chat.models import Conversation, Message, Role
 from webapp.chat.params import ReplySettings, settings_validate
-from webapp.core import bounds, jobs
+from webapp.core import bounds, jobs, pacing
 from webapp.core.errors import error_logged, public_failure
 from webapp.core.events import get_publisher
 from webapp.core.jobs import JobKind, JobStatus
@@ -340,7 +340,7 @@ def reply_run(*, message_id: int, worker: str = "") -> Message | None:
     out = stream.ReplyStream(message=message, group=message.conversation.group_name)
     final = None
     error = ""
-    with jobs.job_running(kind=REPLY, job=message, progress=lambda: {"text": out.text}) as run:
+    with jobs.job_running(kind=REPLY, job=message, progress=lambda: {"text": out.text}) as run, pacing.streaming():
         try:
             for item in generate_text(_text_request(message), should_stop=run.should_stop):
                 if isinstance(item, TextFinal):

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 
+from webapp.core import pacing
 from webapp.core.events import get_publisher
 from webapp.core.jobs import END_STATUSES, JobStatus
 from webapp.core.redis import get_redis
@@ -69,8 +70,9 @@ def log_text(*, message: Any) -> str:
 class ReplyStream:
     """Coalesces engine deltas into numbered chunks, logs them and publishes them.
 
-    A chunk goes out when ``interval`` seconds have passed since the last one
-    or ``max_pending`` deltas are waiting; the first delta goes out at once so
+    A chunk goes out when ``interval`` seconds (times the streams live in this
+    process, ``webapp.core.pacing``) have passed since the last one or
+    ``max_pending`` deltas are waiting; the first delta goes out at once so
     that the time to first token is the engine's own. The decoding thread only
     numbers chunks and queues them: a writer thread appends them to the log
     and hands them to the channel publisher, in order, batching whatever has
@@ -110,7 +112,7 @@ class ReplyStream:
         now = self.clock()
         if (
             self._last_flush is None
-            or now - self._last_flush >= self.interval
+            or now - self._last_flush >= pacing.chunk_interval(self.interval)
             or len(self._pending) >= self.max_pending
         ):
             self.flush(now=now)

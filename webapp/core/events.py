@@ -17,6 +17,7 @@ runs in.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -59,14 +60,18 @@ class ChannelPublisher:
         while True:
             item = await self._queue.get()
             if isinstance(item, tuple) and item[0] is _FLUSH:
-                pending = list(lanes.values())
-                waiter = asyncio.ensure_future(asyncio.gather(*pending, return_exceptions=True))
-                waiter.add_done_callback(lambda _, fut=item[1]: fut.set_result(True))
+                asyncio.ensure_future(self._flush_after(list(lanes.values()), item[1]))
                 continue
             group, message = item
             lane = asyncio.ensure_future(self._send_after(lanes.get(group), layer, group, message))
             lanes[group] = lane
-            lane.add_done_callback(lambda done, group=group: lanes.pop(group) if lanes.get(group) is done else None)
+            lane.add_done_callback(functools.partial(_lane_done, lanes, group))
+
+    @staticmethod
+    async def _flush_after(lanes: list[asyncio.Task[None]], flushed: asyncio.Future[bool]) -> None:
+        if lanes:
+            await asyncio.wait(lanes)
+        flushed.set_result(True)
 
     @staticmethod
     async def _send_after(previous: asyncio.Task[None] | None, layer: Any, group: str, message: dict[str, Any]) -> None:
@@ -95,6 +100,11 @@ class ChannelPublisher:
             return done.result(timeout=timeout)
         except TimeoutError:
             return False
+
+
+def _lane_done(lanes: dict[str, asyncio.Task[None]], group: str, lane: asyncio.Task[None]) -> None:
+    if lanes.get(group) is lane:  # no later event of the group queued behind it
+        del lanes[group]
 
 
 class Publisher(Protocol):

@@ -107,3 +107,20 @@ def test_the_writer_thread_logs_chunks_in_order_under_a_burst(reply):
     events = stream.log_read(message=reply)
     assert [e["seq"] for e in events] == list(range(1, 502))
     assert "".join(e.get("text", "") for e in events) == "".join(f"{i} " for i in range(500))
+
+
+def test_replies_decoding_together_share_one_chunk_budget(reply):
+    from webapp.core import pacing
+
+    clock = FakeClock()
+    out = stream.ReplyStream(message=reply, group="g", interval=0.02, max_pending=100, clock=clock)
+    with pacing.streaming(), pacing.streaming(), pacing.streaming():  # three replies in this process
+        out.write("A")  # the first chunk still goes at once
+        for text in "bcd":
+            clock.now += 0.0201
+            out.write(text)  # at 20, 40 ms it waits: three replies wait 3 x 20 ms; at 60 ms it goes
+        clock.now += 0.001
+        out.write("e")
+    out.end(status="done")
+    assert [e.get("text") for e in stream.log_read(message=reply)] == ["A", "bcd", "e", None]
+    assert pacing.live_streams() == 0

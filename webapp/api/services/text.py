@@ -23,6 +23,7 @@ from webapp.api.models import TextJob, TextKind
 from webapp.api.params import TextSpec
 from webapp.api.services.keys import key_record_tokens
 from webapp.core import jobs as lifecycle
+from webapp.core import pacing
 from webapp.core.jobs import END_STATUSES, JobKind, JobStatus
 from webapp.prompts.models import PromptKind, PromptSource
 from webapp.prompts.services import prompt_record_create
@@ -153,7 +154,7 @@ def text_job_run(*, job_id: int, worker: str = "") -> TextJob | None:
     log.event("claimed")
     final = None
     error, error_field = "", ""
-    with lifecycle.job_running(kind=TEXT_JOB, job=job, progress=lambda: {"text": log.text}) as run:
+    with lifecycle.job_running(kind=TEXT_JOB, job=job, progress=lambda: {"text": log.text}) as run, pacing.streaming():
         try:
             items = generate_text(_text_request(job), should_stop=run.should_stop)
             log.event("start")
