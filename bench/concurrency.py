@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ def db(stack: Stack) -> sqlite3.Connection:
 
 async def chat(stack: Stack, socket: Socket, prompt: str, max_new_tokens: int) -> dict[str, Any]:
     """Send one prompt as a new thread; the send time, chunk arrivals and the stored token count."""
+    sent_wall = time.time()
     sent = socket.send({"type": "send", "text": prompt, "parent": None, "strategy": "greedy",
                         "max_new_tokens": max_new_tokens})
     message_id, arrivals = None, []
@@ -100,7 +102,22 @@ async def chat(stack: Stack, socket: Socket, prompt: str, max_new_tokens: int) -
         elif event.get("message") == message_id and event["type"] == "end":
             with db(stack) as conn:
                 (tokens,) = conn.execute("select completion_tokens from chat_message where id=?", (message_id,)).fetchone()
-            return {"sent": sent, "first": arrivals[0], "last": arrivals[-1], "tokens": int(tokens or 0)}
+            return {"sent": sent, "first": arrivals[0], "last": arrivals[-1], "tokens": int(tokens or 0),
+                    "message": message_id, "sent_wall": sent_wall}
+
+
+def first_token_lags(stack: Stack, runs: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Per chat: (seconds from send to the worker's first token, seconds from there to the client)."""
+    from datetime import datetime
+
+    lags = []
+    with db(stack) as conn:
+        for run in runs:
+            started, ttft = conn.execute("select started_at, time_to_first_token from chat_message where id=?",
+                                         (run["message"],)).fetchone()
+            at = datetime.fromisoformat(started).replace(tzinfo=UTC).timestamp() + (ttft or 0)
+            lags.append((at - run["sent_wall"], run["first"] - run["sent"] - (at - run["sent_wall"])))
+    return lags
 
 
 def rate(runs: list[dict[str, Any]]) -> float:
@@ -169,10 +186,6 @@ async def bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
-    if not args.one_worker:
-        stack._spawn("image-worker", [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "image", "-c", "1",
-                                      "-n", "bench-image@%h", "--without-gossip", "--without-mingle", "-l", "INFO"])
-        stack._wait(lambda: "ready." in (stack.folder / "image-worker.log").read_text(), "image worker")
     browsers, project_id, conversations = setup_people(stack, 8)
     sockets = []
     for browser, conversation in zip(browsers, conversations, strict=True):
@@ -199,6 +212,9 @@ async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     one_ttft = statistics.median(r["first"] - r["sent"] for r in alone)
     log(f"   aggregate {eight_rate:.1f} tok/s = {eight_rate / one_rate:.2f}x one chat; median ttft {ttft8:.2f} s "
         f"(one chat alone {one_ttft:.2f} s)")
+    lags = first_token_lags(stack, list(eight))
+    log("   per chat, send to the worker's first token + from there to the client: "
+        + ", ".join(f"{w:.2f}+{c:.2f}" for w, c in lags))
 
     log("4-5. chats beside a 4-image, 50-step job")
     image = {"steps": "50", "num_images": "4", **size}

@@ -105,11 +105,18 @@ class ConversationConsumer(LiveAccessMixin, AsyncJsonWebsocketConsumer):
         elif kind == "resume":
             await self._resume(content)
         elif kind == "stop":
-            refused = await database_sync_to_async(_stop_sync)(self.conversation.pk, self.scope["user"], content)
+            refused = await database_sync_to_async(_stop_sync, thread_sensitive=False)(
+                self.conversation.pk, self.scope["user"], content
+            )
             if refused is not None:
                 await self.send_json(refused)
         elif kind == "send":
-            await self.send_json(await database_sync_to_async(_send_sync)(self.conversation.pk, self.scope["user"], content))
+            # Not thread-sensitive: one person's send (database writes, the enqueue) must
+            # not hold up every other socket's database calls in this process.
+            answer = await database_sync_to_async(_send_sync, thread_sensitive=False)(
+                self.conversation.pk, self.scope["user"], content
+            )
+            await self.send_json(answer)
         else:
             await self.send_json({"type": "error", "error": "unknown request"})
 

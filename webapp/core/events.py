@@ -57,10 +57,13 @@ class ChannelPublisher:
         layer = get_channel_layer()
         assert self._queue is not None
         lanes: dict[str, asyncio.Task[None]] = {}
+        flushes: set[asyncio.Task[None]] = set()
         while True:
             item = await self._queue.get()
             if isinstance(item, tuple) and item[0] is _FLUSH:
-                asyncio.ensure_future(self._flush_after(list(lanes.values()), item[1]))
+                flush = asyncio.ensure_future(self._flush_after(list(lanes.values()), item[1]))
+                flushes.add(flush)  # a task nothing refers to may be collected mid-way
+                flush.add_done_callback(flushes.discard)
                 continue
             group, message = item
             lane = asyncio.ensure_future(self._send_after(lanes.get(group), layer, group, message))
