@@ -108,7 +108,6 @@ async def chat(stack: Stack, socket: Socket, prompt: str, max_new_tokens: int) -
 
 def first_token_lags(stack: Stack, runs: list[dict[str, Any]]) -> list[tuple[float, float]]:
     """Per chat: (seconds from send to the worker's first token, seconds from there to the client)."""
-    from datetime import datetime
 
     lags = []
     with db(stack) as conn:
