@@ -1,20 +1,24 @@
 """One chunk budget per worker process, shared by the streams that decode in it.
 
-A streamed reply goes out in chunks: every chunk is a channel-layer event, a
-Redis round trip or two in the worker, in Redis and in daphne, and a websocket
-frame. One reply alone sends a chunk every ``base`` seconds at most (smooth
-text); with ``n`` replies decoding at once each waits ``n`` times as long, so
-the process's total rate of events stays that of one reply. Without it, 8
-replies at once sent 8 times the events, and on a busy machine they queued up
-for seconds between the worker and the browser (bench/concurrency.py). The
-first chunk of a reply always goes at once: the time to first token is the
-engine's.
+A streamed reply goes out in chunks: every chunk is a channel-layer event (a
+few Redis round trips in the worker and about four in daphne, whose one reader
+serves all of its sockets in turn) and a websocket frame. On a machine whose
+cores the engine keeps busy, each round trip waits to be scheduled, and 8
+replies at once sending a chunk every 20 ms queued up for 2 s between the
+worker and the browser (bench/concurrency.py). So the streams live in a
+process share ``ATELIER_STREAM_EVENTS_PER_SECOND`` (default 25): alone, a
+reply sends a chunk every ``base`` seconds at most (smooth text); with ``n``
+live, every ``n / 25`` seconds. The first chunk of a reply always goes at
+once: the time to first token is the engine's.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
+
+EVENTS_PER_SECOND = float(os.environ.get("ATELIER_STREAM_EVENTS_PER_SECOND", "25"))
 
 _lock = threading.Lock()
 _live = 0
@@ -39,4 +43,4 @@ def live_streams() -> int:
 
 def chunk_interval(base: float) -> float:
     """The least time between two chunks of one stream, with the others live now."""
-    return base * max(1, _live)
+    return max(base, _live / EVENTS_PER_SECOND)

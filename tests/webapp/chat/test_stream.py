@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from tests.factories import membership_of
@@ -114,11 +116,14 @@ def test_replies_decoding_together_share_one_chunk_budget(reply):
 
     clock = FakeClock()
     out = stream.ReplyStream(message=reply, group="g", interval=0.02, max_pending=100, clock=clock)
-    with pacing.streaming(), pacing.streaming(), pacing.streaming():  # three replies in this process
+    with contextlib.ExitStack() as live:
+        for _ in range(3):  # three replies decoding in this process: each waits 3 / EVENTS_PER_SECOND
+            live.enter_context(pacing.streaming())
+        spacing = 1 / pacing.EVENTS_PER_SECOND + 0.0001
         out.write("A")  # the first chunk still goes at once
         for text in "bcd":
-            clock.now += 0.0201
-            out.write(text)  # at 20, 40 ms it waits: three replies wait 3 x 20 ms; at 60 ms it goes
+            clock.now += spacing
+            out.write(text)  # after one and two thirds it waits; after three it goes
         clock.now += 0.001
         out.write("e")
     out.end(status="done")
