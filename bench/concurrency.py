@@ -106,17 +106,23 @@ async def chat(stack: Stack, socket: Socket, prompt: str, max_new_tokens: int) -
                     "message": message_id, "sent_wall": sent_wall}
 
 
-def first_token_lags(stack: Stack, runs: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """Per chat: (seconds from send to the worker's first token, seconds from there to the client)."""
+def first_token_lags(stack: Stack, runs: list[dict[str, Any]]) -> list[tuple[float, float, float, float]]:
+    """Per chat, where the time to first token went: send to claim, claim to the engine (the prompt
+    built, tokenized and submitted), the engine's own first token, and from there to the client."""
+    def wall(text: str) -> float:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
-    lags = []
+    parts = []
     with db(stack) as conn:
         for run in runs:
-            started, ttft = conn.execute("select started_at, time_to_first_token from chat_message where id=?",
-                                         (run["message"],)).fetchone()
-            at = datetime.fromisoformat(started).replace(tzinfo=UTC).timestamp() + (ttft or 0)
-            lags.append((at - run["sent_wall"], run["first"] - run["sent"] - (at - run["sent_wall"])))
-    return lags
+            started, finished, elapsed, ttft = conn.execute(
+                "select started_at, finished_at, elapsed, time_to_first_token from chat_message where id=?",
+                (run["message"],)).fetchone()
+            submitted = wall(finished) - (elapsed or 0)  # the engine's clock starts at submit
+            first = submitted + (ttft or 0)
+            client = run["sent_wall"] + (run["first"] - run["sent"])
+            parts.append((wall(started) - run["sent_wall"], submitted - wall(started), ttft or 0, client - first))
+    return parts
 
 
 def rate(runs: list[dict[str, Any]]) -> float:
@@ -212,8 +218,8 @@ async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     log(f"   aggregate {eight_rate:.1f} tok/s = {eight_rate / one_rate:.2f}x one chat; median ttft {ttft8:.2f} s "
         f"(one chat alone {one_ttft:.2f} s)")
     lags = first_token_lags(stack, list(eight))
-    log("   per chat, send to the worker's first token + from there to the client: "
-        + ", ".join(f"{w:.2f}+{c:.2f}" for w, c in lags))
+    log("   per chat, send->claim + claim->engine + engine first token + ->client: "
+        + ", ".join("+".join(f"{part:.2f}" for part in chat_parts) for chat_parts in lags))
 
     log("4-5. chats beside a 4-image, 50-step job")
     image = {"steps": "50", "num_images": "4", **size}
