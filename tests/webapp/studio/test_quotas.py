@@ -59,7 +59,7 @@ def test_the_studio_form_says_so_next_to_the_button(project, bob, client_for, ma
 
 
 def test_rerun_past_the_quota_says_so_and_queues_nothing(project, bob, client_for, make_job, no_enqueue):
-    from tests.webapp.studio.conftest import fake_result
+    from tests.helpers import fake_result
 
     job = services.job_start(job_id=make_job(project=project, author=bob).pk, worker="w1")
     asset = services.job_complete(job=job, result=fake_result(job)).assets.get()
