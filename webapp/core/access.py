@@ -119,8 +119,8 @@ class LiveAccessMixin:
         if not self._access_ok:
             return False
         if fresh or time.monotonic() - self._access_checked >= RECHECK_SECONDS:
-            # Off the single thread that thread-sensitive calls share: a check must not wait
-            # behind other sockets' writes (8 sends at once delayed first chunks by 1.5 s).
+            # Off the single thread that thread-sensitive calls share: an event's check must
+            # not wait behind other sockets' writes (8 people sending at once, say).
             ok = await database_sync_to_async(self._access_check_sync, thread_sensitive=False)()
             self._access_checked = time.monotonic()
             if not ok:

@@ -3,13 +3,12 @@
 A streamed reply goes out in chunks: every chunk is a channel-layer event (a
 few Redis round trips in the worker and about four in daphne, whose one reader
 serves all of its sockets in turn) and a websocket frame. On a machine whose
-cores the engine keeps busy, each round trip waits to be scheduled, and 8
-replies at once sending a chunk every 20 ms queued up for 2 s between the
-worker and the browser (bench/concurrency.py). So the streams live in a
-process share ``ATELIER_STREAM_EVENTS_PER_SECOND`` (default 25): alone, a
-reply sends a chunk every ``base`` seconds at most (smooth text); with ``n``
-live, every ``n / 25`` seconds. The first chunk of a reply always goes at
-once: the time to first token is the engine's.
+cores the engine keeps busy, each round trip waits to be scheduled, so the
+event rate must not grow with the number of replies decoding at once. The
+streams live in a process share ``ATELIER_STREAM_EVENTS_PER_SECOND`` (default
+25): alone, a reply sends a chunk every ``base`` seconds at most (smooth
+text); with ``n`` live, every ``n / 25`` seconds. The first chunk of a reply
+always goes at once: the time to first token is the engine's.
 """
 from __future__ import annotations
 
