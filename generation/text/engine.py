@@ -109,6 +109,44 @@ def _warm_up(loaded: LoadedTextModel, engine: TextEngine, tokens: int = 4) -> No
     request = TextRequest(messages=(ChatMessage("user", "Hello"),), model=loaded.name)
     for _ in engine.submit(encode_prompt(loaded, request), DecodingParams(max_new_tokens=tokens)):
         pass
+    compute_threads_yield()
+
+
+NICE_ENV_VAR = "ATELIER_ENGINE_NICE"
+
+
+def compute_threads_yield() -> list[int]:
+    """Lower the OS priority of this process's compute threads by ``ATELIER_ENGINE_NICE`` (default 5).
+
+    The compute threads are the native ones that the runtime started
+    (OpenVINO's or torch's pools) and the engine's scheduler: every thread
+    that is not a Python thread, plus ``text-engine-*``. Decoding keeps every
+    core busy, and the short Python steps around it (claiming a reply, building
+    its prompt, the channel layer's round trips in this process, daphne and
+    Redis) would otherwise wait their turn behind it; niced, they run first and
+    the decode loses only the time they use. Linux only (a no-op elsewhere, or
+    with ``ATELIER_ENGINE_NICE=0``). Returns the thread ids it lowered.
+    """
+    import os
+    import threading
+
+    nice = int(os.environ.get(NICE_ENV_VAR, "5"))
+    tasks = f"/proc/{os.getpid()}/task"
+    if nice <= 0 or not os.path.isdir(tasks):
+        return []
+    python = {t.native_id: t.name for t in threading.enumerate()}
+    lowered = []
+    for name in os.listdir(tasks):
+        tid = int(name)
+        if tid in python and not python[tid].startswith("text-engine-"):
+            continue
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+                lowered.append(tid)
+        except OSError:  # the thread ended meanwhile
+            continue
+    return lowered
 
 
 def generate_text(
@@ -139,4 +177,6 @@ def generate_text(
     _check_length(loaded, len(prompt_ids), params.max_new_tokens)
     if params.strategy == "sample" and params.seed is None:
         params = dataclasses.replace(params, seed=secrets.randbelow(MAX_SEED + 1))
-    return engine.submit(prompt_ids, params, should_stop)
+    stream = engine.submit(prompt_ids, params, should_stop)
+    compute_threads_yield()  # a pool may have grown threads since the warm-up
+    return stream
