@@ -42,15 +42,25 @@
     htmx.ajax("GET", option.dataset.useUrl, { target: panel, swap: "innerHTML" });
   }
 
-  // Show what was swapped in: the menu (first option active) or the variables form (focused).
+  // Typing "/te" asks for the menu as it changes ("/", then "/te": htmx keeps the last one
+  // queued behind the one in flight), so a list may arrive after the user has chosen with the
+  // arrows: the new list keeps that choice.
+  document.addEventListener("htmx:beforeSwap", (e) => {
+    const target = e.detail.target;
+    if (!target.matches?.(".template-menu")) return;
+    target.dataset.active = options(pickerOf(target)).find((o) => o.classList.contains("active"))?.dataset.command || "";
+  });
+
+  // Show what was swapped in: the menu (the chosen or first option active) or the variables form (focused).
   document.addEventListener("htmx:afterSwap", (e) => {
     const target = e.detail.target;
     if (target.matches?.(".template-menu")) {
       const picker = pickerOf(target);
       if (!target.dataset.url) return; // closed while loading
       target.hidden = false;
-      const first = options(picker)[0];
-      if (first && !options(picker).some((o) => o.classList.contains("active"))) first.classList.add("active");
+      const all = options(picker);
+      const kept = all.find((o) => o.dataset.command === target.dataset.active);
+      if (!all.some((o) => o.classList.contains("active"))) (kept || all[0])?.classList.add("active");
     } else if (target.matches?.(".template-panel")) {
       target.hidden = false;
       target.querySelector("input:not([type=hidden]), textarea, select")?.focus();

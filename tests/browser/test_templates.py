@@ -150,3 +150,38 @@ def test_chat_and_image_templates_from_creation_to_lineage(asgi_server, celery_w
 
     author.goto(f"{asgi_server}{template.get_absolute_url()}")
     _shot(author, "template-versions.png")
+
+
+def test_a_menu_that_arrives_late_keeps_the_choice_made_with_the_arrows(asgi_server, new_page, project, alice):
+    """Typing "/te" asks for the menu as the text changes; the last answer, held back here until
+    the user has chosen from the earlier list with the arrows, must not move the choice."""
+    actor = Membership.objects.get(user=alice, team=project.team)
+    for name, command in (("Tea lines", "tea"), ("Teapot", "teapot")):
+        services.template_create(actor=actor, project=project, name=name, command=command, kind="chat",
+                                 body="Describe the tea.")
+    page = new_page()
+    _log_in(page, asgi_server, "alice")
+    held, seen = [], []
+
+    def hold_the_last(route):
+        seen.append(route.request.url)
+        if route.request.url.endswith("q=te"):
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/templates/menu/.*"), hold_the_last)
+    page.goto(f"{asgi_server}/projects/{project.pk}/chat/")
+    box = page.get_by_label("Message")
+    box.press_sequentially("/te")
+    tea, teapot = (page.locator(f".template-option[data-command={c}]") for c in ("tea", "teapot"))
+    expect(tea).to_have_class(re.compile("active"))  # an earlier list, first option chosen
+    box.press("ArrowDown")
+    expect(teapot).to_have_class(re.compile("active"))
+    page.wait_for_timeout(300)
+    assert len(held) == 1, f"the answer for /te should be held back: {seen}"
+    with page.expect_response(lambda response: response.url.endswith("q=te")):
+        held[0].continue_()
+    page.wait_for_timeout(300)  # the swap follows the response at once
+    expect(teapot).to_have_class(re.compile("active"))
+    expect(tea).not_to_have_class(re.compile("active"))
