@@ -49,8 +49,9 @@ def _ttl() -> int:
 class JobLog:
     """Numbers a job's events and appends them to its log from a writer thread.
 
-    Text is coalesced: a chunk goes out when ``interval`` seconds (times the
-    streams live in this process, ``webapp.core.pacing``) have passed since the last one or ``max_pending`` deltas wait; the first goes out at
+    Text is coalesced: a chunk goes out when ``pacing.chunk_interval(interval)``
+    seconds have passed since the last one (``webapp.core.pacing``) or
+    ``max_pending`` deltas wait; the first goes out at
     once, so the time to first token is the engine's own. The decoding thread
     only queues; the writer batches whatever queued up into one round trip.
     """

@@ -70,9 +70,10 @@ def log_text(*, message: Any) -> str:
 class ReplyStream:
     """Coalesces engine deltas into numbered chunks, logs them and publishes them.
 
-    A chunk goes out when ``interval`` seconds (times the streams live in this
-    process, ``webapp.core.pacing``) have passed since the last one or
-    ``max_pending`` deltas are waiting; the first delta goes out at once so
+    A chunk goes out when ``pacing.chunk_interval(interval)`` seconds have
+    passed since the last one (``interval`` alone, longer while many streams
+    share the process's budget: ``webapp.core.pacing``) or ``max_pending``
+    deltas are waiting; the first delta goes out at once so
     that the time to first token is the engine's own. The decoding thread only
     numbers chunks and queues them: a writer thread appends them to the log
     and hands them to the channel publisher, in order, batching whatever has

@@ -49,8 +49,8 @@ class ChannelPublisher:
         """One ordered lane per group; different groups send concurrently.
 
         Each ``group_send`` is a few Redis round trips, and in a busy worker each
-        wake-up of this thread also waits for the GIL: one lane for everything
-        fell seconds behind with 8 replies streaming at once (bench/concurrency.py).
+        wake-up of this thread also waits its turn for the CPU: with one lane for
+        everything, one chat's events waited behind every other chat's.
         """
         from channels.layers import get_channel_layer
 
