@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers
 
 from webapp.core.events import get_publisher
 
@@ -11,7 +11,9 @@ from webapp.core.events import get_publisher
 @pytest.mark.stack
 def test_publisher_delivers_events_in_order_to_a_group(redis_server):
     async def receive_all(count: int) -> list[int]:
-        layer = get_channel_layer()
+        # A layer of its own: a channels_redis layer's receive lock belongs to the
+        # first event loop that receives on it, and this test runs its own loop.
+        layer = channel_layers.make_backend("default")
         channel = await layer.new_channel()
         await layer.group_add("test_events", channel)
         publisher = get_publisher()
