@@ -72,6 +72,19 @@ class Progress:
     reason: str = ""
 
 
+class Request(Protocol):
+    """What a backend reads of a request that joins: ``Job`` is one."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def prompt_ids(self) -> list[int]: ...
+
+    @property
+    def params(self) -> DecodingParams: ...
+
+
 class Backend(Protocol):
     """What the engine needs of a backend. Only the scheduler thread calls it."""
 
@@ -186,6 +199,7 @@ class TextEngine:
         self._live: dict[int, Job] = {}
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def submit(
         self, prompt_ids: Sequence[int], params: DecodingParams, should_stop: Callable[[], bool] | None = None
@@ -203,6 +217,8 @@ class TextEngine:
             raise ValidationError(
                 "num_beams", f"must be at most {self.max_batch} (the engine's batch), got {rows}"
             )
+        if self._closed:
+            raise GenerationError(f"the text engine of {self.model!r} is closed")
         job = Job(
             id=next(self._ids),
             prompt_ids=list(prompt_ids),
@@ -222,6 +238,18 @@ class TextEngine:
                 self._thread.start()
             self._wake.notify()
         return self._read(job)
+
+    def close(self) -> None:
+        """Stop once every request has ended, and release the backend (a child process, say)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -274,6 +302,8 @@ class TextEngine:
         while True:
             with self._wake:
                 while not self._waiting and not self._live:
+                    if self._closed:
+                        return
                     self._wake.wait()
                 joining = self._admit()
             # Let the threads that wait on streams run first: a stop flag they set now
@@ -296,7 +326,10 @@ class TextEngine:
                 for job in list(self._live.values()):
                     self._live.pop(job.id)
                     job.finish("error", error)
-                self.backend.reset()
+                try:
+                    self.backend.reset()
+                except Exception:  # the next step tries again; this thread must live on
+                    logger.exception("text engine: resetting the backend failed")
                 continue
             # The batch of this step: every request in it, including one whose prefill the
             # backend scheduled for a later step (OpenVINO's scheduler may).

@@ -97,8 +97,12 @@ def build_engine(loaded: LoadedTextModel, *, max_batch: int | None = None) -> Te
 
 def _backend(loaded: LoadedTextModel) -> Backend:
     if loaded.backend == "openvino":
-        from generation.text.openvino_backend import OpenVINOBackend
+        from generation.text.openvino_backend import OpenVINOBackend, OpenVINOPipelineSpec
 
+        if isinstance(loaded.model, OpenVINOPipelineSpec):  # ATELIER_TEXT_ENGINE_PROCESS: in a child
+            from generation.text.process_backend import ProcessBackend
+
+            return ProcessBackend(loaded.model, loaded.eos_token_ids)
         return OpenVINOBackend(loaded.model, loaded.eos_token_ids)
     from generation.text.torch_backend import TorchBackend
 

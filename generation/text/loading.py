@@ -271,11 +271,12 @@ def _load(name: str) -> LoadedTextModel:
 
 
 def _load_openvino(name: str) -> LoadedTextModel:
-    import openvino_genai as ov_genai
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
     from generation.text.batching import text_batch_size
     from generation.text.export import openvino_ir_dir
+    from generation.text.openvino_backend import OpenVINOPipelineSpec, build_pipeline
+    from generation.text.process_backend import engine_in_child
 
     started = time.perf_counter()
     spec = get_text_model_spec(name)
@@ -283,12 +284,15 @@ def _load_openvino(name: str) -> LoadedTextModel:
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     if not getattr(tokenizer, "chat_template", None):
         raise GenerationError(f"text model {name!r} has no chat template")
-    scheduler = ov_genai.SchedulerConfig()
-    scheduler.max_num_seqs = text_batch_size()
-    scheduler.cache_size = 1  # GB of KV cache: 8 rows x 8k tokens of this model's fit in a fraction of it
-    scheduler.enable_prefix_caching = False
-    properties: dict[str, Any] = {"INFERENCE_NUM_THREADS": _cpu_threads(), **_openvino_precision()}
-    pipeline = ov_genai.ContinuousBatchingPipeline(str(folder), scheduler, "CPU", properties)
+    # Everything the pipeline is built from, read now: a child process builds it later.
+    pipeline_spec = OpenVINOPipelineSpec(
+        folder=str(folder),
+        max_num_seqs=text_batch_size(),
+        properties=(("INFERENCE_NUM_THREADS", _cpu_threads()), *_openvino_precision().items()),
+    )
+    # In a child (the default) the pipeline is built there and ``model`` is its spec;
+    # in this process it is the pipeline itself.
+    pipeline: Any = pipeline_spec if engine_in_child() else build_pipeline(pipeline_spec)
     config = AutoConfig.from_pretrained(str(folder))
     holder = type(
         "_Holder", (), {"config": config, "generation_config": GenerationConfig.from_pretrained(str(folder))}

@@ -14,8 +14,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from generation.text.batching import Job, Progress
+from generation.text.batching import Progress, Request
 from generation.text.types import DecodingParams
+
+
+@dataclass(frozen=True)
+class OpenVINOPipelineSpec:
+    """Everything a ``ContinuousBatchingPipeline`` is built from (picklable: a child process builds it)."""
+
+    folder: str
+    max_num_seqs: int
+    properties: tuple[tuple[str, Any], ...]
+
+
+def build_pipeline(spec: OpenVINOPipelineSpec) -> Any:
+    """The pipeline of ``spec`` on the CPU."""
+    import openvino_genai as ov_genai
+
+    scheduler = ov_genai.SchedulerConfig()
+    scheduler.max_num_seqs = spec.max_num_seqs
+    scheduler.cache_size = 1  # GB of KV cache: 8 rows x 8k tokens of this model's fit in a fraction of it
+    scheduler.enable_prefix_caching = False
+    return ov_genai.ContinuousBatchingPipeline(spec.folder, scheduler, "CPU", dict(spec.properties))
 
 
 def generation_config(params: DecodingParams, eos: frozenset[int]) -> Any:
@@ -49,7 +69,7 @@ def generation_config(params: DecodingParams, eos: frozenset[int]) -> Any:
 
 @dataclass
 class _Request:
-    job: Job
+    job: Request
     handle: Any
     beam: bool
     tokens: list[int] = field(default_factory=list)
@@ -73,7 +93,7 @@ class OpenVINOBackend:
         if request is not None:
             request.handle.stop()
 
-    def step(self, joining: Sequence[Job]) -> dict[int, Progress]:
+    def step(self, joining: Sequence[Request]) -> dict[int, Progress]:
         import numpy as np
         import openvino as ov
         import openvino_genai as ov_genai

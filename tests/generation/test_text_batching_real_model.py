@@ -67,6 +67,20 @@ def loaded(request) -> Iterator:
     yield _loaded(request.param)
 
 
+@pytest.fixture
+def build(loaded):
+    """``build(max_batch)``: an engine over ``loaded``, closed after the test (an OpenVINO one ends its child)."""
+    engines = []
+
+    def make(max_batch: int):
+        engines.append(build_engine(loaded, max_batch=max_batch))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
 def ids(loaded, prompt):
     return encode_prompt(loaded, TextRequest(messages=(ChatMessage("user", prompt),)))
 
@@ -89,9 +103,9 @@ def together(engine, loaded, jobs):
     return finals
 
 
-def test_greedy_gives_the_same_tokens_alone_and_in_a_batch_of_8(loaded):
+def test_greedy_gives_the_same_tokens_alone_and_in_a_batch_of_8(loaded, build):
     params = DecodingParams(max_new_tokens=32)
-    engine = build_engine(loaded, max_batch=8)
+    engine = build(8)
     expected = [final_of(engine.submit(ids(loaded, p), params)) for p in PROMPTS]
 
     finals = together(engine, loaded, [(p, params) for p in PROMPTS])
@@ -102,8 +116,8 @@ def test_greedy_gives_the_same_tokens_alone_and_in_a_batch_of_8(loaded):
     assert all(f.backend == loaded.backend for f in finals)
 
 
-def test_a_stop_inside_a_token_cuts_the_text_there_in_a_batch(loaded):
-    engine = build_engine(loaded, max_batch=8)
+def test_a_stop_inside_a_token_cuts_the_text_there_in_a_batch(loaded, build):
+    engine = build(8)
     plain = final_of(engine.submit(ids(loaded, PROMPTS[0]), DecodingParams(max_new_tokens=24)))
     assert "capital" in plain.text
     stopped = DecodingParams(max_new_tokens=24, stop=("apit",))  # inside the token "capital"
@@ -115,9 +129,9 @@ def test_a_stop_inside_a_token_cuts_the_text_there_in_a_batch(loaded):
     assert finals[0].batch_max == 2
 
 
-def test_sampling_with_a_seed_is_reproducible_in_a_batch(loaded):
+def test_sampling_with_a_seed_is_reproducible_in_a_batch(loaded, build):
     params = DecodingParams(strategy="sample", temperature=1.0, max_new_tokens=24, seed=11)
-    engine = build_engine(loaded, max_batch=8)
+    engine = build(8)
 
     finals = together(engine, loaded, [(PROMPTS[2], params), (PROMPTS[2], params), (PROMPTS[3], params)])
     again = final_of(engine.submit(ids(loaded, PROMPTS[2]), params))
@@ -125,8 +139,8 @@ def test_sampling_with_a_seed_is_reproducible_in_a_batch(loaded):
     assert finals[0].text == finals[1].text == again.text
 
 
-def test_beam_search_counts_its_beams_against_the_batch(loaded):
-    engine = build_engine(loaded, max_batch=4)
+def test_beam_search_counts_its_beams_against_the_batch(loaded, build):
+    engine = build(4)
     beam = DecodingParams(strategy="beam", num_beams=3, max_new_tokens=16)
     greedy = DecodingParams(max_new_tokens=16)
 
