@@ -1,6 +1,6 @@
 """A team at once, through the whole stack: daphne, Redis, the workers, websocket clients.
 
-    python bench/concurrency.py [--max-new-tokens 64] [--one-worker]
+    python bench/concurrency.py [--max-new-tokens 64] [--repeats 3] [--one-worker]
 
 Starts its own stack (see ``_stack.py``): a text worker and an image worker
 (``python -m webapp.worker text`` and ``image``, as ``make run`` does), or
@@ -13,6 +13,9 @@ does. It measures whatever text engine the worker runs. Figures:
 2. 8 chats sent at once by 8 people: aggregate tok/s over one chat alone
    (tokens / (last chunk - send), the same definition on both sides);
 3. 8 chats at once: median time to first token;
+   (1-3 run ``--repeats`` rounds, 3 by default, after a warm-up that includes one
+   batch of 8; each ratio is taken within its round and the median round is
+   reported with the range)
 4. while a 4-image, 50-step job runs: a chat's time to first token;
 5. while a 4-image job runs (chats streaming beside it): its s/step over the same job alone;
 6. 5 people x 10 image jobs (queued while another job runs): the rank at
@@ -198,28 +201,50 @@ async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         await socket.connect(stack.base_url, f"/ws/chat/{conversation}/", f"sessionid={browser.session.cookies['sessionid']}")
         sockets.append(socket)
     n, size = args.max_new_tokens, {"width": str(args.size), "height": str(args.size)}
-    log("warming up")
+    log("warming up (one chat, then 8 at once: the engine's first full batch allocates its cache)")
     await chat(stack, sockets[0], PROMPTS[0], 8)
+    await asyncio.gather(*(chat(stack, s, PROMPTS[i % len(PROMPTS)], 8) for i, s in enumerate(sockets)))
     first = submit(browsers[0], project_id, steps="2", num_images="1", **size)
     await wait_jobs(stack, [first])
 
-    log("1. one chat against transformers generate")
-    alone = [await chat(stack, sockets[0], prompt, n) for prompt in PROMPTS[:2]]
-    one_rate = statistics.median(rate([r]) for r in alone)
-    baseline = statistics.median(generate_baseline(prompt, n) for prompt in PROMPTS[:2])
-    log(f"   one chat {one_rate:.1f} tok/s at the client; transformers generate {baseline:.1f} tok/s: "
-        f"{one_rate / baseline:.2f}x")
+    # Figures 1-3, --repeats rounds; each round's ratios are taken within the round, and the
+    # median round is reported, with the range.
+    rounds = []
+    for round_number in range(args.repeats):
+        log(f"round {round_number + 1} of {args.repeats}")
+        log("1. one chat against transformers generate")
+        alone = [await chat(stack, sockets[0], prompt, n) for prompt in PROMPTS[:2]]
+        one_rate = statistics.median(rate([r]) for r in alone)
+        baseline = statistics.median(generate_baseline(prompt, n) for prompt in PROMPTS[:2])
+        log(f"   one chat {one_rate:.1f} tok/s at the client; transformers generate {baseline:.1f} tok/s: "
+            f"{one_rate / baseline:.2f}x")
 
-    log("2-3. eight chats at once")
-    eight = await asyncio.gather(*(chat(stack, s, PROMPTS[i % len(PROMPTS)], n) for i, s in enumerate(sockets)))
-    eight_rate = rate(list(eight))
-    ttft8 = statistics.median(r["first"] - r["sent"] for r in eight)
-    one_ttft = statistics.median(r["first"] - r["sent"] for r in alone)
-    log(f"   aggregate {eight_rate:.1f} tok/s = {eight_rate / one_rate:.2f}x one chat; median ttft {ttft8:.2f} s "
-        f"(one chat alone {one_ttft:.2f} s)")
-    lags = first_token_lags(stack, list(eight))
-    log("   per chat, send->claim + claim->engine + engine first token + ->client: "
-        + ", ".join("+".join(f"{part:.2f}" for part in chat_parts) for chat_parts in lags))
+        log("2-3. eight chats at once")
+        eight = await asyncio.gather(*(chat(stack, s, PROMPTS[i % len(PROMPTS)], n) for i, s in enumerate(sockets)))
+        eight_rate = rate(list(eight))
+        ttft8 = statistics.median(r["first"] - r["sent"] for r in eight)
+        one_ttft = statistics.median(r["first"] - r["sent"] for r in alone)
+        log(f"   aggregate {eight_rate:.1f} tok/s = {eight_rate / one_rate:.2f}x one chat; median ttft {ttft8:.2f} s "
+            f"(one chat alone {one_ttft:.2f} s)")
+        lags = first_token_lags(stack, list(eight))
+        log("   per chat, send->claim + claim->engine + engine first token + ->client: "
+            + ", ".join("+".join(f"{part:.2f}" for part in chat_parts) for chat_parts in lags))
+        rounds.append({"one_rate": one_rate, "baseline": baseline, "eight_rate": eight_rate, "ttft8": ttft8,
+                       "one_ttft": one_ttft, "one_over_generate": one_rate / baseline,
+                       "eight_over_one": eight_rate / one_rate})
+
+    def median_of(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    def range_of(key: str) -> list[float]:
+        return [round(min(r[key] for r in rounds), 2), round(max(r[key] for r in rounds), 2)]
+
+    one_rate, baseline, eight_rate = median_of("one_rate"), median_of("baseline"), median_of("eight_rate")
+    ttft8, one_ttft = median_of("ttft8"), median_of("one_ttft")
+    one_over_generate, eight_over_one = median_of("one_over_generate"), median_of("eight_over_one")
+    log(f"   over {args.repeats} rounds (median [range]): one chat {one_over_generate:.2f}x generate "
+        f"{range_of('one_over_generate')}; 8 at once {eight_over_one:.2f}x one {range_of('eight_over_one')}; "
+        f"median ttft {ttft8:.2f} s {range_of('ttft8')}")
 
     log("4-5. chats beside a 4-image, 50-step job")
     image = {"steps": "50", "num_images": "4", **size}
@@ -253,9 +278,12 @@ async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
 
     figures = {
         "one_chat_tok_s": round(one_rate, 1), "generate_tok_s": round(baseline, 1),
-        "one_chat_over_generate": round(one_rate / baseline, 2),
-        "eight_chats_tok_s": round(eight_rate, 1), "eight_over_one": round(eight_rate / one_rate, 2),
-        "eight_chats_median_ttft_s": round(ttft8, 2), "one_chat_ttft_s": round(one_ttft, 2),
+        "one_chat_over_generate": round(one_over_generate, 2),
+        "one_chat_over_generate_range": range_of("one_over_generate"),
+        "eight_chats_tok_s": round(eight_rate, 1), "eight_over_one": round(eight_over_one, 2),
+        "eight_over_one_range": range_of("eight_over_one"),
+        "eight_chats_median_ttft_s": round(ttft8, 2), "eight_chats_median_ttft_s_range": range_of("ttft8"),
+        "one_chat_ttft_s": round(one_ttft, 2), "rounds": args.repeats,
         "ttft_beside_image_job_s": round(ttft_beside, 2),
         "image_s_step_loaded_over_alone": round(s_loaded / s_alone, 2),
         "image_s_step_alone": round(s_alone, 3), "image_s_step_loaded": round(s_loaded, 3),
@@ -277,6 +305,7 @@ async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of figures 1-3 (the median is reported)")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels for the 4-image job")
     parser.add_argument("--one-worker", action="store_true", help="one worker on every queue (the old setup)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")

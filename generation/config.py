@@ -51,16 +51,20 @@ def available_cores() -> int:
 
 
 def default_thread_split(cores: int) -> tuple[int, int]:
-    """Torch threads for ``(text, image)`` workers that share ``cores`` cores.
+    """Threads for ``(text, image)`` workers that share ``cores`` cores.
 
-    Together they never ask for more threads than there are cores. On the shared
-    2-core machine an image process with 2 threads ran 10-40x slower than with 1
-    whenever the cores were busy (``bench/worker_split.py``): each step waits for
-    its slowest thread. An odd core goes to the image worker, whose steps are
-    large convolutions.
+    The image worker takes half the cores (an odd one goes to it: its steps
+    are large convolutions), at normal priority: on the shared 2-core machine an
+    image process with 2 threads ran 10-40x slower than with 1 whenever the
+    cores were busy (``bench/worker_split.py``), since each step waits for its
+    slowest thread. The text engine takes every core, at ``ATELIER_ENGINE_NICE``
+    (its OpenVINO child process, or its compute threads): alone it decodes with
+    all of them, and beside an image job the scheduler gives the image worker
+    its cores first. Measured on 2 cores (``bench/concurrency.py``): one chat
+    ~1.2x and 8 chats at once ~1.25x faster at 2 threads than at 1, while a
+    4-image job beside chats kept its s/step (1.05x alone, against 1.07x at 1).
     """
-    text = max(1, cores // 2)
-    return text, max(1, cores - text)
+    return cores, max(1, cores - cores // 2)
 
 
 class ConfigError(GenerationError, ValueError):
