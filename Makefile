@@ -93,6 +93,7 @@ test-scale: install-dev chromium scale-tools models
 bench: install models
 	$(PY) bench/text_decode.py
 	$(PY) bench/text_engine_batch.py
+	$(PY) bench/engine_gil.py
 	$(PY) bench/chat_stream.py
 	$(PY) bench/image_steps.py
 	$(PY) bench/image_adherence.py --trained
