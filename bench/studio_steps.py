@@ -10,7 +10,8 @@ fixed seed):
 
 - the stack: the studio form is posted over HTTP, as htmx posts it, and the
   step fragments are timed as they arrive on the socket;
-- the engine alone: ``generate_images`` in this process, with an ``on_step``
+- the engine alone: ``generate_images`` in this process (with the image worker's
+  thread count), with an ``on_step``
   that only records the time (no preview).
 
 s/step on both sides is the time from the first step seen to the last,
@@ -252,6 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database, images)")
     args = parser.parse_args(argv)
+    import os
+
+    from generation.config import worker_threads
+
+    # The engine alone runs with the image worker's threads: the figure is the studio path's
+    # cost, not the difference between two thread counts.
+    os.environ.setdefault("ATELIER_TORCH_THREADS", str(worker_threads("image")))
     return run_stack_bench(args, name="studio", workers=("image",), bench=bench)
 
 

@@ -123,7 +123,8 @@ def compute_threads_yield() -> list[int]:
     """Lower the OS priority of this process's compute threads by ``ATELIER_ENGINE_NICE`` (default 5).
 
     The compute threads are the native ones that the runtime started
-    (OpenVINO's or torch's pools) and the engine's scheduler: every thread
+    (torch's pools, or OpenVINO's when ``ATELIER_TEXT_ENGINE_PROCESS=0``; its
+    child process is niced as a whole) and the engine's scheduler: every thread
     that is not a Python thread, plus ``text-engine-*``. Decoding keeps every
     core busy, and the short Python steps around it (claiming a reply, building
     its prompt, the channel layer's round trips in this process, daphne and
