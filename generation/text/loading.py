@@ -323,8 +323,10 @@ def _openvino_precision() -> dict[str, str]:
     f32 KV cache and no dynamic quantization: a greedy reply then has the same
     tokens alone and in a batch (measured: 8 of 8 prompts over 48 tokens, against
     4 of 8 with ``fast``, whose kernels round differently with the batch's shape),
-    at about a third of the speed (bench/text_engine_batch.py: one stream 1.1x
-    transformers bf16 ``generate`` against 3.0x with ``fast``).
+    and batches that gain less (bench/text_engine_batch.py on a quiet 2-core
+    machine, 64 tokens: one stream about as fast, 8 at once 2.6-3.2x one stream
+    against 5.5x with ``fast``; a loaded machine once measured one stream at a
+    third of ``fast``'s speed).
     """
     mode = os.environ.get(OPENVINO_PRECISION_ENV_VAR, "").strip() or "fast"
     if mode not in ("exact", "fast"):
