@@ -5,9 +5,10 @@
 ``text`` serves the ``text`` and ``default`` queues, ``image`` the ``image``
 queue, ``all`` every queue (the test suite, or a machine that wants one
 process). A text worker is a pool of ``ATELIER_TEXT_BATCH`` threads whose replies
-one engine decodes in batches; the others run one job at a time (``-c 1``), each with the torch thread count
-of ``generation.config.worker_threads``, so a text and an image worker side by
-side don't oversubscribe the cores. Options given after the kind come after
+one engine decodes in batches; the others run one job at a time (``-c 1``). Each
+gets the thread count of ``generation.config.worker_threads``: the text engine
+every core below normal priority, the image worker half at normal priority, so
+an image job beside chats keeps its cores. Options given after the kind come after
 ours, so a ``-Q``, ``-n`` or ``-c`` there wins. The Procfile, the tests and the
 benchmarks all start their workers here.
 """
