@@ -84,6 +84,19 @@ def _threads_from_env(name: str, environ: Mapping[str, str] | None = None) -> in
     return value
 
 
+def engine_nice() -> int:
+    """``ATELIER_ENGINE_NICE`` (default 5): how much lower (Linux ``nice``) the text engine's
+    compute runs than the Python threads around it; 0 leaves priorities alone."""
+    raw = os.environ.get("ATELIER_ENGINE_NICE", "").strip() or "5"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"ATELIER_ENGINE_NICE must be a whole number from 0 to 19, not {raw!r}") from None
+    if not 0 <= value <= 19:
+        raise ConfigError(f"ATELIER_ENGINE_NICE must be from 0 to 19, not {value}")
+    return value
+
+
 def worker_threads(kind: str, environ: Mapping[str, str] | None = None) -> int:
     """Torch threads for a worker of ``kind`` (``text``, ``image`` or ``all``).
 

@@ -116,9 +116,6 @@ def _warm_up(loaded: LoadedTextModel, engine: TextEngine, tokens: int = 4) -> No
     compute_threads_yield()
 
 
-NICE_ENV_VAR = "ATELIER_ENGINE_NICE"
-
-
 def compute_threads_yield() -> list[int]:
     """Lower the OS priority of this process's compute threads by ``ATELIER_ENGINE_NICE`` (default 5).
 
@@ -135,7 +132,9 @@ def compute_threads_yield() -> list[int]:
     import os
     import threading
 
-    nice = int(os.environ.get(NICE_ENV_VAR, "5"))
+    from generation.config import engine_nice
+
+    nice = engine_nice()
     tasks = f"/proc/{os.getpid()}/task"
     if nice <= 0 or not os.path.isdir(tasks):
         return []

@@ -25,14 +25,13 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
+from generation.config import REPO_ROOT, engine_nice
 from generation.errors import GenerationError
 from generation.text.batching import Progress, Request
 from generation.text.openvino_backend import OpenVINOPipelineSpec
@@ -66,7 +65,6 @@ class ProcessBackend:
     def __init__(self, spec: OpenVINOPipelineSpec, eos: frozenset[int]) -> None:
         self.spec = spec
         self.eos = eos
-        self._lock = threading.Lock()
         self._conn: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._pid = 0
@@ -106,26 +104,24 @@ class ProcessBackend:
         return self._process is not None and self._pid == os.getpid() and self._process.poll() is None
 
     def _start(self) -> None:
-        with self._lock:
-            previous = getattr(self, "_finalizer", None)
-            if previous is not None:
-                # A dead child is reaped; a fork's copy leaves its parent's child alone.
-                if self._pid == os.getpid():
-                    previous()
-                else:
-                    previous.detach()
-            ours, theirs = socket.socketpair()
-            root = str(Path(__file__).resolve().parents[2])  # the folder that holds ``generation``
-            path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-            process = subprocess.Popen(
-                [sys.executable, "-m", "generation.text.process_backend", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                env={**os.environ, "PYTHONPATH": path},
-            )
-            theirs.close()
-            conn = Connection(ours.detach())
-            self._conn, self._process, self._pid = conn, process, os.getpid()
-            self._finalizer = weakref.finalize(self, _stop, conn, process)
+        previous = getattr(self, "_finalizer", None)
+        if previous is not None:
+            # A dead child is reaped; a fork's copy leaves its parent's child alone.
+            if self._pid == os.getpid():
+                previous()
+            else:
+                previous.detach()
+        ours, theirs = socket.socketpair()
+        path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "generation.text.process_backend", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        theirs.close()
+        conn = Connection(ours.detach())
+        self._conn, self._process, self._pid = conn, process, os.getpid()
+        self._finalizer = weakref.finalize(self, _stop, conn, process)
         self._call("ready", (self.spec, self.eos))
 
     def _call(self, op: str, arg: Any = None) -> Any:
@@ -175,7 +171,7 @@ def _serve(conn: Connection) -> None:
             return
         try:
             if op == "ready":
-                nice = int(os.environ.get("ATELIER_ENGINE_NICE", "5") or 0)
+                nice = engine_nice()
                 if nice > 0:
                     os.nice(nice)  # everything here is compute: the parent's threads go first
                 spec, eos = arg

@@ -47,3 +47,16 @@ def test_a_bad_thread_count_names_the_variable(monkeypatch, value):
 def test_an_unknown_kind_is_refused():
     with pytest.raises(ConfigError, match="gpu"):
         worker_threads("gpu")
+
+
+def test_the_engine_nice_defaults_to_5_and_a_bad_value_names_the_variable(monkeypatch):
+    from generation.config import engine_nice
+
+    monkeypatch.delenv("ATELIER_ENGINE_NICE", raising=False)
+    assert engine_nice() == 5
+    monkeypatch.setenv("ATELIER_ENGINE_NICE", "0")
+    assert engine_nice() == 0
+    for value in ("high", "-3", "20"):
+        monkeypatch.setenv("ATELIER_ENGINE_NICE", value)
+        with pytest.raises(ConfigError, match="ATELIER_ENGINE_NICE"):
+            engine_nice()
