@@ -12,11 +12,16 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from webapp.core.origins import SettingsOriginValidator  # noqa: E402
+from webapp.core.proxy import ProxyHeadersMiddleware, refuse_daphne_proxy_flag  # noqa: E402
 from webapp.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": SettingsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+refuse_daphne_proxy_flag()
+# Outermost: the client address (REMOTE_ADDR, the lockout's key) is settled before anything reads it.
+application = ProxyHeadersMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": SettingsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

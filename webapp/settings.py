@@ -13,15 +13,41 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    """A boolean variable, read strictly: ``ATELIER_PROXY_HEADERS=0`` is off, and a typo stops the start."""
+    value = env_switch(name)
+    return default if value is None else value
+
+
+def env_switch(name: str) -> bool | None:
+    """True, False, or None when the variable is unset or empty; anything else is an error naming it."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {os.environ[name]!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -175,24 +201,35 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses logins while locked out
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Login throttling: after AXES_FAILURE_LIMIT failures, the account (whatever the
-# address) and the address (whatever the account) are each locked for the cool-off.
+# Login throttling: after AXES_FAILURE_LIMIT failures, the account from that address,
+# and the address (whatever the account), are each locked for the cool-off.
 AXES_FAILURE_LIMIT = int(os.environ.get("ATELIER_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("ATELIER_LOGIN_COOLOFF_MINUTES", "15")))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Not by username alone: then anyone could lock any account out by guessing at it from anywhere.
+# A locked account is told by e-mail (webapp/accounts/signals.py).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
-# The client address is REMOTE_ADDR only: daphne rewrites it from X-Forwarded-For
+# The client address is REMOTE_ADDR only: webapp/core/proxy.py rewrites it from X-Forwarded-For
 # when (and only when) ATELIER_PROXY_HEADERS is on; a client-sent header never counts.
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# Behind your own proxies: trust X-Forwarded-For/-Proto, and take the client address that the
+# nearest ATELIER_TRUSTED_PROXY_COUNT proxies appended (the entries left of them are the client's to forge).
+ATELIER_PROXY_HEADERS = env_bool("ATELIER_PROXY_HEADERS")
+ATELIER_TRUSTED_PROXY_COUNT = env_int("ATELIER_TRUSTED_PROXY_COUNT", 1, minimum=1)
+# A lockout notice goes out by mail; a mail server that does not answer must not hold a login up.
+EMAIL_TIMEOUT = 10
 AXES_VERBOSE = False
 # Signup: "open" (anyone may create an account) or "invite" (only through an invite link).
 ATELIER_SIGNUP = os.environ.get("ATELIER_SIGNUP", "open").lower()
 if ATELIER_SIGNUP not in {"open", "invite"}:
     raise RuntimeError(f"ATELIER_SIGNUP must be 'open' or 'invite', not {ATELIER_SIGNUP!r}")
-# First-run setup: on anything but a loopback address the first account (the site
-# admin) needs the one-time token that `make run` prints (manage.py setup_token).
-ATELIER_SETUP_TOKEN_REQUIRED = env_bool("ATELIER_SETUP_TOKEN_REQUIRED", not ATELIER_IS_LOOPBACK)
+# First-run setup: the first account (the site admin) needs the one-time token that `make run`
+# prints (manage.py setup_token). Unset, it is required unless ATELIER_HOST is loopback and the
+# request itself arrived on a loopback socket from a loopback client, addressed to a loopback host,
+# with no forwarding header (webapp/accounts/services.py): however daphne was started.
+# 1 requires it always; only an explicit 0 turns it off.
+ATELIER_SETUP_TOKEN_REQUIRED = env_switch("ATELIER_SETUP_TOKEN_REQUIRED")
 
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "workspaces:dashboard"

@@ -2,10 +2,8 @@
 on the embedded Redis, and proxy headers trusted only when configured."""
 from __future__ import annotations
 
-import os
 import re
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -80,13 +78,4 @@ def test_the_embedded_redis_password_is_generated_once_and_private(tmp_path):
     assert f"requirepass {first}" in (tmp_path / "redis" / "auth.conf").read_text()
 
 
-def _web_command(**env: str) -> str:
-    line = next(entry for entry in (ROOT / "Procfile").read_text().splitlines() if entry.startswith("web:"))
-    command = line.split(":", 1)[1]
-    clean = {k: v for k, v in os.environ.items() if k != "ATELIER_PROXY_HEADERS"}
-    return subprocess.run(["sh", "-c", f"echo {command}"], env={**clean, **env}, capture_output=True, text=True).stdout
-
-
-def test_daphne_trusts_proxy_headers_only_when_configured():
-    assert "--proxy-headers" not in _web_command()
-    assert "--proxy-headers" in _web_command(ATELIER_PROXY_HEADERS="1")
+# The Procfile's daphne and ATELIER_PROXY_HEADERS: tests/security/test_proxy_lockout.py.

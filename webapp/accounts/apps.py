@@ -8,4 +8,4 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
-        from webapp.accounts import signals  # noqa: F401 - connects the receivers
+        from webapp.accounts import checks, signals  # noqa: F401 - registers the check, connects the receivers

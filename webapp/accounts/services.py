@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -33,9 +35,85 @@ def setup_token() -> str:
     return path.read_text().strip()
 
 
-def setup_token_needed() -> bool:
+# Headers that say a proxy stands between the client and us: then the client is not local.
+_FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_X_FORWARDED_HOST")
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip()
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:  # name:port
+        host = host.split(":", 1)[0]
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def request_is_local(request: Any) -> bool:
+    """Whether ``request`` provably came from this machine to this machine, whatever started the server.
+
+    It must have arrived on a loopback socket (the ASGI server's own address, not
+    the address it was told to bind), from a loopback client, addressed to a
+    loopback host, with no forwarding header. A server bound to ``0.0.0.0`` answers
+    a request from elsewhere on a network address, so that request is not local.
+    """
+    if request is None:
+        return False
+    scope = getattr(request, "scope", None) or {}
+    server = scope.get("server") or (request.META.get("SERVER_NAME"), None)
+    meta = request.META
+    return (
+        _is_loopback(server[0] if server else None)
+        and _is_loopback(meta.get("REMOTE_ADDR"))
+        and _is_loopback(meta.get("HTTP_HOST") or meta.get("SERVER_NAME"))
+        and not any(meta.get(name) for name in _FORWARDING_HEADERS)
+    )
+
+
+def setup_token_required(request: Any = None) -> bool:
+    """Whether the site's first account needs the setup token (ATELIER_SETUP_TOKEN_REQUIRED).
+
+    1 or 0 decide; unset, the token is required unless ATELIER_HOST is loopback and
+    ``request`` is local (``request_is_local``). Without a request it is required.
+    """
+    mode = settings.ATELIER_SETUP_TOKEN_REQUIRED
+    if mode is not None:
+        return bool(mode)
+    return not (settings.ATELIER_IS_LOOPBACK and request_is_local(request))
+
+
+def setup_token_needed(request: Any = None) -> bool:
     """Whether the next signup is the first one and must carry the setup token."""
-    return bool(settings.ATELIER_SETUP_TOKEN_REQUIRED) and not User.objects.exists()
+    return setup_token_required(request) and not User.objects.exists()
+
+
+class SignupInvites(Protocol):
+    """How invite-only signup checks and spends an invite. workspaces registers it
+    (``signup_invites_register`` in its AppConfig.ready): accounts sits below it."""
+
+    def usable(self, invite_id: int) -> bool: ...
+
+    def redeem(self, invite_id: int, user: User) -> None:
+        """Spend the invite on ``user`` (join its team), or raise ValidationError."""
+
+
+_signup_invites: SignupInvites | None = None
+
+
+def signup_invites_register(handler: SignupInvites) -> None:
+    global _signup_invites
+    _signup_invites = handler
+
+
+def signup_invite_usable(invite_id: Any) -> bool:
+    """Whether the invite a visitor opened (its id, from their session) still lets them sign up."""
+    return isinstance(invite_id, int) and _signup_invites is not None and _signup_invites.usable(invite_id)
 
 
 def _check_bounds(*, username: str, email: str, password: str) -> None:
@@ -51,12 +129,16 @@ def _check_bounds(*, username: str, email: str, password: str) -> None:
 
 
 @transaction.atomic
-def user_signup(*, username: str, email: str, password: str, setup: str = "", invited: bool = False) -> User:
+def user_signup(
+    *, username: str, email: str, password: str, setup: str = "", invite_id: int | None = None, request: Any = None
+) -> User:
     """Create an account; the very first account on a site becomes its admin.
 
-    The first account needs the setup token (``setup``) when the site listens
-    on a network address, and later ones need an invite (``invited``) when
-    signup is invite-only. Raises ``ValidationError`` otherwise.
+    The first account needs the setup token (``setup``) unless ``request`` is
+    local (``setup_token_required``). When signup is invite-only, later ones
+    need a usable invite (``invite_id``): it is checked again here and spent on
+    the new account, which joins the invite's team in the same transaction (an
+    invite opened once is not a pass for ever). Raises ``ValidationError`` otherwise.
 
     The existence check and the insert run in one transaction (SQLite's
     IMMEDIATE mode and PostgreSQL's row insert both serialize them well enough
@@ -65,11 +147,15 @@ def user_signup(*, username: str, email: str, password: str, setup: str = "", in
     _check_bounds(username=username, email=email, password=password)
     first = not User.objects.exists()
     token_ok = first and bool(setup) and constant_time_compare(setup, setup_token())
-    if first and settings.ATELIER_SETUP_TOKEN_REQUIRED and not token_ok:
+    if first and setup_token_required(request) and not token_ok:
         raise ValidationError({"setup_token": "The first account needs the setup token that `make run` printed."})
-    if not first and settings.ATELIER_SIGNUP == "invite" and not invited:
+    by_invite = not first and settings.ATELIER_SIGNUP == "invite"
+    if by_invite and not signup_invite_usable(invite_id):
         raise ValidationError("Signup on this site is by invitation only: open your invite link first.")
     user = User.objects.create_user(username=username, email=email, password=password)
+    if by_invite:
+        assert _signup_invites is not None and invite_id is not None  # signup_invite_usable said so
+        _signup_invites.redeem(invite_id, user)
     if first:
         user.is_staff = True
         user.is_superuser = True

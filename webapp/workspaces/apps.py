@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class WorkspacesConfig(AppConfig):
     name = "webapp.workspaces"
     label = "workspaces"
+
+    def ready(self) -> None:
+        from webapp.accounts.services import signup_invites_register
+        from webapp.workspaces.services import SignupInvites
+
+        signup_invites_register(SignupInvites())

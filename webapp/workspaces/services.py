@@ -67,6 +67,20 @@ def invite_accept(*, invite: Invite, user: Any) -> Membership:
     return membership
 
 
+class SignupInvites:
+    """Invite-only signup's check and spend (registered with accounts in WorkspacesConfig.ready)."""
+
+    def usable(self, invite_id: int) -> bool:
+        invite = Invite.objects.filter(pk=invite_id).first()
+        return invite is not None and invite.is_usable and invite_creator_may_grant(invite=invite)
+
+    def redeem(self, invite_id: int, user: Any) -> None:
+        invite = Invite.objects.filter(pk=invite_id).first()
+        if invite is None:
+            raise ValidationError("This invite link has expired or was already used. Ask for a new one.")
+        invite_accept(invite=invite, user=user)
+
+
 def _invites_revoke_by(*, team_id: int, user_id: int, roles: list[str] | None = None) -> None:
     """Revoke the open invites that ``user_id`` made in the team (only ``roles`` when given)."""
     invites = Invite.objects.filter(team_id=team_id, created_by_id=user_id, accepted_at__isnull=True, revoked_at__isnull=True)

@@ -9,6 +9,13 @@ from webapp.accounts.models import User
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def no_setup_token(settings):
+    """The test client is no local browser (its host is "testserver"): these tests are about signup itself;
+    tests/security/test_setup_token.py covers the first-run token."""
+    settings.ATELIER_SETUP_TOKEN_REQUIRED = False
+
+
 def _signup(client, username: str):
     return client.post(
         reverse("accounts:signup"),

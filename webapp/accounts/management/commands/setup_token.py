@@ -1,4 +1,4 @@
-"""Prints the first-run setup link (as Jupyter prints its token) when the site still needs one."""
+"""Prints the first-run setup link (as Jupyter prints its token) while the site has no account yet."""
 from __future__ import annotations
 
 from typing import Any
@@ -20,6 +20,6 @@ class Command(BaseCommand):
             host = "<this machine's address>"
         url = f"http://{host}:{settings.ATELIER_PORT}/accounts/signup/?setup={setup_token()}"
         self.stdout.write(
-            "\n  First run on a network address: create the admin account with this one-time link:\n"
+            "\n  First run: create the admin account with this one-time link:\n"
             f"\n      {url}\n\n  (the token is in var/setup_token until the first account exists)\n"
         )
