@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from webapp.audit.models import AuditEntry
+from webapp.core import bounds
 
 
 def audit_list(
@@ -56,7 +57,7 @@ def audit_csv_rows(*, entries: QuerySet[AuditEntry]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for entry in entries.iterator(chunk_size=500):
-        yield writer.writerow([
+        yield writer.writerow([bounds.csv_cell(cell) for cell in (
             entry.at.isoformat(), entry.actor_name, entry.action, entry.project_id or "", entry.object_kind,
             entry.object_id or "", json.dumps(entry.detail, sort_keys=True),
-        ])
+        )])

@@ -15,6 +15,9 @@ CONVERSATION_TITLE = 200
 MESSAGE_TEXT = 20000
 SYSTEM_PROMPT = 8000
 PROMPT_TEXT = 20000  # the prompt history records chat and image prompts
+REVIEW_NOTE = 2000  # the note on a request for review
+REVIEW_COMMENT = 5000  # a comment on a review (and a reply to one)
+VERDICT_COMMENT = 5000
 
 
 def check_lengths(**fields: tuple[str, int]) -> None:
@@ -26,3 +29,18 @@ def check_lengths(**fields: tuple[str, int]) -> None:
     }
     if errors:
         raise ValidationError(errors)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection);
+# tab and carriage return let a cell start with one after the spreadsheet trims it.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` safe for a CSV cell: text that a spreadsheet would run gets a leading ``'``.
+
+    Numbers stay numbers (a negative seed is no formula); only text is neutralised.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -206,6 +206,30 @@ class ImportPlan:
     templates: tuple[dict[str, Any], ...]
 
 
+# Versions are numbered 1, 2, ...; a file that nests deeper than this is no templates export.
+MAX_IMPORT_VERSION = 100_000
+MAX_IMPORT_DEPTH = 20
+
+
+def _import_number(value: Any, field: str) -> int:
+    """A version number from an import file: a whole number from 1, or a ValidationError naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IMPORT_VERSION:
+        raise ValidationError(f"{field} must be a whole number from 1 to {MAX_IMPORT_VERSION}, not {value!r:.40}")
+    return value
+
+
+def _json_depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether ``data`` (parsed JSON) nests lists and objects more than ``limit`` deep; no recursion."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
 def _import_entry_check(entry: Any, index: int) -> dict[str, Any]:
     where = f"template {index + 1}"
     if not isinstance(entry, dict):
@@ -220,7 +244,7 @@ def _import_entry_check(entry: Any, index: int) -> dict[str, Any]:
     if not isinstance(versions, list) or not versions or len(versions) > 500:
         raise ValidationError(f"{where}: versions must be a list of 1 to 500")
     cleaned: list[dict[str, Any]] = []
-    for version in versions:
+    for position, version in enumerate(versions):
         if not isinstance(version, dict) or not isinstance(version.get("body"), str):
             raise ValidationError(f"{where}: each version needs a body")
         try:
@@ -229,10 +253,14 @@ def _import_entry_check(entry: Any, index: int) -> dict[str, Any]:
         except ValidationError as exc:
             raise ValidationError(f"{where} (/{entry['command']}): {' '.join(exc.messages)}") from None
         note = str(version.get("note") or "")[:MAX_NOTE_CHARS]
-        cleaned.append({"number": int(version.get("number") or len(cleaned) + 1), "body": version["body"],
-                        "settings": pinned, "note": note})
+        number = _import_number(version.get("number", position + 1), f"{where}: versions[{position}].number")
+        if any(v["number"] == number for v in cleaned):
+            raise ValidationError(f"{where}: versions[{position}].number: version {number} appears twice")
+        cleaned.append({"number": number, "body": version["body"], "settings": pinned, "note": note})
     cleaned.sort(key=lambda v: v["number"])
     published = entry.get("published")
+    if published is not None:
+        published = _import_number(published, f"{where}: published")
     if published is not None and published not in [v["number"] for v in cleaned]:
         raise ValidationError(f"{where}: the published version {published} is not in the file")
     return {
@@ -247,6 +275,9 @@ def templates_import_plan(*, project: Project, data: Any) -> ImportPlan:
 
     Writes nothing. A malformed file gives a plan with ``errors`` only.
     """
+    if _json_depth_exceeds(data, MAX_IMPORT_DEPTH):
+        return ImportPlan(create=(), collide=(), templates=(),
+                          errors=(f"file: nested more than {MAX_IMPORT_DEPTH} levels deep: not a templates export.",))
     if not isinstance(data, dict) or data.get("format") != "atelier-templates" or not isinstance(data.get("templates"), list):
         return ImportPlan(create=(), collide=(), errors=("This is not an Atelier templates export.",), templates=())
     create: list[str] = []

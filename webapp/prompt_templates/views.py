@@ -269,9 +269,9 @@ def templates_import(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
             if len(raw) > MAX_IMPORT_BYTES:
                 raise ValueError("too big")
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested past the parser's stack
             form.add_error("file", f"Upload a JSON export of at most {MAX_IMPORT_BYTES // 1024 // 1024} MB.")
-            return render(request, "prompt_templates/import.html", context)
+            return render(request, "prompt_templates/import.html", context, status=400)
         if "confirm" in request.POST:
             try:
                 created = services.templates_import(actor=project.membership, project=project, data=data)
@@ -280,6 +280,9 @@ def templates_import(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
             else:
                 flash.success(request, f"Imported {len(created)} template(s).")
                 return redirect("prompt_templates:list", project_id=project.pk)
-        context["plan"] = services.templates_import_plan(project=project, data=data)
+        plan = services.templates_import_plan(project=project, data=data)
+        context["plan"] = plan
         context["payload"] = json.dumps(data)
+        if plan.errors or form.errors:
+            return render(request, "prompt_templates/import.html", context, status=400)
     return render(request, "prompt_templates/import.html", context)

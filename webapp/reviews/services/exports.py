@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
-from webapp.core import jobs
+from webapp.core import bounds, jobs
 from webapp.core.jobs import JobKind, JobStatus
 from webapp.prompt_templates.selectors import template_uses_by_output
 from webapp.reviews.models import (
@@ -104,7 +104,7 @@ def _manifest_csv(entries: list[dict[str, Any]]) -> str:
         approvals = entry["approvals"]
         row = {**entry, "approved_by": ";".join(a["by"] for a in approvals),
                "approved_at": ";".join(a["at"] for a in approvals)}
-        writer.writerow([row[column] for column in MANIFEST_COLUMNS])
+        writer.writerow([bounds.csv_cell(row[column]) for column in MANIFEST_COLUMNS])
     return out.getvalue()
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
+from webapp.core import bounds
 from webapp.reviews.events import publish_review_changed
 from webapp.reviews.kinds import AssetRef, asset_resolve
 from webapp.reviews.models import (
@@ -122,6 +123,7 @@ def review_request_create(
     """
     _require_team(actor, project)
     _require_writer(actor, "Viewers can comment but cannot ask for review.")
+    bounds.check_lengths(note=(note.strip(), bounds.REVIEW_NOTE))
     if not asset_ids:
         raise ValidationError({"assets": "Choose at least one asset to review."})
     if not reviewer_ids and not anyone:
@@ -194,6 +196,7 @@ def verdict_give(*, actor: Membership, review: ReviewRequest, decision: str, com
     if decision not in Decision.values:
         raise ValidationError({"decision": f"Unknown verdict {decision!r}."})
     comment = comment.strip()
+    bounds.check_lengths(comment=(comment, bounds.VERDICT_COMMENT))
     if decision == Decision.REQUEST_CHANGES and not comment:
         raise ValidationError({"comment": "Say what should change: a comment is required to request changes."})
     with transaction.atomic():
@@ -237,6 +240,7 @@ def comment_add(
     text = text.strip()
     if not text:
         raise ValidationError({"text": "Write something first."})
+    bounds.check_lengths(text=(text, bounds.REVIEW_COMMENT))
     closed = _closed_message(review)
     if closed:
         raise ValidationError(closed.replace("verdict", "comment"))
