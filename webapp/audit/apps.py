@@ -12,6 +12,9 @@ class AuditConfig(AppConfig):
     # the actor (matched by username). object_id is remapped through the kinds that chat, studio and
     # reviews declare. ``detail`` is kept as written: its ids are the source installation's (history).
     project_export = [("AuditEntry", "project_id")]
+    # An imported entry's detail gets "imported": the archive, its SHA-256, who imported it and when
+    # (webapp.workspaces.transfer): actor and time are the archive's, the page says so.
+    project_import_marks = [("AuditEntry", "detail")]
     project_export_refs = [
         ("audit.AuditEntry", None, "project_id", {None: "workspaces.Project"}),
         ("audit.AuditEntry", None, "team_id", {None: "workspaces.Team"}),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -13,6 +15,15 @@ class ChatConfig(AppConfig):
         ("prompt_templates.TemplateUse", "output_kind", "output_id", {"reply": "chat.Message"}),
         ("audit.AuditEntry", "object_kind", "object_id", {"reply": "chat.Message"}),
     ]
+
+    def project_import_clean(self, obj: Any) -> None:
+        """An imported message's HTML is rendered here from its text: the archive's is never trusted
+        (the page shows it unescaped)."""
+        from webapp.chat.markdown import render_markdown
+        from webapp.chat.models import Message
+
+        if isinstance(obj, Message):
+            obj.html = render_markdown(obj.text)
 
     def ready(self) -> None:
         from webapp.chat.services import REPLY

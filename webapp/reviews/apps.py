@@ -16,6 +16,8 @@ class ReviewsConfig(AppConfig):
     ]
     # The built zip of an export is a storage name in a plain field: it travels as media.
     project_export_media = [("ApprovedExport", "file")]
+    # Imported verdicts and comments point at their ProjectImport (the archive, who ran it, when).
+    project_import_marks = [("Verdict", "imported_from"), ("Comment", "imported_from")]
 
     def ready(self) -> None:
         # reviews sits above studio: it listens to studio's rows, studio never imports reviews.

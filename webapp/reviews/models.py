@@ -99,6 +99,9 @@ class Verdict(models.Model):
     comment = models.TextField(blank=True, max_length=5000)
     is_current = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set on rows that came from a project archive: reviewer and time are the archive's, not this site's.
+    imported_from = models.ForeignKey("workspaces.ProjectImport", on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="+")
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -125,6 +128,9 @@ class Comment(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set on rows that came from a project archive: author and time are the archive's, not this site's.
+    imported_from = models.ForeignKey("workspaces.ProjectImport", on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="+")
 
     class Meta:
         ordering = ["created_at", "id"]

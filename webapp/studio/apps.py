@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -13,6 +15,13 @@ class StudioConfig(AppConfig):
         ("prompt_templates.TemplateUse", "output_kind", "output_id", {"job": "studio.Job"}),
         ("audit.AuditEntry", "object_kind", "object_id", {"image": "studio.Asset"}),
     ]
+
+    def project_import_clean(self, obj: Any) -> None:
+        from webapp.studio.models import Asset
+        from webapp.studio.services.assets import asset_import_clean
+
+        if isinstance(obj, Asset):
+            asset_import_clean(asset=obj)
 
     def ready(self) -> None:
         from webapp.core.jobs import job_kind_register

@@ -123,3 +123,27 @@ class Project(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("workspaces:project_detail", kwargs={"project_id": self.pk})
+
+
+class ProjectImport(models.Model):
+    """One run of ``project_import``: which archive made ``project``, and who ran it.
+
+    Rows that record what people did (audit entries, verdicts, comments) keep their original
+    authors and times from the archive, and point here (audit entries name it in their detail),
+    so no page shows them as done live, on this installation, by the local user of that name.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    archive_name = models.CharField(max_length=255)
+    archive_sha256 = models.CharField(max_length=64)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    imported_by_name = models.CharField(max_length=150)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-imported_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.archive_name}, imported by {self.imported_by_name} on {self.imported_at:%Y-%m-%d %H:%M}"
