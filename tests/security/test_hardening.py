@@ -1,5 +1,5 @@
 """Hardening: CSP and security headers, cookie flags, no inline script anywhere, a password
-on the embedded Redis, and proxy headers trusted only when configured."""
+on the embedded Redis (proxy headers: test_proxy_lockout.py)."""
 from __future__ import annotations
 
 import re
