@@ -21,6 +21,8 @@ from tests.webapp.reviews.helpers import image, make_image, membership  # noqa: 
 from webapp.audit.models import AuditEntry
 from webapp.chat.markdown import render_markdown
 from webapp.chat.models import Conversation, Message
+from webapp.prompt_templates.services import template_create
+from webapp.prompts.services import prompt_record_create
 from webapp.reviews import services as review_services
 from webapp.reviews.models import AssetKind, Comment, Verdict
 from webapp.studio.models import Asset
@@ -44,6 +46,9 @@ def source(project, image, alice, bob):  # noqa: F811
     review_services.verdict_give(actor=membership(alice, project), review=review, decision="request_changes",
                                  comment="Warmer")
     review_services.comment_add(actor=membership(alice, project), review=review, text="This corner")
+    template_create(actor=membership(alice, project), project=project, name="Fruit", command="fruit", kind="chat",
+                    body="Name a {{kind}}")
+    prompt_record_create(project=project, author=bob, kind="chat", text="Name a fruit", params={})
     return project
 
 
@@ -203,6 +208,9 @@ def test_team_roles_are_validated(source, tmp_path):
     ("chat.conversation", "title", "t" * 5000),
     ("reviews.verdict", "decision", "approve_everything"),
     ("reviews.comment", "text", "c" * 6000),
+    ("chat.message", "text", "m" * 20001),
+    ("prompts.promptrecord", "text", "p" * 20001),
+    ("prompt_templates.templateversion", "body", "{{kind|colour}}"),
 ])
 def test_every_row_is_validated_as_the_model_says(source, other_team, tmp_path, model, field, value):
     def corrupt(data):

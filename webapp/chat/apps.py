@@ -20,9 +20,15 @@ class ChatConfig(AppConfig):
         """An imported message's HTML is rendered here from its text: the archive's is never trusted
         (the page shows it unescaped)."""
         from webapp.chat.markdown import render_markdown
-        from webapp.chat.models import Message
+        from webapp.chat.models import Conversation, Message
+        from webapp.core import bounds
 
+        if isinstance(obj, Conversation):
+            bounds.check_lengths(system_prompt=(obj.system_prompt, bounds.SYSTEM_PROMPT))
         if isinstance(obj, Message):
+            bounds.check_lengths(system_prompt=(obj.system_prompt, bounds.SYSTEM_PROMPT))
+            if obj.role == "user":  # what people type is bounded; replies are bounded by their token limit
+                bounds.check_lengths(text=(obj.text, bounds.MESSAGE_TEXT))
             obj.html = render_markdown(obj.text)
 
     def ready(self) -> None:
