@@ -255,10 +255,9 @@ def test_a_storage_name_that_climbs_out_is_refused(source, other_team, tmp_path)
         if "checksums" in data:
             data["checksums"]["../../outside.png"] = data["checksums"].pop(old)
 
-    with pytest.raises((ValidationError, Exception)) as raised:
+    with pytest.raises(ValidationError, match="storage name"):
         _import(rewrite(path, manifest=climb), other_team)
     assert not (Path(transfer.default_storage.location).parent / "outside.png").exists()
-    assert "storage name" in str(raised.value) or "missing" in str(raised.value)
 
 
 def test_a_gzip_bomb_is_refused_without_being_read_into_memory(source, other_team, tmp_path, monkeypatch):
