@@ -87,7 +87,7 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             reply = services.conversation_start(
-                project=project, membership=project.membership, text=form.cleaned_data["text"],
+                project=project, actor=project.membership, text=form.cleaned_data["text"],
                 reply_settings=form.cleaned_data["reply_settings"],
                 template_use=template_use_request_parse(raw=form.cleaned_data["template_use"], project=project, kind="chat"),
             )
@@ -130,7 +130,7 @@ def conversation_send(request: HtmxHttpRequest, project_id: int, conversation_id
             parent = selectors.conversation_message_get(conversation=conversation, message_id=form.cleaned_data["parent"])
         try:
             reply = services.message_send(
-                conversation=conversation, membership=conversation.project.membership, text=form.cleaned_data["text"],
+                conversation=conversation, actor=conversation.project.membership, text=form.cleaned_data["text"],
                 parent=parent,
                 reply_settings=form.cleaned_data["reply_settings"],
                 template_use=template_use_request_parse(
@@ -155,7 +155,7 @@ def conversation_settings(request: HtmxHttpRequest, project_id: int, conversatio
     form = ReplySettingsForm(request.POST, base=selectors.conversation_settings(conversation=conversation), prefix="settings")
     if form.is_valid():
         services.conversation_settings_update(
-            conversation=conversation, membership=conversation.project.membership,
+            conversation=conversation, actor=conversation.project.membership,
             reply_settings=form.cleaned_data["reply_settings"],
         )
         flash.success(request, "Settings saved; the next messages use them.")
@@ -172,7 +172,7 @@ def conversation_rename(request: HtmxHttpRequest, project_id: int, conversation_
     form = TitleForm(request.POST)
     if form.is_valid():
         services.conversation_rename(
-            conversation=conversation, membership=conversation.project.membership, title=form.cleaned_data["title"]
+            conversation=conversation, actor=conversation.project.membership, title=form.cleaned_data["title"]
         )
     else:
         flash.error(request, "A conversation needs a title.")
@@ -185,7 +185,7 @@ def conversation_delete(request: HtmxHttpRequest, project_id: int, conversation_
     conversation = selectors.conversation_get_for_member(
         user=request.user, project_id=project_id, conversation_id=conversation_id
     )
-    services.conversation_delete(conversation=conversation, membership=conversation.project.membership)
+    services.conversation_delete(conversation=conversation, actor=conversation.project.membership)
     flash.success(request, f"Deleted “{conversation.title}”.")
     return redirect("chat:index", project_id=project_id)
 
@@ -230,7 +230,7 @@ def message_regenerate(request: HtmxHttpRequest, project_id: int, message_id: in
     return _new_branch_response(
         request, message,
         lambda: services.reply_regenerate(
-            message=message, membership=conversation.project.membership,
+            message=message, actor=conversation.project.membership,
             reply_settings=selectors.conversation_settings(conversation=conversation),
         ),
     )
@@ -247,7 +247,7 @@ def message_edit(request: HtmxHttpRequest, project_id: int, message_id: int) -> 
     return _new_branch_response(
         request, message,
         lambda: services.message_edit_resend(
-            message=message, membership=conversation.project.membership, text=request.POST.get("text", ""),
+            message=message, actor=conversation.project.membership, text=request.POST.get("text", ""),
             reply_settings=selectors.conversation_settings(conversation=conversation),
         ),
     )
@@ -259,7 +259,7 @@ def message_stop(request: HtmxHttpRequest, project_id: int, message_id: int) -> 
     message = selectors.message_get_for_member(
         user=request.user, project_id=project_id, message_id=message_id
     )
-    services.reply_stop(message=message, membership=message.conversation.project.membership)
+    services.reply_stop(message=message, actor=message.conversation.project.membership)
     if request.htmx:
         return HttpResponse(status=204)
     return redirect(_leaf_url(message.conversation, message.pk))
