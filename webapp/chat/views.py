@@ -19,6 +19,7 @@ from webapp.chat.params import ReplySettings, settings_from_record
 from webapp.core.http import HtmxHttpRequest
 from webapp.prompt_templates.selectors import template_use_request_parse, template_uses_by_output
 from webapp.prompts.selectors import prompt_get_for_member
+from webapp.workspaces.permissions import membership_may
 from webapp.workspaces.selectors import project_get_for_member
 
 
@@ -65,7 +66,7 @@ def _render_conversation(
         "composer": composer,
         "settings_form": settings_form or ReplySettingsForm(base=base, prefix="settings"),
         "title_form": TitleForm(initial={"title": conversation.title}),
-        "can_write": project.membership.can_write and upto_id is None,
+        "can_write": membership_may(actor=project.membership, action="chat.send") and upto_id is None,
         "active_tab": "chat",
     }
     template = "chat/_main.html" if request.htmx and request.htmx.target == "chat-main" else "chat/conversation.html"
@@ -99,7 +100,7 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
         "project": project,
         "conversations": selectors.conversation_page(project=project, page=request.GET.get("page")),
         "composer": form,
-        "can_write": project.membership.can_write,
+        "can_write": membership_may(actor=project.membership, action="chat.send"),
         "active_tab": "chat",
     }
     return render(request, "chat/index.html", context)
@@ -202,7 +203,7 @@ def message_detail(request: HtmxHttpRequest, project_id: int, message_id: int) -
         ),
         "project": message.conversation.project,
         "conversation": message.conversation,
-        "can_write": message.conversation.project.membership.can_write,
+        "can_write": membership_may(actor=message.conversation.project.membership, action="chat.send"),
     }
     return render(request, "chat/_message.html", context)
 
