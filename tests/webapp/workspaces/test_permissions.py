@@ -72,7 +72,7 @@ def test_a_member_of_another_team_is_refused_even_with_the_role(project, other_p
 
 
 def test_an_unknown_action_is_a_programming_error(team, alice):
-    with pytest.raises(LookupError, match="chat.sned"):
+    with pytest.raises(LookupError, match=r"chat\.sned"):
         membership_require(actor=membership_of(alice), action="chat.sned")
 
 
