@@ -247,3 +247,10 @@ def test_message_detail_renders_one_finished_reply(client_for, project, reply, b
     response = client_for(bob).get(reverse("chat:message", args=[project.pk, reply.pk]))
     assert b"<h1>Title</h1>" in response.content and b"<html" not in response.content
     assert b"tok/s" not in response.content or b"tokens" in response.content
+
+
+def test_delete_is_offered_to_whoever_started_the_conversation_and_not_to_other_members(client_for, conversation,
+                                                                                         alice, bob):
+    # The page asks the same table as the service (chat.delete): no button that would answer 403.
+    assert b"Delete conversation" not in client_for(bob).get(conversation.get_absolute_url()).content
+    assert b"Delete conversation" in client_for(alice).get(conversation.get_absolute_url()).content
