@@ -63,7 +63,7 @@ conversations = []
 for n, user in enumerate(users):
     membership = Membership.objects.create(team=team, user=user, role=Role.OWNER if n == 0 else Role.MEMBER)
     settings = ReplySettings(model_name=default_model_name(), params=default_params())
-    conversations.append(services.conversation_create(project=project, membership=membership, reply_settings=settings).pk)
+    conversations.append(services.conversation_create(project=project, actor=membership, reply_settings=settings).pk)
 print(json.dumps({"project": project.pk, "conversations": conversations}))
 """
 

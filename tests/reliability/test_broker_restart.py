@@ -112,9 +112,9 @@ def test_a_broker_restart_mid_stream_loses_nothing_stored_and_the_next_reply_wor
     from webapp.chat import services
 
     membership = membership_of(bob)
-    conversation = services.conversation_create(project=project, membership=membership,
+    conversation = services.conversation_create(project=project, actor=membership,
                                                 reply_settings=short_settings())
-    reply = services.message_send(conversation=conversation, membership=membership, text="Tell me a long story.",
+    reply = services.message_send(conversation=conversation, actor=membership, text="Tell me a long story.",
                                   parent=None, reply_settings=short_settings(max_new_tokens=300))
     _send(no_enqueue, broker)
     client = redis.Redis.from_url(broker.url)
@@ -133,7 +133,7 @@ def test_a_broker_restart_mid_stream_loses_nothing_stored_and_the_next_reply_wor
         assert ended.text.startswith(before), "text streamed before the restart was lost from the row"
         assert _logged_text(client, reply).startswith(before), "the log lost what it held before the restart"
 
-        follow_up = services.message_send(conversation=conversation, membership=membership, text="Say hi.",
+        follow_up = services.message_send(conversation=conversation, actor=membership, text="Say hi.",
                                           parent=ended, reply_settings=short_settings())
         _send(no_enqueue, broker)
         done = wait_for(lambda: (row := _fresh(follow_up)).status in END_STATUSES and row, WAIT, "the next reply")
@@ -148,7 +148,7 @@ def test_a_broker_restart_mid_image_job_ends_it_cleanly_and_the_next_job_works(p
     from webapp.studio import services
 
     membership = membership_of(bob)
-    job = services.job_create(project=project, membership=membership,
+    job = services.job_create(project=project, actor=membership,
                               request=tiny_request(steps=150, width=64, height=64))
     _send(no_enqueue, broker)
     wait_for(lambda: _fresh(job).status == JobStatus.RUNNING and _fresh(job).steps_done >= 2, WAIT, "the job to run")
@@ -163,7 +163,7 @@ def test_a_broker_restart_mid_image_job_ends_it_cleanly_and_the_next_job_works(p
     else:
         assert ended.reason and not ended.assets.exists()
 
-    following = services.job_create(project=project, membership=membership, request=tiny_request(steps=2))
+    following = services.job_create(project=project, actor=membership, request=tiny_request(steps=2))
     _send(no_enqueue, broker)
     done = wait_for(lambda: (row := _fresh(following)).status in END_STATUSES and row, WAIT, "the next job")
     assert done.status == JobStatus.DONE and done.assets.count() == 1

@@ -82,7 +82,7 @@ def test_a_full_disk_fails_the_image_job_clearly_and_leaves_no_asset(project, bo
     from webapp.studio import services
     from webapp.studio.models import Asset, Job
 
-    job = services.job_create(project=project, membership=membership_of(bob),
+    job = services.job_create(project=project, actor=membership_of(bob),
                               request=tiny_request(steps=2, width=64, height=64))
     no_enqueue.send(queue=QUEUE)
     ended = wait_for(lambda: (row := Job.objects.get(pk=job.pk)).status in END_STATUSES and row, 300,

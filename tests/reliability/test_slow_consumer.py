@@ -68,7 +68,7 @@ class Drain(threading.Thread):
 def _reply(project: Any, user: Any, conversation: Any) -> Any:
     from webapp.chat import services
 
-    return services.message_send(conversation=conversation, membership=membership_of(user),
+    return services.message_send(conversation=conversation, actor=membership_of(user),
                                  text="Tell me a long story about a lighthouse.", parent=None,
                                  reply_settings=short_settings(max_new_tokens=TOKENS))
 
@@ -83,7 +83,7 @@ def _ended(row: Any) -> Any:
 def _conversation(project: Any, user: Any) -> Any:
     from webapp.chat import services
 
-    return services.conversation_create(project=project, membership=membership_of(user),
+    return services.conversation_create(project=project, actor=membership_of(user),
                                         reply_settings=short_settings())
 
 

@@ -36,10 +36,10 @@ def _time_to_end(row: Any, stop: Any) -> tuple[float, Any]:
 def test_a_running_image_job_is_cancelled_within_2_s(project, bob, celery_worker):
     from webapp.studio import services
 
-    job = services.job_create(project=project, membership=membership_of(bob),
+    job = services.job_create(project=project, actor=membership_of(bob),
                               request=tiny_request(steps=150, width=64, height=64))
     wait_for(lambda: _fresh(job).status == JobStatus.RUNNING and _fresh(job).steps_done >= 2, WAIT, "the job to run")
-    took, ended = _time_to_end(job, lambda: services.job_cancel(job=job, membership=membership_of(bob)))
+    took, ended = _time_to_end(job, lambda: services.job_cancel(job=job, actor=membership_of(bob)))
     assert ended.status == JobStatus.STOPPED
     assert ended.steps_done < 150 and not ended.assets.exists()
     assert took < LIMIT, f"the cancel took {took:.2f} s"
@@ -49,13 +49,13 @@ def test_a_streaming_chat_reply_is_stopped_within_2_s(project, bob, celery_worke
     from webapp.chat import services, stream
 
     membership = membership_of(bob)
-    conversation = services.conversation_create(project=project, membership=membership,
+    conversation = services.conversation_create(project=project, actor=membership,
                                                 reply_settings=short_settings())
-    reply = services.message_send(conversation=conversation, membership=membership, text="Tell me a long story.",
+    reply = services.message_send(conversation=conversation, actor=membership, text="Tell me a long story.",
                                   parent=None, reply_settings=short_settings(max_new_tokens=1000))
     wait_for(lambda: _fresh(reply).status == JobStatus.RUNNING and len(stream.log_read(message=reply)) >= 3,
              WAIT, "the reply to stream")
-    took, ended = _time_to_end(reply, lambda: services.reply_stop(message=reply, membership=membership))
+    took, ended = _time_to_end(reply, lambda: services.reply_stop(message=reply, actor=membership))
     assert ended.status == JobStatus.STOPPED and ended.finish_reason == "cancelled"
     assert 0 < ended.completion_tokens < 1000
     assert ended.text == stream.log_text(message=ended)  # what streamed is what is kept

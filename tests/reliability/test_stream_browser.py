@@ -35,9 +35,9 @@ def _running_reply(project: Any, user: Any, no_enqueue: Any) -> Any:
     from webapp.chat import services
 
     membership = membership_of(user)
-    conversation = services.conversation_create(project=project, membership=membership,
+    conversation = services.conversation_create(project=project, actor=membership,
                                                 reply_settings=short_settings())
-    reply = services.message_send(conversation=conversation, membership=membership, text="Say something.",
+    reply = services.message_send(conversation=conversation, actor=membership, text="Say something.",
                                   parent=None, reply_settings=short_settings())
     assert jobs.job_claim(kind="chat.reply", job_id=reply.pk, worker="streaming-test@here")
     no_enqueue.clear()

@@ -63,7 +63,7 @@ def test_two_workers_on_one_queue_run_each_of_40_jobs_exactly_once(two_workers, 
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     monkeypatch.setattr(settings, "MAX_QUEUED_IMAGE_JOBS", JOBS)  # one author queues all 40
     membership = membership_of(bob)
-    jobs = [services.job_create(project=project, membership=membership, request=tiny_request(steps=1, seed=n))
+    jobs = [services.job_create(project=project, actor=membership, request=tiny_request(steps=1, seed=n))
             for n in range(JOBS)]
     assert len(no_enqueue) == JOBS
     no_enqueue.extend(list(no_enqueue))  # every job twice, interleaved: 1..40, 1..40

@@ -21,7 +21,7 @@ from webapp.workspaces.models import Role as TeamRole
 @pytest.fixture
 def conversation(project, alice):
     reply_settings = ReplySettings(model_name=default_model_name(), params={**default_params(), "max_new_tokens": 8})
-    return services.conversation_create(project=project, membership=mship(alice, project), reply_settings=reply_settings)
+    return services.conversation_create(project=project, actor=mship(alice, project), reply_settings=reply_settings)
 
 
 def short_settings(**params) -> ReplySettings:

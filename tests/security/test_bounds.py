@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from tests.security.conftest import short_settings
 from tests.security.helpers import mship, session_client, socket_for
@@ -49,15 +49,15 @@ def test_services_refuse_overlong_team_and_project_names(team, alice, project):
 
 def test_chat_services_refuse_overlong_texts(conversation, bob, project):
     _field_error(lambda: chat_services.message_send(
-        conversation=conversation, membership=mship(bob, conversation), text=_too_long(bounds.MESSAGE_TEXT), parent=None,
+        conversation=conversation, actor=mship(bob, conversation), text=_too_long(bounds.MESSAGE_TEXT), parent=None,
         reply_settings=short_settings()), "text")
     _field_error(lambda: chat_services.conversation_rename(
-        conversation=conversation, membership=mship(bob, conversation), title=_too_long(bounds.CONVERSATION_TITLE)), "title")
-    _field_error(lambda: chat_services.conversation_create(project=project, membership=mship(bob, project), title=_too_long(bounds.CONVERSATION_TITLE), reply_settings=short_settings()), "title")
+        conversation=conversation, actor=mship(bob, conversation), title=_too_long(bounds.CONVERSATION_TITLE)), "title")
+    _field_error(lambda: chat_services.conversation_create(project=project, actor=mship(bob, project), title=_too_long(bounds.CONVERSATION_TITLE), reply_settings=short_settings()), "title")
     long_system = short_settings()
     object.__setattr__(long_system, "system_prompt", _too_long(bounds.SYSTEM_PROMPT))
     _field_error(lambda: chat_services.message_send(
-        conversation=conversation, membership=mship(bob, conversation), text="hi", parent=None, reply_settings=long_system), "system")
+        conversation=conversation, actor=mship(bob, conversation), text="hi", parent=None, reply_settings=long_system), "system")
     assert not Message.objects.exists()
 
 
@@ -67,7 +67,7 @@ def test_the_prompt_history_refuses_overlong_text(project, bob):
 
 
 def test_edit_and_resend_refuses_an_overlong_text_through_the_view(conversation, bob, project, client_for):
-    reply = chat_services.message_send(conversation=conversation, membership=mship(bob, conversation), text="hi", parent=None,
+    reply = chat_services.message_send(conversation=conversation, actor=mship(bob, conversation), text="hi", parent=None,
                                        reply_settings=short_settings())
     Message.objects.filter(pk=reply.pk).update(status="done")
     before = Message.objects.count()
@@ -77,11 +77,11 @@ def test_edit_and_resend_refuses_an_overlong_text_through_the_view(conversation,
 
 
 def test_only_the_prompts_author_can_edit_and_resend_it(conversation, bob, alice):
-    reply = chat_services.message_send(conversation=conversation, membership=mship(bob, conversation), text="bob's prompt", parent=None,
+    reply = chat_services.message_send(conversation=conversation, actor=mship(bob, conversation), text="bob's prompt", parent=None,
                                        reply_settings=short_settings())
     prompt = Message.objects.get(pk=reply.parent_id)
-    with pytest.raises(ValidationError):
-        chat_services.message_edit_resend(message=prompt, membership=mship(alice, conversation), text="alice's words", reply_settings=short_settings())
+    with pytest.raises(PermissionDenied):  # chat.resend is "own" for every role (webapp.workspaces.permissions)
+        chat_services.message_edit_resend(message=prompt, actor=mship(alice, conversation), text="alice's words", reply_settings=short_settings())
     assert not Message.objects.filter(text="alice's words").exists()
 
 
@@ -101,7 +101,7 @@ async def test_the_socket_refuses_an_overlong_send(conversation, bob):
 @pytest.mark.parametrize("kind", ["send", "resume", "junk"])
 async def test_socket_messages_are_rate_limited_per_connection(kind, conversation, bob):
     reply = await sync_to_async(chat_services.message_send)(
-        conversation=conversation, membership=await sync_to_async(mship)(bob, conversation), text="hi", parent=None, reply_settings=short_settings())
+        conversation=conversation, actor=await sync_to_async(mship)(bob, conversation), text="hi", parent=None, reply_settings=short_settings())
     socket = socket_for(f"/ws/chat/{conversation.pk}/", await sync_to_async(session_client)(bob))
     assert (await socket.connect(timeout=5))[0]
     payload = {"send": {"type": "send", "text": ""}, "resume": {"type": "resume", "message": reply.pk, "after": 0},

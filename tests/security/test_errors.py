@@ -35,7 +35,7 @@ def test_a_failed_reply_shows_a_generic_message_and_logs_the_detail(conversation
 
     monkeypatch.setattr(generation.text.engine, "text_engine", lambda name: None)
     monkeypatch.setattr(generation.text.engine, "generate_text", boom)
-    reply = chat_services.message_send(conversation=conversation, membership=mship(bob, conversation), text="hi", parent=None,
+    reply = chat_services.message_send(conversation=conversation, actor=mship(bob, conversation), text="hi", parent=None,
                                        reply_settings=short_settings())
     with caplog.at_level(logging.ERROR):
         chat_services.reply_run(message_id=reply.pk)

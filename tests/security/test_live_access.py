@@ -99,7 +99,7 @@ async def test_a_removed_member_gets_no_further_events_even_without_the_revoked_
     await sync_to_async(Membership.objects.filter(team=team, user=bob).delete)()
     await asyncio.sleep(1.1)  # past the consumer's re-check interval
     await sync_to_async(chat_services.message_send)(
-        conversation=conversation, membership=await sync_to_async(mship)(alice, conversation), text="secret plan", parent=None, reply_settings=short_settings()
+        conversation=conversation, actor=await sync_to_async(mship)(alice, conversation), text="secret plan", parent=None, reply_settings=short_settings()
     )
     output = await socket.receive_output(timeout=3)
     assert output["type"] == "websocket.close"

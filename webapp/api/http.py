@@ -14,13 +14,13 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from webapp.api import selectors, services
-from webapp.api.errors import ApiError
+from webapp.api.errors import ApiError, forbidden
 from webapp.api.limits import Lease, limits_acquire
 
 logger = logging.getLogger(__name__)
@@ -125,6 +125,8 @@ def api_view(
                 response = await view(call, *args, **kwargs)
             except ApiError as exc:
                 response = exc.response()
+            except PermissionDenied as exc:  # the permission gate (webapp.workspaces.permissions)
+                response = forbidden(str(exc)).response()
             except DjangoValidationError as exc:  # a service's own bound (e.g. the prompt history's length)
                 fields = list(getattr(exc, "message_dict", {}) or {})
                 param = {"text": "messages"}.get(fields[0], fields[0]) if fields else None

@@ -288,7 +288,7 @@ class ImageRun:
 
     async def stop(self) -> None:
         if self.status not in _IMAGE_ENDED:
-            await sync_to_async(services.image_call_stop)(job=self.job, membership=self.principal.membership)
+            await sync_to_async(services.image_call_stop)(job=self.job, actor=self.principal.membership)
 
     async def images(self, *, url_for: Any) -> list[dict[str, Any]]:
         """The finished job's images as OpenAI's ``data`` entries; raises for a failed job."""

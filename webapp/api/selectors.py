@@ -7,9 +7,10 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
-from webapp.api.errors import forbidden, unauthorized
+from webapp.api.errors import unauthorized
 from webapp.api.models import ApiKey, secret_hash
 from webapp.workspaces.models import Membership, Project
+from webapp.workspaces.permissions import membership_may
 from webapp.workspaces.selectors import project_get_for_member
 
 
@@ -24,13 +25,6 @@ class Principal:
     @property
     def user(self) -> Any:
         return self.membership.user
-
-    def require_generate(self) -> None:
-        """403 unless the user's role allows generating (members and above)."""
-        if not self.membership.can_write:
-            raise forbidden(
-                f"The key's user is a {self.membership.role} of this project's team; generating needs member or above."
-            )
 
 
 def key_authenticate(*, authorization: str) -> Principal:
@@ -58,14 +52,10 @@ def key_authenticate(*, authorization: str) -> Principal:
     return Principal(key=key, project=key.project, membership=membership)
 
 
-def require_generate(principal: Principal) -> None:
-    principal.require_generate()
-
-
 def key_list_for_member(*, project: Project) -> QuerySet[ApiKey]:
-    """The keys the viewing member sees: their own, or every key of the project for admins and owners."""
+    """The keys the viewing member sees: their own, or every key of the project for those who may revoke any."""
     keys = ApiKey.objects.filter(project=project).select_related("user")
-    if not project.membership.can_manage:
+    if not membership_may(actor=project.membership, action="keys.revoke"):  # "own" for this role: theirs only
         keys = keys.filter(user_id=project.membership.user_id)
     return keys.order_by("-created_at", "-id")
 

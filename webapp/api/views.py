@@ -21,6 +21,7 @@ from webapp.api.models import TextKind
 from webapp.api.openapi import openapi_document
 from webapp.api.params import chat_spec, completion_spec, image_spec
 from webapp.api.runs import ImageRun, TextRun
+from webapp.workspaces.permissions import membership_may
 from webapp.workspaces.selectors import project_get_for_member
 
 # --- /v1 ----------------------------------------------------------------------------
@@ -51,9 +52,10 @@ async def model_detail(call: Call, model: str) -> HttpResponseBase:
 
 
 async def _text(call: Call, kind: str) -> HttpResponseBase:
-    call.principal.require_generate()
     spec = chat_spec(call.body) if kind == TextKind.CHAT else completion_spec(call.body)
-    jobs = await sync_to_async(services.text_call_create)(principal=call.principal, spec=spec, kind=kind)
+    jobs = await sync_to_async(services.text_call_create)(
+        actor=call.principal.membership, key=call.principal.key, spec=spec, kind=kind
+    )
     run = TextRun(jobs=jobs, spec=spec, kind=kind)
     try:
         await run.wait_started()
@@ -80,9 +82,10 @@ async def completions(call: Call) -> HttpResponseBase:
 
 @api_view(methods=("POST",))
 async def images_generations(call: Call) -> HttpResponseBase:
-    call.principal.require_generate()
     spec = image_spec(call.body)
-    job = await sync_to_async(services.image_call_create)(principal=call.principal, spec=spec)
+    job = await sync_to_async(services.image_call_create)(
+        actor=call.principal.membership, key=call.principal.key, spec=spec
+    )
     run = ImageRun(job=job, principal=call.principal, spec=spec)
 
     def url_for(asset_id: int) -> str:
@@ -173,7 +176,7 @@ def keys(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         "project": project, "form": form, "keys": selectors.key_list_for_member(project=project),
         "new_secret": new_secret, "base_url": base_url, "active_tab": "api",
-        "can_generate": project.membership.can_write,
+        "can_generate": membership_may(actor=project.membership, action="api.generate"),
         "example_key": new_secret["secret"] if new_secret else "YOUR_KEY",
         "text_model": _models()[0]["id"],
     }

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from webapp.audit.models import AuditEntry
 from webapp.core import bounds
+from webapp.workspaces.permissions import membership_require
 
 
 def audit_list(
@@ -23,9 +23,8 @@ def audit_list(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> QuerySet[AuditEntry]:
-    """The team's entries, newest first, narrowed by the filters. PermissionDenied below admin."""
-    if not membership.can_manage:
-        raise PermissionDenied("Only the team's owners and admins can read the audit trail.")
+    """The team's entries, newest first, narrowed by the filters. PermissionDenied unless the role may ``audit.read``."""
+    membership_require(actor=membership, action="audit.read")
     entries = AuditEntry.objects.filter(team_id=membership.team_id)
     if action:
         entries = entries.filter(action=action)

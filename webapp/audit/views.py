@@ -10,12 +10,11 @@ from django.views.decorators.http import require_GET
 
 from webapp.audit import selectors
 from webapp.audit.forms import AuditFilterForm
-from webapp.workspaces.models import Role
 from webapp.workspaces.selectors import membership_get, team_members
 
 
 def _filtered(request: HttpRequest, team_id: int) -> tuple[Any, AuditFilterForm, Any]:
-    membership = membership_get(user=request.user, team_id=team_id, minimum_role=Role.ADMIN)
+    membership = membership_get(user=request.user, team_id=team_id)
     team = membership.team
     form = AuditFilterForm(request.GET or None, members=list(team_members(team=team)), projects=list(team.projects.all()))
     filters = form.cleaned_data if form.is_valid() else {}

@@ -33,12 +33,12 @@ def conversation_page(*, project: Project, page: str | int | None = 1) -> Page:
 
 
 def conversation_get_for_member(
-    *, user: AnyUser, conversation_id: int, project_id: int | None = None, require_write: bool = False
+    *, user: AnyUser, conversation_id: int, project_id: int | None = None
 ) -> Conversation:
     """A conversation in a project the user belongs to, with ``conversation.project.membership`` set.
 
     404 for outsiders and anonymous users (also when ``project_id`` is not
-    the conversation's project); PermissionDenied for viewers when ``require_write``.
+    the conversation's project). What the role may do is the services' to check.
     """
     if user is None or not user.is_authenticated:
         raise Http404("No such conversation")
@@ -48,15 +48,13 @@ def conversation_get_for_member(
         raise Http404("No such conversation") from None
     if project_id is not None and conversation.project_id != int(project_id):
         raise Http404("No such conversation")
-    conversation.project = project_get_for_member(
-        user=user, project_id=conversation.project_id, require_write=require_write
-    )
+    conversation.project = project_get_for_member(user=user, project_id=conversation.project_id)
     return conversation
 
 
-def message_get_for_member(*, user: AnyUser, project_id: int, message_id: int, require_write: bool = False) -> Message:
+def message_get_for_member(*, user: AnyUser, project_id: int, message_id: int) -> Message:
     """A message of a conversation in the user's project; 404 otherwise."""
-    project = project_get_for_member(user=user, project_id=project_id, require_write=require_write)
+    project = project_get_for_member(user=user, project_id=project_id)
     try:
         message = Message.objects.select_related("conversation").get(pk=message_id, conversation__project=project)
     except (Message.DoesNotExist, ValueError, TypeError):

@@ -5,8 +5,9 @@ claiming, the heartbeat, the stop watch and the sweep). The web side creates
 rows and enqueues by task name after commit; the worker side (``reply_run``)
 decodes, streams chunks (see ``stream``) and stores the end.
 
-Every write an actor makes takes the actor's ``Membership`` and checks the
-role here; views and consumers don't check a second time.
+Every write an actor makes takes the actor's ``Membership`` (``actor``) and
+asks the one gate (``webapp.workspaces.permissions``); views and consumers
+don't check a second time.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from webapp.prompt_templates.services import template_use_record
 from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompts.services import prompt_record_create
 from webapp.workspaces.models import Membership, Project
-from webapp.workspaces.services import membership_require_write
+from webapp.workspaces.permissions import membership_require
 
 if TYPE_CHECKING:
     from generation.text.types import TextRequest
@@ -57,23 +58,19 @@ def _settings_check(reply_settings: ReplySettings) -> None:
     settings_validate(reply_settings)
 
 
-def _require_write(*, membership: Membership, conversation: Conversation) -> None:
-    membership_require_write(membership=membership, project=conversation.project, action="write in conversations")
-
-
 # --- Conversations ----------------------------------------------------------------
 
 
 def conversation_create(
-    *, project: Project, membership: Membership, title: str = "", reply_settings: ReplySettings
+    *, project: Project, actor: Membership, title: str = "", reply_settings: ReplySettings
 ) -> Conversation:
-    """A new, empty conversation with ``reply_settings`` as its defaults. Members and above."""
-    membership_require_write(membership=membership, project=project, action="start conversations")
+    """A new, empty conversation with ``reply_settings`` as its defaults (``chat.send``)."""
+    membership_require(actor=actor, action="chat.send", project=project)
     bounds.check_lengths(title=(title.strip(), bounds.CONVERSATION_TITLE))
     _settings_check(reply_settings)
     return Conversation.objects.create(
         project=project,
-        created_by=membership.user,
+        created_by=actor.user,
         title=title.strip() or DEFAULT_TITLE,
         model_name=reply_settings.model_name,
         system_prompt=reply_settings.system_prompt,
@@ -81,8 +78,8 @@ def conversation_create(
     )
 
 
-def conversation_rename(*, conversation: Conversation, membership: Membership, title: str) -> Conversation:
-    _require_write(membership=membership, conversation=conversation)
+def conversation_rename(*, conversation: Conversation, actor: Membership, title: str) -> Conversation:
+    membership_require(actor=actor, action="chat.edit", project=conversation.project)
     title = title.strip()
     if not title:
         raise ValidationError({"title": "A conversation needs a title."})
@@ -93,10 +90,10 @@ def conversation_rename(*, conversation: Conversation, membership: Membership, t
 
 
 def conversation_settings_update(
-    *, conversation: Conversation, membership: Membership, reply_settings: ReplySettings
+    *, conversation: Conversation, actor: Membership, reply_settings: ReplySettings
 ) -> Conversation:
     """Change the defaults that the next messages use. Sent replies keep their own snapshot."""
-    _require_write(membership=membership, conversation=conversation)
+    membership_require(actor=actor, action="chat.edit", project=conversation.project)
     _settings_check(reply_settings)
     conversation.model_name = reply_settings.model_name
     conversation.system_prompt = reply_settings.system_prompt
@@ -105,9 +102,14 @@ def conversation_settings_update(
     return conversation
 
 
-def conversation_delete(*, conversation: Conversation, membership: Membership) -> None:
-    """Delete the conversation; replies still decoding get a stop request after commit."""
-    _require_write(membership=membership, conversation=conversation)
+def conversation_delete(*, conversation: Conversation, actor: Membership) -> None:
+    """Delete the conversation; replies still decoding get a stop request after commit.
+
+    ``chat.delete``: whoever started it, or an admin or owner (issue 23 #11).
+    """
+    membership_require(
+        actor=actor, action="chat.delete", project=conversation.project, owner_id=conversation.created_by_id
+    )
     live = list(conversation.messages.filter(status__in=jobs.LIVE_STATUSES))
     conversation.delete()
     for message in live:
@@ -137,18 +139,18 @@ def _enqueue(reply: Message) -> None:
 
 
 def _reply_create(
-    *, conversation: Conversation, parent: Message, membership: Membership, reply_settings: ReplySettings
+    *, conversation: Conversation, parent: Message, actor: Membership, reply_settings: ReplySettings
 ) -> Message:
     # Inside the caller's transaction: past the quota the prompt written just before goes too.
     jobs.job_quota_check(
-        kind=REPLY, limit=settings.MAX_LIVE_REPLIES, what="replies queued or being written", lock=membership.user,
-        author=membership.user,
+        kind=REPLY, limit=settings.MAX_LIVE_REPLIES, what="replies queued or being written", lock=actor.user,
+        author=actor.user,
     )
     reply = Message.objects.create(
         conversation=conversation,
         parent=parent,
         role=Role.ASSISTANT,
-        author=membership.user,
+        author=actor.user,
         status=JobStatus.QUEUED,
         model_name=reply_settings.model_name,
         system_prompt=reply_settings.system_prompt,
@@ -161,7 +163,7 @@ def _reply_create(
 
 
 def _prompt_create(
-    *, conversation: Conversation, membership: Membership, parent: Message | None, text: str,
+    *, conversation: Conversation, actor: Membership, parent: Message | None, text: str,
     reply_settings: ReplySettings,
 ) -> Message:
     if not text.strip():
@@ -169,7 +171,7 @@ def _prompt_create(
     bounds.check_lengths(text=(text, bounds.MESSAGE_TEXT))
     _settings_check(reply_settings)
     _check_parent(conversation=conversation, parent=parent, role=Role.USER)
-    author = membership.user
+    author = actor.user
     record = prompt_record_create(
         project=conversation.project,
         author=author,
@@ -191,7 +193,7 @@ def _prompt_create(
 def message_send(
     *,
     conversation: Conversation,
-    membership: Membership,
+    actor: Membership,
     text: str,
     parent: Message | None,
     reply_settings: ReplySettings,
@@ -200,64 +202,67 @@ def message_send(
     """Create the user's message under ``parent`` and a queued reply; enqueue it after commit.
 
     Records the prompt in the project's history in the same transaction.
-    Returns the reply. Raises PermissionDenied unless ``membership`` writes in
-    the project, ``ValidationError`` for an empty text or a parent that is not
+    Returns the reply. Raises PermissionDenied unless ``actor`` may ``chat.send``
+    in the project, ``ValidationError`` for an empty text or a parent that is not
     a finished reply of this conversation,
     ``generation.errors.ValidationError`` for bad settings, and
     ``jobs.QuotaExceeded`` (a ``ValidationError``) when the author already has
     ``MAX_LIVE_REPLIES`` replies queued or decoding; nothing is written or enqueued then.
     ``template_use`` (from the composer's template picker) is recorded as the reply's lineage.
     """
-    _require_write(membership=membership, conversation=conversation)
+    membership_require(actor=actor, action="chat.send", project=conversation.project)
     prompt = _prompt_create(
-        conversation=conversation, membership=membership, parent=parent, text=text, reply_settings=reply_settings
+        conversation=conversation, actor=actor, parent=parent, text=text, reply_settings=reply_settings
     )
-    reply = _reply_create(conversation=conversation, parent=prompt, membership=membership, reply_settings=reply_settings)
+    reply = _reply_create(conversation=conversation, parent=prompt, actor=actor, reply_settings=reply_settings)
     if template_use is not None:
         template_use_record(
-            use=template_use, project=conversation.project, user=membership.user, output_kind="reply", output_id=reply.pk
+            use=template_use, project=conversation.project, user=actor.user, output_kind="reply", output_id=reply.pk
         )
     return reply
 
 
 @transaction.atomic
 def message_edit_resend(
-    *, message: Message, membership: Membership, text: str, reply_settings: ReplySettings
+    *, message: Message, actor: Membership, text: str, reply_settings: ReplySettings
 ) -> Message:
     """Branch: a new user message beside ``message`` (same parent) and a queued reply to it.
 
-    Only the prompt's author may do it: anyone else would put words in their mouth.
+    Only the prompt's author may do it (``chat.resend``): anyone else would put words in their mouth.
     """
     conversation = message.conversation
-    _require_write(membership=membership, conversation=conversation)
-    if message.role != Role.USER or message.author_id != membership.user_id:
-        raise ValidationError("Only your own prompts can be edited and resent.")
+    membership_require(actor=actor, action="chat.resend", project=conversation.project, owner_id=message.author_id)
+    if message.role != Role.USER:
+        raise ValidationError("Only prompts can be edited and resent.")
     prompt = _prompt_create(
-        conversation=conversation, membership=membership, parent=message.parent, text=text,
+        conversation=conversation, actor=actor, parent=message.parent, text=text,
         reply_settings=reply_settings,
     )
-    return _reply_create(conversation=conversation, parent=prompt, membership=membership, reply_settings=reply_settings)
+    return _reply_create(conversation=conversation, parent=prompt, actor=actor, reply_settings=reply_settings)
 
 
 @transaction.atomic
-def reply_regenerate(*, message: Message, membership: Membership, reply_settings: ReplySettings) -> Message:
+def reply_regenerate(*, message: Message, actor: Membership, reply_settings: ReplySettings) -> Message:
     """A new queued reply beside ``message``, answering the same prompt."""
-    _require_write(membership=membership, conversation=message.conversation)
+    membership_require(actor=actor, action="chat.send", project=message.conversation.project)
     if message.role != Role.ASSISTANT or message.parent is None:
         raise ValidationError("Only replies can be regenerated.")
     _settings_check(reply_settings)
     return _reply_create(
-        conversation=message.conversation, parent=message.parent, membership=membership, reply_settings=reply_settings
+        conversation=message.conversation, parent=message.parent, actor=actor, reply_settings=reply_settings
     )
 
 
-def reply_stop(*, message: Message, membership: Membership) -> None:
+def reply_stop(*, message: Message, actor: Membership) -> None:
     """Ask the worker to stop ``message``; one still in the queue ends "stopped" at once.
 
     The worker keeps the text decoded so far and marks the reply "stopped".
-    A finished reply is left as it is.
+    A finished reply is left as it is. ``chat.stop``: whoever asked for the
+    reply, or an admin or owner (issue 23 #11).
     """
-    _require_write(membership=membership, conversation=message.conversation)
+    membership_require(
+        actor=actor, action="chat.stop", project=message.conversation.project, owner_id=message.author_id
+    )
     jobs.job_stop(kind=REPLY, job=message)
 
 
@@ -265,15 +270,15 @@ def reply_stop(*, message: Message, membership: Membership) -> None:
 def conversation_start(
     *,
     project: Project,
-    membership: Membership,
+    actor: Membership,
     text: str,
     reply_settings: ReplySettings,
     template_use: TemplateUseRequest | None = None,
 ) -> Message:
     """A new conversation whose first prompt is ``text``; returns the queued reply."""
-    conversation = conversation_create(project=project, membership=membership, reply_settings=reply_settings)
+    conversation = conversation_create(project=project, actor=actor, reply_settings=reply_settings)
     return message_send(
-        conversation=conversation, membership=membership, text=text, parent=None, reply_settings=reply_settings,
+        conversation=conversation, actor=actor, text=text, parent=None, reply_settings=reply_settings,
         template_use=template_use,
     )
 

@@ -19,6 +19,7 @@ from webapp.chat.params import ReplySettings, settings_from_record
 from webapp.core.http import HtmxHttpRequest
 from webapp.prompt_templates.selectors import template_use_request_parse, template_uses_by_output
 from webapp.prompts.selectors import prompt_get_for_member
+from webapp.workspaces.permissions import membership_may
 from webapp.workspaces.selectors import project_get_for_member
 
 
@@ -65,7 +66,7 @@ def _render_conversation(
         "composer": composer,
         "settings_form": settings_form or ReplySettingsForm(base=base, prefix="settings"),
         "title_form": TitleForm(initial={"title": conversation.title}),
-        "can_write": project.membership.can_write and upto_id is None,
+        "can_write": membership_may(actor=project.membership, action="chat.send") and upto_id is None,
         "active_tab": "chat",
     }
     template = "chat/_main.html" if request.htmx and request.htmx.target == "chat-main" else "chat/conversation.html"
@@ -87,7 +88,7 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             reply = services.conversation_start(
-                project=project, membership=project.membership, text=form.cleaned_data["text"],
+                project=project, actor=project.membership, text=form.cleaned_data["text"],
                 reply_settings=form.cleaned_data["reply_settings"],
                 template_use=template_use_request_parse(raw=form.cleaned_data["template_use"], project=project, kind="chat"),
             )
@@ -99,7 +100,7 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
         "project": project,
         "conversations": selectors.conversation_page(project=project, page=request.GET.get("page")),
         "composer": form,
-        "can_write": project.membership.can_write,
+        "can_write": membership_may(actor=project.membership, action="chat.send"),
         "active_tab": "chat",
     }
     return render(request, "chat/index.html", context)
@@ -130,7 +131,7 @@ def conversation_send(request: HtmxHttpRequest, project_id: int, conversation_id
             parent = selectors.conversation_message_get(conversation=conversation, message_id=form.cleaned_data["parent"])
         try:
             reply = services.message_send(
-                conversation=conversation, membership=conversation.project.membership, text=form.cleaned_data["text"],
+                conversation=conversation, actor=conversation.project.membership, text=form.cleaned_data["text"],
                 parent=parent,
                 reply_settings=form.cleaned_data["reply_settings"],
                 template_use=template_use_request_parse(
@@ -155,7 +156,7 @@ def conversation_settings(request: HtmxHttpRequest, project_id: int, conversatio
     form = ReplySettingsForm(request.POST, base=selectors.conversation_settings(conversation=conversation), prefix="settings")
     if form.is_valid():
         services.conversation_settings_update(
-            conversation=conversation, membership=conversation.project.membership,
+            conversation=conversation, actor=conversation.project.membership,
             reply_settings=form.cleaned_data["reply_settings"],
         )
         flash.success(request, "Settings saved; the next messages use them.")
@@ -172,7 +173,7 @@ def conversation_rename(request: HtmxHttpRequest, project_id: int, conversation_
     form = TitleForm(request.POST)
     if form.is_valid():
         services.conversation_rename(
-            conversation=conversation, membership=conversation.project.membership, title=form.cleaned_data["title"]
+            conversation=conversation, actor=conversation.project.membership, title=form.cleaned_data["title"]
         )
     else:
         flash.error(request, "A conversation needs a title.")
@@ -185,7 +186,7 @@ def conversation_delete(request: HtmxHttpRequest, project_id: int, conversation_
     conversation = selectors.conversation_get_for_member(
         user=request.user, project_id=project_id, conversation_id=conversation_id
     )
-    services.conversation_delete(conversation=conversation, membership=conversation.project.membership)
+    services.conversation_delete(conversation=conversation, actor=conversation.project.membership)
     flash.success(request, f"Deleted “{conversation.title}”.")
     return redirect("chat:index", project_id=project_id)
 
@@ -202,7 +203,7 @@ def message_detail(request: HtmxHttpRequest, project_id: int, message_id: int) -
         ),
         "project": message.conversation.project,
         "conversation": message.conversation,
-        "can_write": message.conversation.project.membership.can_write,
+        "can_write": membership_may(actor=message.conversation.project.membership, action="chat.send"),
     }
     return render(request, "chat/_message.html", context)
 
@@ -230,7 +231,7 @@ def message_regenerate(request: HtmxHttpRequest, project_id: int, message_id: in
     return _new_branch_response(
         request, message,
         lambda: services.reply_regenerate(
-            message=message, membership=conversation.project.membership,
+            message=message, actor=conversation.project.membership,
             reply_settings=selectors.conversation_settings(conversation=conversation),
         ),
     )
@@ -247,7 +248,7 @@ def message_edit(request: HtmxHttpRequest, project_id: int, message_id: int) -> 
     return _new_branch_response(
         request, message,
         lambda: services.message_edit_resend(
-            message=message, membership=conversation.project.membership, text=request.POST.get("text", ""),
+            message=message, actor=conversation.project.membership, text=request.POST.get("text", ""),
             reply_settings=selectors.conversation_settings(conversation=conversation),
         ),
     )
@@ -259,7 +260,7 @@ def message_stop(request: HtmxHttpRequest, project_id: int, message_id: int) -> 
     message = selectors.message_get_for_member(
         user=request.user, project_id=project_id, message_id=message_id
     )
-    services.reply_stop(message=message, membership=message.conversation.project.membership)
+    services.reply_stop(message=message, actor=message.conversation.project.membership)
     if request.htmx:
         return HttpResponse(status=204)
     return redirect(_leaf_url(message.conversation, message.pk))

@@ -46,9 +46,9 @@ def template_list_for_project(*, project: Project, kind: str | None = None, quer
     return templates.order_by("command", "id")
 
 
-def template_get_for_member(*, user: Any, project_id: int, template_id: int, require_write: bool = False) -> PromptTemplate:
+def template_get_for_member(*, user: Any, project_id: int, template_id: int) -> PromptTemplate:
     """A template the project offers, with ``template.viewing_project`` (membership set); 404 otherwise."""
-    project = project_get_for_member(user=user, project_id=project_id, require_write=require_write)
+    project = project_get_for_member(user=user, project_id=project_id)
     try:
         template = PromptTemplate.objects.select_related("project", "published_version").get(
             _visible(project), pk=template_id

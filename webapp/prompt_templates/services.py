@@ -1,7 +1,8 @@
 """Writes: templates, versions, publishing, import, and the record of a use.
 
-Write services take the actor's ``Membership`` and check the role: members
-and above write, viewers only read (PermissionDenied). Bad input raises
+Write services take the actor's ``Membership`` and ask the one gate
+(``webapp.workspaces.permissions``): members and above write, viewers only
+read (PermissionDenied). Bad input raises
 Django's ValidationError keyed by the field; every service is atomic, so a
 refused write leaves nothing behind.
 """
@@ -11,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -27,15 +28,9 @@ from webapp.prompt_templates.pinned import settings_clean
 from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompt_templates.variables import TemplateSyntaxError, parse_body
 from webapp.workspaces.models import Membership, Project
+from webapp.workspaces.permissions import membership_require
 
 MAX_NOTE_CHARS = 300
-
-
-def _require_writer(actor: Membership, project: Project) -> None:
-    if actor.team_id != project.team_id:
-        raise PermissionDenied("That project belongs to another team.")
-    if not actor.can_write:
-        raise PermissionDenied("Viewers can use templates but not change them.")
 
 
 def body_check(*, body: str, kind: str) -> None:
@@ -105,7 +100,7 @@ def template_create(
     note: str = "",
 ) -> PromptTemplate:
     """A new template whose first version is published."""
-    _require_writer(actor, project)
+    membership_require(actor=actor, action="templates.write", project=project)
     if kind not in TemplateKind.values:
         raise ValidationError({"kind": "Choose chat or image."})
     _meta_check(name=name, description=description, note=note)
@@ -141,7 +136,7 @@ def template_save(
 ) -> TemplateVersion | None:
     """Save an edit: the name, description, command and sharing change in place; a changed
     body or settings adds a new (unpublished) version, returned; otherwise None."""
-    _require_writer(actor, template.project)
+    membership_require(actor=actor, action="templates.write", project=template.project)
     template = PromptTemplate.objects.select_for_update().select_related("project").get(pk=template.pk)
     name = template.name if name is None else name
     description = template.description if description is None else description
@@ -166,7 +161,7 @@ def template_save(
 def template_publish(*, actor: Membership, version: TemplateVersion) -> PromptTemplate:
     """Make ``version`` the one offered; publishing an older version is the rollback."""
     template = PromptTemplate.objects.select_for_update().select_related("project").get(pk=version.template_id)
-    _require_writer(actor, template.project)
+    membership_require(actor=actor, action="templates.publish", project=template.project)
     template.published_version = version
     template.save(update_fields=["published_version", "updated_at"])
     return template
@@ -175,7 +170,7 @@ def template_publish(*, actor: Membership, version: TemplateVersion) -> PromptTe
 @transaction.atomic
 def template_delete(*, actor: Membership, template: PromptTemplate) -> None:
     """Delete the template and its versions; uses keep their copied command and number."""
-    _require_writer(actor, template.project)
+    membership_require(actor=actor, action="templates.delete", project=template.project)
     PromptTemplate.objects.filter(pk=template.pk).update(published_version=None)
     template.delete()
 
@@ -270,11 +265,14 @@ def _import_entry_check(entry: Any, index: int) -> dict[str, Any]:
     }
 
 
-def templates_import_plan(*, project: Project, data: Any) -> ImportPlan:
+def templates_import_plan(*, actor: Membership, project: Project, data: Any) -> ImportPlan:
     """Read an export and say what importing it into ``project`` would create and what collides.
 
-    Writes nothing. A malformed file gives a plan with ``errors`` only.
+    Writes nothing, but is the first step of a write: PermissionDenied unless
+    ``actor`` may import (``templates.write``). A malformed file (``data`` None
+    when it was not JSON) gives a plan with ``errors`` only.
     """
+    membership_require(actor=actor, action="templates.write", project=project)
     if _json_depth_exceeds(data, MAX_IMPORT_DEPTH):
         return ImportPlan(create=(), collide=(), templates=(),
                           errors=(f"file: nested more than {MAX_IMPORT_DEPTH} levels deep: not a templates export.",))
@@ -303,8 +301,7 @@ def templates_import_plan(*, project: Project, data: Any) -> ImportPlan:
 @transaction.atomic
 def templates_import(*, actor: Membership, project: Project, data: Any) -> list[PromptTemplate]:
     """Create the templates that the plan would create (collisions are skipped), all or none."""
-    _require_writer(actor, project)
-    plan = templates_import_plan(project=project, data=data)
+    plan = templates_import_plan(actor=actor, project=project, data=data)
     if plan.errors:
         raise ValidationError(plan.errors[0])
     created = []

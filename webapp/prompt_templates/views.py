@@ -56,7 +56,7 @@ def template_list(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def template_create(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_member(user=request.user, project_id=project_id, require_write=True)
+    project = project_get_for_member(user=request.user, project_id=project_id)
     initial: dict[str, Any] = {}
     source_id = _int(request.GET.get("from_prompt"))
     if source_id is not None:
@@ -85,9 +85,7 @@ def template_create(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def template_edit(request: HtmxHttpRequest, project_id: int, template_id: int) -> HttpResponse:
-    template = selectors.template_get_for_member(
-        user=request.user, project_id=project_id, template_id=template_id, require_write=True
-    )
+    template = selectors.template_get_for_member(user=request.user, project_id=project_id, template_id=template_id)
     project = template.viewing_project  # type: ignore[attr-defined]
     latest = template.versions.order_by("-number").first()
     initial = {
@@ -119,9 +117,7 @@ def template_edit(request: HtmxHttpRequest, project_id: int, template_id: int) -
 @login_required
 @require_POST
 def template_delete(request: HtmxHttpRequest, project_id: int, template_id: int) -> HttpResponse:
-    template = selectors.template_get_for_member(
-        user=request.user, project_id=project_id, template_id=template_id, require_write=True
-    )
+    template = selectors.template_get_for_member(user=request.user, project_id=project_id, template_id=template_id)
     services.template_delete(actor=template.viewing_project.membership, template=template)  # type: ignore[attr-defined]
     flash.success(request, f"Deleted /{template.command}.")
     return redirect("prompt_templates:list", project_id=project_id)
@@ -157,9 +153,7 @@ def version_detail(request: HtmxHttpRequest, project_id: int, template_id: int, 
 @login_required
 @require_POST
 def version_publish(request: HtmxHttpRequest, project_id: int, template_id: int, number: int) -> HttpResponse:
-    template = selectors.template_get_for_member(
-        user=request.user, project_id=project_id, template_id=template_id, require_write=True
-    )
+    template = selectors.template_get_for_member(user=request.user, project_id=project_id, template_id=template_id)
     version = selectors.version_get(template=template, number=number)
     services.template_publish(actor=template.viewing_project.membership, version=version)  # type: ignore[attr-defined]
     flash.success(request, f"Version {version.number} of /{template.command} is now published.")
@@ -259,7 +253,7 @@ class ImportForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def templates_import(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     """Upload shows the plan (what would be created, what collides); confirming writes it."""
-    project = project_get_for_member(user=request.user, project_id=project_id, require_write=True)
+    project = project_get_for_member(user=request.user, project_id=project_id)
     form = ImportForm(request.POST or None, request.FILES or None)
     context: dict[str, Any] = {"project": project, "form": form, "active_tab": "templates"}
     if request.method == "POST" and form.is_valid():
@@ -270,6 +264,10 @@ def templates_import(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
                 raise ValueError("too big")
             data = json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: JSON nested past the parser's stack
+            data = None
+        # The plan is the import's first step: it refuses a role that may not import (403), before anything else.
+        plan = services.templates_import_plan(actor=project.membership, project=project, data=data)
+        if data is None:
             form.add_error("file", f"Upload a JSON export of at most {MAX_IMPORT_BYTES // 1024 // 1024} MB.")
             return render(request, "prompt_templates/import.html", context, status=400)
         if "confirm" in request.POST:
@@ -280,7 +278,6 @@ def templates_import(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
             else:
                 flash.success(request, f"Imported {len(created)} template(s).")
                 return redirect("prompt_templates:list", project_id=project.pk)
-        plan = services.templates_import_plan(project=project, data=data)
         context["plan"] = plan
         context["payload"] = json.dumps(data)
         if plan.errors or form.errors:

@@ -8,7 +8,11 @@ from django.shortcuts import redirect, render
 from webapp.core.http import HtmxHttpRequest
 from webapp.prompts import selectors
 from webapp.prompts.forms import HistoryFilterForm
+from webapp.workspaces.permissions import membership_may
 from webapp.workspaces.selectors import project_get_for_member, team_members
+
+# Reusing a prompt opens the page that sends it again: offered to those who may.
+REUSE_ACTIONS = {"chat": "chat.send", "image": "studio.create"}
 
 
 @login_required
@@ -25,8 +29,8 @@ def history(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
         date_to=filters.get("date_to"),
     )
     page = Paginator(records, 25).get_page(request.GET.get("page"))
-    can_reuse = project.membership.can_write
-    rows = [(record, selectors.prompt_reuse_url(record=record) if can_reuse else None) for record in page]
+    may = {kind: membership_may(actor=project.membership, action=action) for kind, action in REUSE_ACTIONS.items()}
+    rows = [(record, selectors.prompt_reuse_url(record=record) if may.get(record.kind) else None) for record in page]
     context = {"project": project, "form": form, "page": page, "rows": rows, "active_tab": "history"}
     template = "prompts/_history_results.html" if request.htmx else "prompts/history.html"
     return render(request, template, context)

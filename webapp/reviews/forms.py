@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from webapp.reviews.models import Decision
 from webapp.reviews.services import Region
+from webapp.workspaces.permissions import membership_may
 
 
 class ReviewRequestForm(forms.Form):
@@ -22,7 +23,7 @@ class ReviewRequestForm(forms.Form):
         field = self.fields["reviewers"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [(m.user_id, m.user.get_username()) for m in members
-                         if m.can_write and m.user_id != exclude_user_id]
+                         if membership_may(actor=m, action="reviews.decide") and m.user_id != exclude_user_id]
 
 
 class VerdictForm(forms.Form):

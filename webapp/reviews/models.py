@@ -59,8 +59,12 @@ class ReviewRequest(models.Model):
     round = models.ForeignKey(ReviewRound, on_delete=models.CASCADE, related_name="requests")
     asset_kind = models.CharField(max_length=10, choices=AssetKind.choices)
     asset_id = models.BigIntegerField()
-    # Who made the asset: they cannot approve it.
+    # Who made the asset: they cannot approve it. A next version keeps the first version's author.
     asset_author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # Who made this version from "changes requested" (``review_iterate``); they cannot approve it either.
+    iterated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     reviewers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="review_requests_to_me")
     anyone = models.BooleanField(default=False, help_text="Anyone in the project who may give verdicts.")

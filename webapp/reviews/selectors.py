@@ -19,10 +19,9 @@ from webapp.reviews.models import (
     ReviewState,
     Verdict,
 )
-from webapp.workspaces.models import Membership, Role
+from webapp.workspaces.models import Membership
+from webapp.workspaces.permissions import roles_allowed
 from webapp.workspaces.selectors import project_get_for_member
-
-WRITER_ROLES = (Role.MEMBER, Role.ADMIN, Role.OWNER)
 
 
 def review_get_for_member(*, user: Any, project_id: int, review_id: int) -> ReviewRequest:
@@ -125,7 +124,7 @@ def round_get(*, project: Any, round_id: int) -> ReviewRound:
 
 
 def _writer_team_ids(user: Any) -> Any:
-    return Membership.objects.filter(user=user, role__in=WRITER_ROLES).values("team_id")
+    return Membership.objects.filter(user=user, role__in=roles_allowed("reviews.decide")).values("team_id")
 
 
 def inbox_waiting(*, user: Any) -> QuerySet[ReviewRequest]:
@@ -137,6 +136,7 @@ def inbox_waiting(*, user: Any) -> QuerySet[ReviewRequest]:
         ReviewRequest.objects.filter(state__in=PENDING_STATES, project__team_id__in=_writer_team_ids(user))
         .filter(Q(reviewers=user) | Q(anyone=True))
         .exclude(asset_author=user)
+        .exclude(iterated_by=user)
         .exclude(pk__in=decided)
         .select_related("project", "requested_by")
         .distinct()

@@ -17,6 +17,7 @@ from webapp.reviews import selectors, services
 from webapp.reviews.forms import CommentForm, ExportForm, IterateForm, ReviewRequestForm, VerdictForm
 from webapp.reviews.kinds import asset_resolve
 from webapp.reviews.models import AssetKind, ReviewState
+from webapp.workspaces.permissions import membership_may
 from webapp.workspaces.selectors import project_get_for_member, team_members
 
 
@@ -43,8 +44,11 @@ def _detail_context(request: HttpRequest, review: Any, **forms: Form) -> dict[st
         "comments": selectors.comment_tree(review=review),
         "reviewers": list(review.reviewers.all()),
         "may_verdict": services.verdict_may_give(review=review, actor=membership),
-        "may_withdraw": review.is_open and (review.requested_by_id == request.user.pk or membership.can_manage),
-        "may_iterate": (review.state == ReviewState.CHANGES_REQUESTED and membership.can_write and asset.is_image),
+        "may_withdraw": review.is_open and membership_may(
+            actor=membership, action="reviews.withdraw", owner_id=review.requested_by_id
+        ),
+        "may_iterate": (review.state == ReviewState.CHANGES_REQUESTED and asset.is_image
+                        and membership_may(actor=membership, action="reviews.iterate")),
         "verdict_form": forms.get("verdict_form") or VerdictForm(),
         "comment_form": forms.get("comment_form") or CommentForm(),
         "iterate_form": forms.get("iterate_form") or IterateForm(initial={"prompt": getattr(asset.obj, "prompt", "")}),
@@ -99,7 +103,7 @@ def asset_panel(request: HttpRequest, project_id: int, kind: str, asset_id: int)
 @require_http_methods(["GET", "POST"])
 def review_ask(request: HttpRequest, project_id: int, kind: str, asset_id: int) -> HttpResponse:
     """The page to ask for review of any kind of asset (chat replies link here); an open review opens instead."""
-    project = project_get_for_member(user=request.user, project_id=project_id, require_write=request.method == "POST")
+    project = project_get_for_member(user=request.user, project_id=project_id)
     ref = asset_resolve(project=project, kind=kind, asset_id=asset_id)
     if request.method == "GET":
         review = selectors.review_for_asset(project=project, kind=kind, asset_id=asset_id)
@@ -128,7 +132,7 @@ def review_ask(request: HttpRequest, project_id: int, kind: str, asset_id: int) 
 @require_http_methods(["GET", "POST"])
 def review_ask_images(request: HttpRequest, project_id: int) -> HttpResponse:
     """Ask for review of a selection of the gallery's images: one round, one request per image."""
-    project = project_get_for_member(user=request.user, project_id=project_id, require_write=request.method == "POST")
+    project = project_get_for_member(user=request.user, project_id=project_id)
     form = ReviewRequestForm(request.POST or None, members=list(team_members(team=project.team)))
     if request.method == "POST" and form.is_valid():
         try:

@@ -16,9 +16,9 @@ from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member
 
 
-def job_get_for_member(*, user: AnyUser, project_id: int, job_id: int, require_write: bool = False) -> Job:
+def job_get_for_member(*, user: AnyUser, project_id: int, job_id: int) -> Job:
     """A job of a project the user belongs to, with ``job.project.membership`` set; 404 otherwise."""
-    project = project_get_for_member(user=user, project_id=project_id, require_write=require_write)
+    project = project_get_for_member(user=user, project_id=project_id)
     try:
         job = Job.objects.select_related("author").get(pk=job_id, project=project)
     except (Job.DoesNotExist, ValueError, TypeError):

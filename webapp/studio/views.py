@@ -58,7 +58,7 @@ def index(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
         if form.is_valid():
             try:
                 job = services.job_create(
-                    project=project, membership=project.membership, request=form.cleaned_data["request"],
+                    project=project, actor=project.membership, request=form.cleaned_data["request"],
                     template_use=use,
                 )
             except QuotaExceeded as exc:  # shown next to the button, the form kept as typed
@@ -98,7 +98,7 @@ def queue_panel(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 def job_cancel(request: HtmxHttpRequest, project_id: int, job_id: int) -> HttpResponse:
     job = selectors.job_get_for_member(user=request.user, project_id=project_id, job_id=job_id)
-    job = services.job_cancel(job=job, membership=job.project.membership)
+    job = services.job_cancel(job=job, actor=job.project.membership)
     if not request.htmx:
         return redirect("studio:index", project_id=job.project_id)
     return render(request, "studio/_job_card.html", {"job": job, "project": job.project})
@@ -183,7 +183,7 @@ def asset_download(request: HttpRequest, project_id: int, asset_id: int) -> File
 def asset_rerun(request: HttpRequest, project_id: int, asset_id: int, vary: bool = False) -> HttpResponse:
     asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
     try:
-        services.job_rerun(asset=asset, membership=asset.project.membership, vary=vary)
+        services.job_rerun(asset=asset, actor=asset.project.membership, vary=vary)
     except (EngineValidationError, QuotaExceeded) as exc:  # the model is no longer registered; too many waiting
         messages.error(request, f"Cannot run this again: {exc.message}")
     return redirect("studio:index", project_id=asset.project_id)

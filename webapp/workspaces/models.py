@@ -54,12 +54,16 @@ class Membership(models.Model):
 
     @property
     def can_write(self) -> bool:
-        """Members and above create and change project content; viewers only read."""
+        """Members and above create and change project content; viewers only read.
+
+        For templates that show or hide a link. What a role may do is decided by
+        ``webapp.workspaces.permissions`` (the services ask it), never by this.
+        """
         return self.has_role(Role.MEMBER)
 
     @property
     def can_manage(self) -> bool:
-        """Admins and owners invite people and change members."""
+        """Admins and owners invite people and change members (for templates; see ``can_write``)."""
         return self.has_role(Role.ADMIN)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from webapp.workspaces.models import Invite, Membership, Project, Role, Team
+from webapp.workspaces.permissions import membership_may
 
 
 def _require_user(user: Any) -> None:
@@ -16,15 +16,13 @@ def _require_user(user: Any) -> None:
         raise Http404("Not found")
 
 
-def membership_get(*, user: Any, team_id: int, minimum_role: str = Role.VIEWER) -> Membership:
-    """The user's membership of a team: 404 for outsiders, 403 below ``minimum_role``."""
+def membership_get(*, user: Any, team_id: int) -> Membership:
+    """The user's membership of a team: 404 for outsiders. What the role may do is the services' to check."""
     _require_user(user)
     try:
         membership = Membership.objects.select_related("team").get(team_id=team_id, user=user)
     except (Membership.DoesNotExist, ValueError, TypeError):
         raise Http404("No such team") from None
-    if not membership.has_role(minimum_role):
-        raise PermissionDenied(f"This needs the {minimum_role} role or higher.")
     return membership
 
 
@@ -43,10 +41,10 @@ def team_members(*, team: Team) -> QuerySet[Membership]:
 
 def team_open_invites(*, team: Team, viewer: Membership) -> list[Invite]:
     """The usable invites ``viewer`` may see: managers see them, and owner-role links only owners."""
-    if not viewer.can_manage:
+    if not membership_may(actor=viewer, action="team.manage_members"):
         return []
     invites = team.invites.select_related("created_by")
-    if viewer.role != Role.OWNER:
+    if not membership_may(actor=viewer, action="team.manage_owners"):
         invites = invites.exclude(role=Role.OWNER)
     return [invite for invite in invites if invite.is_usable and invite_creator_may_grant(invite=invite)]
 
@@ -61,9 +59,9 @@ def invite_creator_may_grant(*, invite: Invite) -> bool:
     if invite.created_by_id is None:
         return False
     creator = Membership.objects.filter(team_id=invite.team_id, user_id=invite.created_by_id).first()
-    if creator is None or not creator.can_manage:
+    if not membership_may(actor=creator, action="team.manage_members"):
         return False
-    return invite.role != Role.OWNER or creator.role == Role.OWNER
+    return invite.role != Role.OWNER or membership_may(actor=creator, action="team.manage_owners")
 
 
 def team_member_get(*, team: Team, membership_id: int) -> Membership:
@@ -93,11 +91,11 @@ def project_list_for_user(*, user: Any) -> QuerySet[Project]:
     return Project.objects.filter(team__memberships__user=user).select_related("team").order_by("team__name", "name")
 
 
-def project_get_for_member(*, user: Any, project_id: int, require_write: bool = False) -> Project:
-    """A project the user can see, with ``project.membership`` set.
+def project_get_for_member(*, user: Any, project_id: int) -> Project:
+    """A project the user can see, with ``project.membership`` set; Http404 for outsiders (and anonymous users).
 
-    Raises Http404 for outsiders (and anonymous users) and PermissionDenied
-    when ``require_write`` is set and the user is a viewer.
+    Every member sees it, viewers included: what the role may do there is the
+    services' to check (``webapp.workspaces.permissions``).
     """
     _require_user(user)
     try:
@@ -105,6 +103,4 @@ def project_get_for_member(*, user: Any, project_id: int, require_write: bool = 
     except (Project.DoesNotExist, ValueError, TypeError):
         raise Http404("No such project") from None
     project.membership = Membership.objects.get(team_id=project.team_id, user=user)
-    if require_write and not project.membership.can_write:
-        raise PermissionDenied("Viewers can read this project but not change it.")
     return project

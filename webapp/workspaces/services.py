@@ -1,7 +1,8 @@
 """Writes for teams, memberships, invites and projects.
 
-Services check the actor's role themselves, so every entry point (views, the
-API, the admin shell) gets the same rules. Rule violations raise Django's
+Services check the actor's role themselves, through the one gate
+(``webapp.workspaces.permissions``), so every entry point (views, the API, the
+admin shell) gets the same rules. Rule violations raise Django's
 ValidationError with a message fit for the user; role violations raise
 PermissionDenied.
 """
@@ -16,6 +17,7 @@ from django.utils import timezone
 from webapp.core import bounds
 from webapp.core.access import access_revoke
 from webapp.workspaces.models import Invite, Membership, Project, Role, Team
+from webapp.workspaces.permissions import membership_may, membership_require
 from webapp.workspaces.selectors import invite_creator_may_grant
 
 
@@ -28,25 +30,20 @@ def team_create(*, name: str, owner: Any) -> Team:
     return team
 
 
-def _require_manager(actor: Membership) -> None:
-    if not actor.can_manage:
-        raise PermissionDenied("Only the team's owners and admins can do this.")
-
-
 def invite_create(*, actor: Membership, role: str = Role.MEMBER) -> Invite:
     """A fresh single-use invite link to ``actor``'s team. Only owners grant owner."""
-    _require_manager(actor)
-    if role == Role.OWNER and actor.role != Role.OWNER:
-        raise PermissionDenied("Only an owner can invite another owner.")
+    membership_require(actor=actor, action="team.manage_members")
+    if role == Role.OWNER:
+        membership_require(actor=actor, action="team.manage_owners")
     return Invite.objects.create(team=actor.team, role=role, created_by=actor.user)
 
 
 def invite_revoke(*, actor: Membership, invite: Invite) -> None:
-    _require_manager(actor)
+    membership_require(actor=actor, action="team.manage_members")
     if invite.team_id != actor.team_id:
         raise PermissionDenied("That invite belongs to another team.")
-    if invite.role == Role.OWNER and actor.role != Role.OWNER:
-        raise PermissionDenied("Only an owner can manage owner invites.")
+    if invite.role == Role.OWNER:
+        membership_require(actor=actor, action="team.manage_owners")
     invite.revoked_at = timezone.now()
     invite.save(update_fields=["revoked_at"])
 
@@ -91,9 +88,9 @@ def _invites_revoke_by(*, team_id: int, user_id: int, roles: list[str] | None = 
 
 def _invites_revoke_beyond(*, membership: Membership) -> None:
     """After a role change: revoke the invites the member could no longer make."""
-    if not membership.can_manage:
+    if not membership_may(actor=membership, action="team.manage_members"):
         _invites_revoke_by(team_id=membership.team_id, user_id=membership.user_id)
-    elif membership.role != Role.OWNER:
+    elif not membership_may(actor=membership, action="team.manage_owners"):
         _invites_revoke_by(team_id=membership.team_id, user_id=membership.user_id, roles=[Role.OWNER])
 
 
@@ -104,14 +101,13 @@ def _owner_count(team_id: int) -> int:
 @transaction.atomic
 def membership_change_role(*, actor: Membership, membership: Membership, role: str) -> Membership:
     """Change a member's role. Owner changes need an owner; the last owner stays."""
-    _require_manager(actor)
+    membership_require(actor=actor, action="team.manage_members")
     if membership.team_id != actor.team_id:
         raise PermissionDenied("That member belongs to another team.")
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}."})
-    touches_owner = Role.OWNER in (role, membership.role)
-    if touches_owner and actor.role != Role.OWNER:
-        raise PermissionDenied("Only an owner can grant or take away the owner role.")
+    if Role.OWNER in (role, membership.role):
+        membership_require(actor=actor, action="team.manage_owners")
     if membership.role == Role.OWNER and role != Role.OWNER and _owner_count(membership.team_id) <= 1:
         raise ValidationError("A team needs at least one owner: make someone else owner first.")
     membership.role = role
@@ -128,9 +124,9 @@ def membership_remove(*, actor: Membership, membership: Membership) -> None:
         raise PermissionDenied("That member belongs to another team.")
     leaving = membership.pk == actor.pk
     if not leaving:
-        _require_manager(actor)
-        if membership.role == Role.OWNER and actor.role != Role.OWNER:
-            raise PermissionDenied("Only an owner can remove an owner.")
+        membership_require(actor=actor, action="team.manage_members")
+        if membership.role == Role.OWNER:
+            membership_require(actor=actor, action="team.manage_owners")
     if membership.role == Role.OWNER and _owner_count(membership.team_id) <= 1:
         raise ValidationError("The last owner cannot leave: make someone else owner first.")
     membership.delete()
@@ -140,8 +136,7 @@ def membership_remove(*, actor: Membership, membership: Membership) -> None:
 
 def project_create(*, actor: Membership, name: str, description: str = "") -> Project:
     """A new project in ``actor``'s team. Viewers cannot create projects."""
-    if not actor.can_write:
-        raise PermissionDenied("Viewers cannot create projects.")
+    membership_require(actor=actor, action="project.create")
     bounds.check_lengths(
         name=(name.strip(), bounds.PROJECT_NAME), description=(description.strip(), bounds.PROJECT_DESCRIPTION)
     )
@@ -155,8 +150,7 @@ def project_create(*, actor: Membership, name: str, description: str = "") -> Pr
 
 
 def project_update(*, project: Project, actor: Membership, name: str, description: str) -> Project:
-    if not actor.can_write:
-        raise PermissionDenied("Viewers cannot change projects.")
+    membership_require(actor=actor, action="project.update", project=project)
     bounds.check_lengths(
         name=(name.strip(), bounds.PROJECT_NAME), description=(description.strip(), bounds.PROJECT_DESCRIPTION)
     )
@@ -171,15 +165,5 @@ def project_update(*, project: Project, actor: Membership, name: str, descriptio
 
 
 def project_delete(*, project: Project, actor: Membership) -> None:
-    if not actor.can_manage:
-        raise PermissionDenied("Only the team's owners and admins can delete a project.")
+    membership_require(actor=actor, action="project.delete", project=project)
     project.delete()
-
-
-def membership_require_write(*, membership: Membership, project: Project, action: str = "change this project") -> None:
-    """The one write check of project content (chat, studio, ...): the actor is a member of the
-    project's team with a role that writes. PermissionDenied otherwise."""
-    if membership.team_id != project.team_id:
-        raise PermissionDenied("You are not a member of this project's team.")
-    if not membership.can_write:
-        raise PermissionDenied(f"Viewers can read but not {action}.")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -55,14 +55,10 @@ def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def invite_create(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = selectors.membership_get(user=request.user, team_id=team_id, minimum_role=Role.ADMIN)
+    membership = selectors.membership_get(user=request.user, team_id=team_id)
     form = InviteForm(request.POST)
     if form.is_valid():
-        try:
-            invite = services.invite_create(actor=membership, role=form.cleaned_data["role"])
-        except PermissionDenied as error:
-            messages.error(request, str(error))
-            return redirect(membership.team)
+        invite = services.invite_create(actor=membership, role=form.cleaned_data["role"])
         messages.success(request, f"Invite link created: {request.build_absolute_uri(invite.get_absolute_url())}")
     else:
         messages.error(request, "Choose a role for the invite.")
@@ -72,7 +68,7 @@ def invite_create(request: HttpRequest, team_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def invite_revoke(request: HttpRequest, team_id: int, invite_id: int) -> HttpResponse:
-    membership = selectors.membership_get(user=request.user, team_id=team_id, minimum_role=Role.ADMIN)
+    membership = selectors.membership_get(user=request.user, team_id=team_id)
     invite = selectors.team_invite_get(team=membership.team, invite_id=invite_id)
     services.invite_revoke(actor=membership, invite=invite)
     messages.success(request, "Invite revoked.")
@@ -100,7 +96,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 @require_POST
 def member_role(request: HttpRequest, team_id: int, membership_id: int) -> HttpResponse:
-    actor = selectors.membership_get(user=request.user, team_id=team_id, minimum_role=Role.ADMIN)
+    actor = selectors.membership_get(user=request.user, team_id=team_id)
     target = selectors.team_member_get(team=actor.team, membership_id=membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -133,7 +129,7 @@ def member_remove(request: HttpRequest, team_id: int, membership_id: int) -> Htt
 
 @login_required
 def project_create(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = selectors.membership_get(user=request.user, team_id=team_id, minimum_role=Role.MEMBER)
+    membership = selectors.membership_get(user=request.user, team_id=team_id)
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -155,9 +151,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = selectors.project_get_for_member(
-        user=request.user, project_id=project_id, require_write=request.method == "POST"
-    )
+    project = selectors.project_get_for_member(user=request.user, project_id=project_id)
     form = ProjectForm(request.POST or None, initial={"name": project.name, "description": project.description})
     if request.method == "POST" and form.is_valid():
         try:
@@ -175,7 +169,7 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def project_delete(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = selectors.project_get_for_member(user=request.user, project_id=project_id, require_write=True)
+    project = selectors.project_get_for_member(user=request.user, project_id=project_id)
     team = project.team
     services.project_delete(project=project, actor=project.membership)
     messages.success(request, f"Project “{project.name}” deleted.")

@@ -29,7 +29,7 @@ def call(project, bob, no_enqueue, django_capture_on_commit_callbacks):
     spec = chat_spec({"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "Hi"}], "n": 2,
                       "seed": 4})
     with django_capture_on_commit_callbacks(execute=True):
-        created = services.text_call_create(principal=principal, spec=spec, kind="chat")
+        created = services.text_call_create(actor=principal.membership, key=principal.key, spec=spec, kind="chat")
     return created
 
 

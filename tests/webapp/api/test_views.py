@@ -353,7 +353,7 @@ def test_an_outsiders_key_cannot_fetch_an_image_of_another_project(project, bob,
     from webapp.studio import services as studio
 
     bob_key = make_key(bob, project)
-    job = studio.job_create(project=project, membership=membership_of(bob, project.team), request=tiny_request(),
+    job = studio.job_create(project=project, actor=membership_of(bob, project.team), request=tiny_request(),
                             via=bob_key.key.label)
     ImageCall.objects.create(key=bob_key.key, job=job)
     studio.job_start(job_id=job.pk, worker="w")
@@ -374,7 +374,7 @@ def test_an_api_image_shows_its_key_on_the_asset_page_and_in_the_history(client_
     from webapp.studio import services as studio
 
     key = make_key(bob, project, name="render farm").key
-    job = studio.job_create(project=project, membership=membership_of(bob, project.team), request=tiny_request(),
+    job = studio.job_create(project=project, actor=membership_of(bob, project.team), request=tiny_request(),
                             via=key.label)
     studio.job_start(job_id=job.pk, worker="w")
     asset = studio.job_complete(job=job, result=fake_result(job)).assets.get()

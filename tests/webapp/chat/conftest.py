@@ -17,7 +17,7 @@ TINY = "tiny-chat"
 
 @pytest.fixture
 def conversation(project, alice):
-    return services.conversation_create(project=project, membership=membership_of(alice), reply_settings=short_settings())
+    return services.conversation_create(project=project, actor=membership_of(alice), reply_settings=short_settings())
 
 
 @pytest.fixture(scope="session")

@@ -78,7 +78,7 @@ def to_text_worker(text_worker, monkeypatch):
 
 def _send(project, user, prompt: str) -> int:
     reply = services.conversation_start(
-        project=project, membership=membership_of(user), text=prompt, reply_settings=short_settings(max_new_tokens=64)
+        project=project, actor=membership_of(user), text=prompt, reply_settings=short_settings(max_new_tokens=64)
     )
     return reply.pk
 

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 @pytest.fixture
 def reply(conversation, bob):
-    return services.message_send(conversation=conversation, membership=membership_of(bob), text="hello", parent=None,
+    return services.message_send(conversation=conversation, actor=membership_of(bob), text="hello", parent=None,
                                  reply_settings=short_settings())
 
 
@@ -74,7 +74,7 @@ async def test_resume_replays_the_log_after_the_given_seq_then_continues_live(co
 
 
 async def test_resume_of_a_message_from_another_conversation_reveals_nothing(conversation, project, reply, alice, bob):
-    other = await sync_to_async(services.conversation_create)(project=project, membership=await sync_to_async(membership_of)(alice), reply_settings=short_settings())
+    other = await sync_to_async(services.conversation_create)(project=project, actor=await sync_to_async(membership_of)(alice), reply_settings=short_settings())
     out = await sync_to_async(stream.ReplyStream)(message=reply, group=conversation.group_name, interval=0)
     await sync_to_async(out.write)("private")
     socket = await sync_to_async(_socket)(other, bob)
@@ -137,7 +137,7 @@ async def test_an_idle_socket_outlives_the_channel_layers_blocking_read(conversa
 async def test_everyone_watching_hears_when_a_reply_is_queued(conversation, alice, bob):
     watcher = await sync_to_async(_socket)(conversation, alice)
     await watcher.connect()
-    reply = await sync_to_async(services.message_send)(conversation=conversation, membership=await sync_to_async(membership_of)(bob), text="hi", parent=None,
+    reply = await sync_to_async(services.message_send)(conversation=conversation, actor=await sync_to_async(membership_of)(bob), text="hi", parent=None,
                                                        reply_settings=short_settings())
     assert await watcher.receive_json_from(timeout=5) == {"type": "created", "message": reply.pk, "prompt": reply.parent_id}
     await watcher.disconnect()

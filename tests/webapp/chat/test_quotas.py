@@ -33,7 +33,7 @@ def sent(monkeypatch):
 
 def _send(conversation, user, text="Plan the launch"):
     return services.message_send(
-        conversation=conversation, membership=membership_of(user), text=text, parent=None, reply_settings=short_settings()
+        conversation=conversation, actor=membership_of(user), text=text, parent=None, reply_settings=short_settings()
     )
 
 
@@ -50,9 +50,9 @@ def test_a_send_past_the_quota_is_refused_and_loses_nothing(conversation, bob, a
         _send(conversation, bob, "A third one")
     assert _snapshot() == before and sent == queued == [reply.pk for reply in live]
     with pytest.raises(QuotaExceeded):
-        services.reply_regenerate(message=live[0], membership=membership_of(bob), reply_settings=short_settings())
+        services.reply_regenerate(message=live[0], actor=membership_of(bob), reply_settings=short_settings())
     with pytest.raises(QuotaExceeded):
-        services.message_edit_resend(message=live[0].parent, membership=membership_of(bob), text="Edited",
+        services.message_edit_resend(message=live[0].parent, actor=membership_of(bob), text="Edited",
                                      reply_settings=short_settings())
     assert _snapshot() == before
     _send(conversation, alice)  # the quota is per person

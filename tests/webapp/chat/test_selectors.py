@@ -21,7 +21,7 @@ def _done(message, text):
 
 
 def _send(conversation, user, text, parent=None):
-    return services.message_send(conversation=conversation, membership=membership_of(user), text=text, parent=parent,
+    return services.message_send(conversation=conversation, actor=membership_of(user), text=text, parent=parent,
                                  reply_settings=short_settings())
 
 
@@ -37,9 +37,13 @@ def test_conversation_get_for_member_hides_it_from_an_outsider(who, conversation
         selectors.conversation_get_for_member(user=user, conversation_id=conversation.pk)
 
 
-def test_conversation_get_for_member_refuses_a_viewer_who_would_write(conversation, carol):
+def test_conversation_get_for_member_lets_a_viewer_see_and_leaves_the_write_to_the_service(conversation, carol):
+    seen = selectors.conversation_get_for_member(user=carol, conversation_id=conversation.pk)
+    assert seen.project.membership.role == "viewer"
     with pytest.raises(PermissionDenied):
-        selectors.conversation_get_for_member(user=carol, conversation_id=conversation.pk, require_write=True)
+        services.conversation_rename(conversation=seen, actor=seen.project.membership, title="Mine now")
+    conversation.refresh_from_db()
+    assert conversation.title != "Mine now"
 
 
 def test_conversation_get_for_member_checks_the_project_in_the_url(conversation, other_project, mallory, alice):
@@ -57,7 +61,7 @@ def test_message_get_for_member_hides_another_projects_message(conversation, pro
 
 def test_thread_follows_the_newest_branch_and_counts_siblings(conversation, bob):
     first = _done(_send(conversation, bob, "Q1"), "A1")
-    second = _done(services.reply_regenerate(message=first, membership=membership_of(bob), reply_settings=short_settings()), "A1 again")
+    second = _done(services.reply_regenerate(message=first, actor=membership_of(bob), reply_settings=short_settings()), "A1 again")
     thread = selectors.conversation_thread(conversation=conversation)
     assert [item.message.text for item in thread] == ["Q1", "A1 again"]
     assert (thread[1].position, thread[1].count, thread[1].previous_leaf_id, thread[1].next_leaf_id) == (2, 2, first.pk, None)
@@ -68,7 +72,7 @@ def test_thread_follows_the_newest_branch_and_counts_siblings(conversation, bob)
 def test_sibling_navigation_lands_on_the_newest_leaf_of_the_branch(conversation, bob):
     a1 = _done(_send(conversation, bob, "Q1"), "A1")
     a2 = _done(_send(conversation, bob, "Q2", parent=a1), "A2")
-    edited = _done(services.message_edit_resend(message=a2.parent, membership=membership_of(bob), text="Q2 edited",
+    edited = _done(services.message_edit_resend(message=a2.parent, actor=membership_of(bob), text="Q2 edited",
                                                 reply_settings=short_settings()), "A2 edited")
     thread = selectors.conversation_thread(conversation=conversation)
     assert [i.message.text for i in thread] == ["Q1", "A1", "Q2 edited", "A2 edited"]

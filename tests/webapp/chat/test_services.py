@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def _send(conversation, author, text="Plan the launch", parent=None, **params):
     return services.message_send(
-        conversation=conversation, membership=membership_of(author), text=text, parent=parent, reply_settings=short_settings(**params)
+        conversation=conversation, actor=membership_of(author), text=text, parent=parent, reply_settings=short_settings(**params)
     )
 
 
@@ -66,7 +66,7 @@ def test_message_send_rejects_a_parent_still_streaming(conversation, bob, no_enq
 
 
 def test_message_send_rejects_a_parent_from_another_conversation(conversation, project, alice, bob, no_enqueue):
-    other = services.conversation_create(project=project, membership=membership_of(alice), reply_settings=short_settings())
+    other = services.conversation_create(project=project, actor=membership_of(alice), reply_settings=short_settings())
     reply = _send(other, bob)
     Message.objects.filter(pk=reply.pk).update(status=JobStatus.DONE)
     reply.refresh_from_db()
@@ -79,7 +79,7 @@ def test_reply_regenerate_adds_a_sibling_reply(conversation, bob, no_enqueue, dj
     Message.objects.filter(pk=first.pk).update(status=JobStatus.DONE, text="one")
     first.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        second = services.reply_regenerate(message=first, membership=membership_of(bob), reply_settings=short_settings())
+        second = services.reply_regenerate(message=first, actor=membership_of(bob), reply_settings=short_settings())
     assert second.parent_id == first.parent_id and second.pk != first.pk
     assert no_enqueue.ids_and_queues() == [(second.pk, "text")]
 
@@ -87,7 +87,7 @@ def test_reply_regenerate_adds_a_sibling_reply(conversation, bob, no_enqueue, dj
 def test_message_edit_resend_branches_beside_the_original(conversation, bob, no_enqueue):
     reply = _send(conversation, bob, text="v1")
     Message.objects.filter(pk=reply.pk).update(status=JobStatus.DONE)
-    new_reply = services.message_edit_resend(message=reply.parent, membership=membership_of(bob), text="v2", reply_settings=short_settings())
+    new_reply = services.message_edit_resend(message=reply.parent, actor=membership_of(bob), text="v2", reply_settings=short_settings())
     assert new_reply.parent.text == "v2" and new_reply.parent.parent_id == reply.parent.parent_id
     assert Message.objects.get(pk=reply.parent_id).text == "v1"  # the old branch stays
     assert PromptRecord.objects.count() == 2
@@ -98,7 +98,7 @@ def test_reply_stop_on_a_queued_reply_ends_it_stopped_at_once(
 ):
     reply = _send(conversation, bob)
     with django_capture_on_commit_callbacks(execute=True):
-        services.reply_stop(message=reply, membership=membership_of(bob))
+        services.reply_stop(message=reply, actor=membership_of(bob))
     reply.refresh_from_db()
     assert reply.status == JobStatus.STOPPED
     # The worker that later picks the task up does nothing.
@@ -138,11 +138,11 @@ def test_the_sweep_leaves_a_reply_with_a_fresh_heartbeat(conversation, bob, no_e
     assert jobs.jobs_sweep_stale(worker="w1@h") == 1
 
 
-def test_conversation_delete_asks_live_replies_to_stop(conversation, bob, no_enqueue, redis_server,
+def test_conversation_delete_asks_live_replies_to_stop(conversation, alice, bob, no_enqueue, redis_server,
                                                         django_capture_on_commit_callbacks):
     reply = _send(conversation, bob)
-    with django_capture_on_commit_callbacks(execute=True):
-        services.conversation_delete(conversation=conversation, membership=membership_of(bob))
+    with django_capture_on_commit_callbacks(execute=True):  # alice started the conversation (chat.delete)
+        services.conversation_delete(conversation=conversation, actor=membership_of(alice))
     run = jobs.JobRun(kind=services.REPLY, job=reply)  # what the worker's stop watch sees first
     assert run.should_stop() and run.stopped
     assert not Message.objects.exists()
@@ -150,8 +150,8 @@ def test_conversation_delete_asks_live_replies_to_stop(conversation, bob, no_enq
 
 def test_conversation_rename_rejects_an_empty_title(conversation, alice):
     with pytest.raises(ValidationError):
-        services.conversation_rename(conversation=conversation, membership=membership_of(alice), title="  ")
-    renamed = services.conversation_rename(conversation=conversation, membership=membership_of(alice), title=" Launch plan ")
+        services.conversation_rename(conversation=conversation, actor=membership_of(alice), title="  ")
+    renamed = services.conversation_rename(conversation=conversation, actor=membership_of(alice), title=" Launch plan ")
     assert renamed.title == "Launch plan"
 
 
@@ -164,14 +164,14 @@ def test_write_services_refuse_a_viewer(conversation, bob, carol, no_enqueue, wr
     reply.refresh_from_db()
     viewer = membership_of(carol)
     calls = {
-        "send": lambda: services.message_send(conversation=conversation, membership=viewer, text="x", parent=reply,
+        "send": lambda: services.message_send(conversation=conversation, actor=viewer, text="x", parent=reply,
                                               reply_settings=short_settings()),
-        "rename": lambda: services.conversation_rename(conversation=conversation, membership=viewer, title="x"),
-        "settings": lambda: services.conversation_settings_update(conversation=conversation, membership=viewer,
+        "rename": lambda: services.conversation_rename(conversation=conversation, actor=viewer, title="x"),
+        "settings": lambda: services.conversation_settings_update(conversation=conversation, actor=viewer,
                                                                   reply_settings=short_settings()),
-        "delete": lambda: services.conversation_delete(conversation=conversation, membership=viewer),
-        "stop": lambda: services.reply_stop(message=reply, membership=viewer),
-        "regenerate": lambda: services.reply_regenerate(message=reply, membership=viewer, reply_settings=short_settings()),
+        "delete": lambda: services.conversation_delete(conversation=conversation, actor=viewer),
+        "stop": lambda: services.reply_stop(message=reply, actor=viewer),
+        "regenerate": lambda: services.reply_regenerate(message=reply, actor=viewer, reply_settings=short_settings()),
     }
     with pytest.raises(PermissionDenied):
         calls[write]()
@@ -184,5 +184,5 @@ def test_write_services_refuse_an_outsider(conversation, mallory, other_project,
     with pytest.raises(PermissionDenied):
         _send(conversation, mallory)
     with pytest.raises(PermissionDenied):
-        services.conversation_rename(conversation=conversation, membership=membership_of(mallory), title="mine")
+        services.conversation_rename(conversation=conversation, actor=membership_of(mallory), title="mine")
     assert not Message.objects.exists()

@@ -21,7 +21,7 @@ def reply(conversation, bob):
     from tests.helpers import short_settings
     from webapp.chat import services
 
-    return services.message_send(conversation=conversation, membership=membership_of(bob), text="hi", parent=None,
+    return services.message_send(conversation=conversation, actor=membership_of(bob), text="hi", parent=None,
                                  reply_settings=short_settings())
 
 

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_server")]
 def queued(conversation, bob, tiny_model, no_enqueue):
     def make(**params):
         return services.message_send(
-            conversation=conversation, membership=membership_of(bob), text="Say something", parent=None,
+            conversation=conversation, actor=membership_of(bob), text="Say something", parent=None,
             reply_settings=short_settings(model_name=tiny_model, **params),
         )
 
@@ -93,7 +93,7 @@ def test_the_worker_history_is_the_path_to_the_prompt(queued, conversation, bob,
     first = queued()
     Message.objects.filter(pk=first.pk).update(status=JobStatus.DONE, text="Hello!")
     first.refresh_from_db()
-    second = services.message_send(conversation=conversation, membership=membership_of(bob), text="And then?", parent=first,
+    second = services.message_send(conversation=conversation, actor=membership_of(bob), text="And then?", parent=first,
                                    reply_settings=short_settings(model_name=tiny_model))
     history = services.reply_history(message=second)
     assert [(m.role, m.text) for m in history] == [("user", "Say something"), ("assistant", "Hello!"), ("user", "And then?")]

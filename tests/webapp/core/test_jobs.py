@@ -51,9 +51,9 @@ def _chat_make(*, project: Any, user: Any, long: bool) -> Any:
     from webapp.chat import services
 
     membership = membership_of(user)
-    conversation = services.conversation_create(project=project, membership=membership, reply_settings=short_settings())
+    conversation = services.conversation_create(project=project, actor=membership, reply_settings=short_settings())
     return services.message_send(
-        conversation=conversation, membership=membership, text="Tell me a long story." if long else "Say hi.",
+        conversation=conversation, actor=membership, text="Tell me a long story." if long else "Say hi.",
         parent=None, reply_settings=short_settings(max_new_tokens=1000 if long else 8),
     )
 
@@ -67,7 +67,7 @@ def _chat_progressed(row: Any) -> bool:
 def _chat_stop(row: Any, user: Any) -> None:
     from webapp.chat import services
 
-    services.reply_stop(message=row, membership=membership_of(user))
+    services.reply_stop(message=row, actor=membership_of(user))
 
 
 def _chat_results(row: Any) -> int:
@@ -80,7 +80,7 @@ def _image_make(*, project: Any, user: Any, long: bool) -> Any:
     from webapp.studio import services
 
     request = tiny_request(steps=150, width=64, height=64) if long else tiny_request(steps=2)
-    return services.job_create(project=project, membership=membership_of(user), request=request)
+    return services.job_create(project=project, actor=membership_of(user), request=request)
 
 
 def _image_progressed(row: Any) -> bool:
@@ -90,7 +90,7 @@ def _image_progressed(row: Any) -> bool:
 def _image_stop(row: Any, user: Any) -> None:
     from webapp.studio import services
 
-    services.job_cancel(job=row, membership=membership_of(user))
+    services.job_cancel(job=row, actor=membership_of(user))
 
 
 def _image_results(row: Any) -> int:

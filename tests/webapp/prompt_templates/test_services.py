@@ -162,7 +162,7 @@ def test_export_then_import_round_trip_with_every_version(chat_template, image_t
     v2 = services.template_save(actor=actor, template=chat_template, body="v2 {{topic}}", note="shorter")
     data = json.loads(json.dumps(selectors.templates_export(project=project)))
     target = ProjectFactory(team=team, name="Copy")
-    plan = services.templates_import_plan(project=target, data=data)
+    plan = services.templates_import_plan(actor=membership_of(bob, target.team), project=target, data=data)
     assert (plan.create, plan.collide, plan.errors) == (("lines", "watercolour"), (), ())
     assert not PromptTemplate.objects.filter(project=target).exists(), "the plan writes nothing"
     services.templates_import(actor=membership_of(bob, target.team), project=target, data=data)
@@ -179,19 +179,19 @@ def test_export_published_only_and_import_reports_collisions(chat_template, imag
     data = selectors.templates_export(project=project, published_only=True)
     assert [len(t["versions"]) for t in data["templates"]] == [1, 1]
     data["templates"].append({**data["templates"][0], "command": "fresh"})
-    plan = services.templates_import_plan(project=project, data=data)
+    plan = services.templates_import_plan(actor=membership_of(alice, project.team), project=project, data=data)
     assert plan.create == ("fresh",) and set(plan.collide) == {"lines", "watercolour"}
     created = services.templates_import(actor=membership_of(alice, project.team), project=project, data=data)
     assert [t.command for t in created] == ["fresh"]
 
 
 def test_import_refuses_a_bad_file_and_a_bad_template_and_writes_nothing(project, alice):
-    assert services.templates_import_plan(project=project, data={"x": 1}).errors
+    assert services.templates_import_plan(actor=membership_of(alice, project.team), project=project, data={"x": 1}).errors
     data = {"format": "atelier-templates", "templates": [
         {"name": "ok", "command": "ok", "kind": "chat", "versions": [{"body": "fine"}]},
         {"name": "bad", "command": "bad", "kind": "chat", "versions": [{"body": "{{x|colour}}"}]},
     ]}
-    plan = services.templates_import_plan(project=project, data=data)
+    plan = services.templates_import_plan(actor=membership_of(alice, project.team), project=project, data=data)
     assert "unknown type" in plan.errors[0]
     with pytest.raises(ValidationError):
         services.templates_import(actor=membership_of(alice, project.team), project=project, data=data)

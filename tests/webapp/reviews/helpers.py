@@ -23,7 +23,7 @@ def finish_job(job: Job, *, colour: str = "red") -> Asset:
 @pytest.fixture
 def make_image(no_enqueue):
     def factory(*, project, author, **overrides: Any) -> Asset:
-        job = studio_services.job_create(project=project, membership=membership(author, project),
+        job = studio_services.job_create(project=project, actor=membership(author, project),
                                          request=tiny_request(**overrides))
         return finish_job(job)
 

@@ -14,6 +14,6 @@ from webapp.studio.models import Job
 @pytest.fixture
 def make_job(no_enqueue):
     def factory(*, project, author, **overrides: Any) -> Job:
-        return services.job_create(project=project, membership=membership_of(author), request=tiny_request(**overrides))
+        return services.job_create(project=project, actor=membership_of(author), request=tiny_request(**overrides))
 
     return factory

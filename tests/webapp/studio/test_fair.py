@@ -22,7 +22,7 @@ def _people(team, count):
 
 def _queue(project, user, count):
     return [
-        services.job_create(project=project, membership=membership_of(user), request=tiny_request()).pk
+        services.job_create(project=project, actor=membership_of(user), request=tiny_request()).pk
         for _ in range(count)
     ]
 
@@ -64,7 +64,7 @@ def test_job_pick_claims_in_fair_order_and_records_the_ticket(project, alice, bo
 
 def test_job_pick_skips_a_job_stopped_in_the_queue_and_never_claims_twice(project, alice, no_enqueue):
     first, second = _queue(project, alice, 2)
-    services.job_cancel(job=Job.objects.get(pk=first), membership=membership_of(alice))
+    services.job_cancel(job=Job.objects.get(pk=first), actor=membership_of(alice))
     assert services.job_pick(worker="w1", task_id="t1").pk == second
     assert services.job_pick(worker="w2", task_id="t2") is None
     assert not jobs.job_claim(kind=services.IMAGE_JOB, job_id=second, worker="w2")
@@ -80,5 +80,5 @@ def test_job_quota_check_counts_live_jobs_only(project, alice, no_enqueue):
     first, _ = _queue(project, alice, 2)
     with pytest.raises(QuotaExceeded, match="limit is 2"):
         jobs.job_quota_check(kind=services.IMAGE_JOB, limit=2, what="image jobs", author=alice)
-    services.job_cancel(job=Job.objects.get(pk=first), membership=membership_of(alice))
+    services.job_cancel(job=Job.objects.get(pk=first), actor=membership_of(alice))
     jobs.job_quota_check(kind=services.IMAGE_JOB, limit=2, what="image jobs", author=alice)

@@ -25,7 +25,7 @@ def test_a_real_worker_starts_every_persons_first_job_before_anyones_second(proj
     with transaction.atomic():  # every ticket leaves at the commit: first come would run fair0's three first
         for user in people:
             for _ in range(JOBS_EACH):
-                services.job_create(project=project, membership=membership_of(user), request=tiny_request(steps=2))
+                services.job_create(project=project, actor=membership_of(user), request=tiny_request(steps=2))
     deadline = time.monotonic() + TIMEOUT
     while Job.objects.exclude(status__in=[JobStatus.DONE, JobStatus.FAILED, JobStatus.STOPPED]).exists():
         assert time.monotonic() < deadline, "the worker did not finish the jobs"

@@ -34,7 +34,7 @@ def test_job_create_past_the_quota_is_refused_and_loses_nothing(project, alice, 
     make_job(project=project, author=bob)
     before, queued = _snapshot(), list(no_enqueue)
     with pytest.raises(QuotaExceeded, match="You already have 2 image jobs waiting; the limit is 2"):
-        services.job_create(project=project, membership=membership_of(bob), request=tiny_request())
+        services.job_create(project=project, actor=membership_of(bob), request=tiny_request())
     assert _snapshot() == before and no_enqueue == queued and len(queued) == 2
     make_job(project=project, author=alice)  # the quota is per person
 

@@ -27,7 +27,7 @@ def test_job_create_records_the_job_and_its_prompt_and_enqueues_after_commit(
     project, bob, no_enqueue, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(prompt="a blue square"))
+        job = services.job_create(project=project, actor=membership_of(bob), request=tiny_request(prompt="a blue square"))
     assert job.status == JobStatus.QUEUED
     assert job.params["prompt"] == "a blue square"
     record = PromptRecord.objects.get(pk=job.prompt_record_id)
@@ -41,19 +41,19 @@ def test_job_create_records_the_job_and_its_prompt_and_enqueues_after_commit(
 
 def test_job_create_does_not_enqueue_before_commit(project, bob, no_enqueue, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
-        services.job_create(project=project, membership=membership_of(bob), request=tiny_request())
+        services.job_create(project=project, actor=membership_of(bob), request=tiny_request())
     assert no_enqueue == []
 
 
 def test_job_create_draws_and_records_a_seed_when_none_is_given(project, bob, no_enqueue):
-    job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(seed=None))
+    job = services.job_create(project=project, actor=membership_of(bob), request=tiny_request(seed=None))
     assert isinstance(job.params["seed"], int)
     assert PromptRecord.objects.get(pk=job.prompt_record_id).params["seed"] == job.params["seed"]
 
 
 def test_job_create_rejects_a_bad_value_by_field_and_writes_nothing(project, bob, no_enqueue):
     with pytest.raises(ValidationError) as caught:
-        services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=100_000))
+        services.job_create(project=project, actor=membership_of(bob), request=tiny_request(steps=100_000))
     assert caught.value.field == "steps"
     assert not Job.objects.exists()
     assert not PromptRecord.objects.exists()
@@ -61,13 +61,13 @@ def test_job_create_rejects_a_bad_value_by_field_and_writes_nothing(project, bob
 
 def test_job_create_rejects_a_viewer(project, carol, no_enqueue):
     with pytest.raises(PermissionDenied):
-        services.job_create(project=project, membership=membership_of(carol), request=tiny_request())
+        services.job_create(project=project, actor=membership_of(carol), request=tiny_request())
     assert not Job.objects.exists()
 
 
 def test_job_create_rejects_an_outsider(project, mallory, other_team, no_enqueue):
     with pytest.raises(PermissionDenied):
-        services.job_create(project=project, membership=membership_of(mallory), request=tiny_request())
+        services.job_create(project=project, actor=membership_of(mallory), request=tiny_request())
 
 
 def test_job_create_fails_the_job_when_the_queue_is_unreachable(
@@ -81,7 +81,7 @@ def test_job_create_fails_the_job_when_the_queue_is_unreachable(
     monkeypatch.setattr(jobs, "task_send", broken)
     monkeypatch.setattr(jobs, "job_publish", lambda **kwargs: None)
     with django_capture_on_commit_callbacks(execute=True):
-        job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request())
+        job = services.job_create(project=project, actor=membership_of(bob), request=tiny_request())
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
     # The user reads a generic reason with an error id; the detail is in the log under that id.
@@ -93,7 +93,7 @@ def test_job_create_fails_the_job_when_the_queue_is_unreachable(
 
 def test_job_cancel_cancels_a_queued_job_at_once(project, bob, make_job):
     job = make_job(project=project, author=bob)
-    job = services.job_cancel(job=job, membership=membership_of(bob))
+    job = services.job_cancel(job=job, actor=membership_of(bob))
     assert job.status == JobStatus.STOPPED
     assert job.reason == "Cancelled by bob."
     assert services.job_start(job_id=job.pk, worker="w1") is None  # the worker skips it
@@ -102,7 +102,7 @@ def test_job_cancel_cancels_a_queued_job_at_once(project, bob, make_job):
 def test_job_cancel_refuses_somebody_elses_job(project, alice, bob, make_job):
     job = make_job(project=project, author=bob)
     with pytest.raises(PermissionDenied):
-        services.job_cancel(job=job, membership=membership_of(alice))
+        services.job_cancel(job=job, actor=membership_of(alice))
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED
 
@@ -115,7 +115,7 @@ def test_job_cancel_flags_a_running_job_for_its_worker(project, bob, make_job, r
     services.job_start(job_id=job.pk, worker="w1")
     key = jobs.stop_flag_key(kind=services.IMAGE_JOB, job=job)
     assert not get_redis().exists(key)
-    job = services.job_cancel(job=job, membership=membership_of(bob))
+    job = services.job_cancel(job=job, actor=membership_of(bob))
     assert job.status == JobStatus.RUNNING  # the worker ends it, within a step
     assert get_redis().get(key) == b"Cancelled by bob."
     assert jobs.job_finish(kind=services.IMAGE_JOB, job_id=job.pk, status=JobStatus.STOPPED, reason="Cancelled by bob.")
@@ -241,10 +241,10 @@ def test_job_rerun_keeps_the_seed_and_vary_draws_a_new_one(project, bob, make_jo
     job = make_job(project=project, author=bob)
     job = services.job_start(job_id=job.pk, worker="w1")
     asset = services.job_complete(job=job, result=fake_result(job)).assets.get()
-    rerun = services.job_rerun(asset=asset, membership=membership_of(bob))
+    rerun = services.job_rerun(asset=asset, actor=membership_of(bob))
     assert rerun.params == job.params
     assert (rerun.origin, rerun.source_asset_id) == (JobOrigin.RERUN, asset.pk)
-    varied = services.job_rerun(asset=asset, membership=membership_of(bob), vary=True)
+    varied = services.job_rerun(asset=asset, actor=membership_of(bob), vary=True)
     assert varied.origin == JobOrigin.VARY
     assert {k: v for k, v in varied.params.items() if k != "seed"} == {
         k: v for k, v in job.params.items() if k != "seed"
@@ -284,12 +284,12 @@ def test_the_stop_watch_sees_a_cancel_sent_before_or_while_the_job_runs(project,
     first, second = make_job(project=project, author=bob), make_job(project=project, author=bob)
     for job in (first, second):
         services.job_start(job_id=job.pk, worker="w1")
-    services.job_cancel(job=first, membership=membership_of(bob))
+    services.job_cancel(job=first, actor=membership_of(bob))
     with jobs.job_running(kind=services.IMAGE_JOB, job=first) as run:
         assert run.should_stop() and run.stop_reason == "Cancelled by bob."
     with jobs.job_running(kind=services.IMAGE_JOB, job=second) as run:
         assert not run.should_stop()
-        services.job_cancel(job=second, membership=membership_of(bob))
+        services.job_cancel(job=second, actor=membership_of(bob))
         deadline = time.monotonic() + 5
         while not run.should_stop() and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -89,7 +89,7 @@ def _pixels(asset) -> bytes:
 
 
 def test_a_job_makes_assets_with_metadata_and_lineage_and_its_progress_arrives_in_step_order(project, bob, listen):
-    job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=8, num_images=2, seed=11))
+    job = services.job_create(project=project, actor=membership_of(bob), request=tiny_request(steps=8, num_images=2, seed=11))
     ended = listen.until(listen.job_ended(job.pk))
     assert ended["status"] == JobStatus.DONE
     steps = listen.steps(job.pk)
@@ -115,11 +115,11 @@ def test_a_job_makes_assets_with_metadata_and_lineage_and_its_progress_arrives_i
 
 
 def test_rerunning_an_asset_with_its_seed_gives_identical_pixels(project, bob, listen):
-    job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=6, seed=None))
+    job = services.job_create(project=project, actor=membership_of(bob), request=tiny_request(steps=6, seed=None))
     assert listen.until(listen.job_ended(job.pk))["status"] == JobStatus.DONE
     original = job.assets.get()
-    rerun = services.job_rerun(asset=original, membership=membership_of(bob))
-    varied = services.job_rerun(asset=original, membership=membership_of(bob), vary=True)
+    rerun = services.job_rerun(asset=original, actor=membership_of(bob))
+    varied = services.job_rerun(asset=original, actor=membership_of(bob), vary=True)
     assert listen.until(listen.job_ended(rerun.pk))["status"] == JobStatus.DONE
     assert listen.until(listen.job_ended(varied.pk))["status"] == JobStatus.DONE
     assert _pixels(rerun.assets.get()) == _pixels(original)
@@ -128,10 +128,10 @@ def test_rerunning_an_asset_with_its_seed_gives_identical_pixels(project, bob, l
 
 
 def test_cancel_stops_a_running_job_within_a_step(project, bob, listen):
-    job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=150))
+    job = services.job_create(project=project, actor=membership_of(bob), request=tiny_request(steps=150))
     listen.until(lambda m: m["type"] == "studio.progress" and m["job_id"] == job.pk and m["step"] >= 3)
     job.refresh_from_db()
-    services.job_cancel(job=job, membership=membership_of(bob))
+    services.job_cancel(job=job, actor=membership_of(bob))
     seen_at_cancel = listen.steps(job.pk)[-1]
     ended = listen.until(listen.job_ended(job.pk))
     assert ended["status"] == JobStatus.STOPPED
@@ -150,7 +150,7 @@ def _pool_children(pid: int) -> list[int]:
 
 
 def test_a_job_whose_worker_process_dies_ends_failed_not_running(project, bob, listen, celery_worker):
-    job = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=150))
+    job = services.job_create(project=project, actor=membership_of(bob), request=tiny_request(steps=150))
     listen.until(lambda m: m["type"] == "studio.progress" and m["job_id"] == job.pk and m["step"] >= 2)
     for child in _pool_children(celery_worker.pid):
         os.kill(child, signal.SIGKILL)
@@ -162,5 +162,5 @@ def test_a_job_whose_worker_process_dies_ends_failed_not_running(project, bob, l
     assert "worker process was lost" in job.reason
     assert not job.assets.exists()
     # The worker replaces its process and takes the next job.
-    after = services.job_create(project=project, membership=membership_of(bob), request=tiny_request(steps=2))
+    after = services.job_create(project=project, actor=membership_of(bob), request=tiny_request(steps=2))
     assert listen.until(listen.job_ended(after.pk), timeout=60)["status"] == JobStatus.DONE

@@ -5,7 +5,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from webapp.workspaces import selectors
+from webapp.workspaces import selectors, services
+from webapp.workspaces.models import Project
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +27,12 @@ def test_project_get_for_member_hides_the_project_from_anonymous(project):
         selectors.project_get_for_member(user=AnonymousUser(), project_id=project.pk)
 
 
-def test_project_get_for_member_refuses_writes_by_a_viewer(project, carol):
-    assert selectors.project_get_for_member(user=carol, project_id=project.pk)
+def test_project_get_for_member_lets_a_viewer_see_and_leaves_the_write_to_the_service(project, carol):
+    seen = selectors.project_get_for_member(user=carol, project_id=project.pk)
+    assert seen.membership.role == "viewer"
     with pytest.raises(PermissionDenied):
-        selectors.project_get_for_member(user=carol, project_id=project.pk, require_write=True)
+        services.project_update(project=seen, actor=seen.membership, name="Renamed", description="")
+    assert Project.objects.get(pk=project.pk).name == project.name
 
 
 def test_team_list_for_user_lists_only_their_teams(team, other_team, alice, mallory):

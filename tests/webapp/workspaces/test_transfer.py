@@ -98,7 +98,7 @@ def _reviews(project, alice, bob, *, job) -> None:
 def _job(project, author) -> Job:
     from webapp.studio import services
 
-    return services.job_create(project=project, membership=membership_of(author), request=tiny_request())
+    return services.job_create(project=project, actor=membership_of(author), request=tiny_request())
 
 
 def _sha(name: str) -> str:

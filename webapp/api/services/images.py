@@ -5,32 +5,34 @@ from typing import Any
 
 from django.db import transaction
 
-from webapp.api.models import ImageCall
+from webapp.api.models import ApiKey, ImageCall
 from webapp.api.params import ImageSpec
+from webapp.workspaces.models import Membership
+from webapp.workspaces.permissions import membership_require
 
 
-def image_call_create(*, principal: Any, spec: ImageSpec) -> Any:
+def image_call_create(*, actor: Membership, key: ApiKey, spec: ImageSpec) -> Any:
     """A studio job for the request, made as the key's user and named after the key; returns the job.
 
-    Raises a 403 ``ApiError`` unless the user may generate. The studio's
+    ``actor`` is the key's user's membership. Raises PermissionDenied (the
+    API answers 403) unless it may ``api.generate``. The studio's
     ``job_create`` records the prompt (marked as the API's) and enqueues the
     job on the ``image`` queue after commit.
     """
     from webapp.studio.services import job_create
 
-    principal.require_generate()
+    membership_require(actor=actor, action="api.generate", project=key.project)
     with transaction.atomic():
-        job = job_create(project=principal.project, membership=principal.membership, request=spec.request,
-                         via=principal.key.label)
-        ImageCall.objects.create(key=principal.key, job=job)
+        job = job_create(project=key.project, actor=actor, request=spec.request, via=key.label)
+        ImageCall.objects.create(key=key, job=job)
     return job
 
 
-def image_call_stop(*, job: Any, membership: Any) -> None:
+def image_call_stop(*, job: Any, actor: Membership) -> None:
     """Stop the job of a request whose client went away."""
     from webapp.studio.services import job_cancel
 
-    job_cancel(job=job, membership=membership)
+    job_cancel(job=job, actor=actor)
 
 
 def image_job_state(*, job_id: int) -> dict[str, Any]:

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.utils import timezone
 
 from webapp.api.models import ApiKey, secret_hash
 from webapp.workspaces.models import Membership
+from webapp.workspaces.permissions import membership_require
 
 SECRET_PREFIX = "atl_"  # noqa: S105 - a marker, not a secret
 PREFIX_LENGTH = 12  # "atl_" and 8 characters of the secret
@@ -26,12 +27,11 @@ class NewKey:
 def key_create(*, actor: Membership, project: Any, name: str, expires_at: datetime | None = None) -> NewKey:
     """A new key for ``actor``'s user in ``project``; the secret is in the result and nowhere else.
 
-    Any member may make keys, viewers included (theirs can only list
-    models). Raises PermissionDenied when ``project`` is not ``actor``'s
-    team's, ValidationError for an empty name or an expiry in the past.
+    ``keys.create``: any member may make keys, viewers included (theirs can
+    only list models). Raises PermissionDenied when ``project`` is not
+    ``actor``'s team's, ValidationError for an empty name or an expiry in the past.
     """
-    if project.team_id != actor.team_id:
-        raise PermissionDenied("That project belongs to another team.")
+    membership_require(actor=actor, action="keys.create", project=project)
     name = name.strip()
     if not name:
         raise ValidationError({"name": "A key needs a name."})
@@ -46,11 +46,8 @@ def key_create(*, actor: Membership, project: Any, name: str, expires_at: dateti
 
 
 def key_revoke(*, actor: Membership, key: ApiKey) -> ApiKey:
-    """Revoke a key: its owner, or a team admin or owner, may. It stops working at once."""
-    if key.project.team_id != actor.team_id:
-        raise PermissionDenied("That key belongs to another team.")
-    if key.user_id != actor.user_id and not actor.can_manage:
-        raise PermissionDenied("Only the key's owner or a team admin can revoke it.")
+    """Revoke a key: its owner, or a team admin or owner, may (``keys.revoke``). It stops working at once."""
+    membership_require(actor=actor, action="keys.revoke", project=key.project, owner_id=key.user_id)
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])

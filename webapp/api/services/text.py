@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from webapp.api import stream
-from webapp.api.models import TextJob, TextKind
+from webapp.api.models import ApiKey, TextJob, TextKind
 from webapp.api.params import TextSpec
 from webapp.api.services.keys import key_record_tokens
 from webapp.core import jobs as lifecycle
@@ -27,6 +27,8 @@ from webapp.core import pacing
 from webapp.core.jobs import END_STATUSES, JobKind, JobStatus
 from webapp.prompts.models import PromptKind, PromptSource
 from webapp.prompts.services import prompt_record_create
+from webapp.workspaces.models import Membership
+from webapp.workspaces.permissions import membership_require
 
 logger = logging.getLogger(__name__)
 
@@ -50,23 +52,24 @@ TEXT_JOB = JobKind(
 )
 
 
-def text_call_create(*, principal: Any, spec: TextSpec, kind: str) -> list[TextJob]:
+def text_call_create(*, actor: Membership, key: ApiKey, spec: TextSpec, kind: str) -> list[TextJob]:
     """Record the prompt (marked as the API's, with the key) and ``spec.n`` queued jobs; enqueue after commit.
 
-    Raises a 403 ``ApiError`` unless the key's user may generate. With a
-    seed and ``n > 1``, choice ``i`` runs with ``seed + i``, so the choices
-    differ and each is reproducible.
+    ``actor`` is the key's user's membership. Raises PermissionDenied (the
+    API answers 403) unless it may ``api.generate``. With a seed and
+    ``n > 1``, choice ``i`` runs with ``seed + i``, so the choices differ
+    and each is reproducible.
     """
-    principal.require_generate()
+    membership_require(actor=actor, action="api.generate", project=key.project)
     if kind not in TextKind.values:
         raise ValueError(f"unknown text job kind {kind!r}")
     call_id = uuid.uuid4().hex
     system = "\n\n".join(m["content"] for m in spec.messages if m["role"] == "system")
     with transaction.atomic():
         record = prompt_record_create(
-            project=principal.project, author=principal.user, kind=PromptKind.CHAT, text=spec.prompt_text,
+            project=key.project, author=actor.user, kind=PromptKind.CHAT, text=spec.prompt_text,
             params={"model": spec.model, "system": system, **spec.params, "api": kind, "n": spec.n},
-            model_name=spec.model, source=PromptSource.API, source_label=principal.key.label,
+            model_name=spec.model, source=PromptSource.API, source_label=key.label,
         )
         created = []
         for index in range(spec.n):
@@ -74,7 +77,7 @@ def text_call_create(*, principal: Any, spec: TextSpec, kind: str) -> list[TextJ
             if params.get("seed") is not None and index:
                 params["seed"] = (params["seed"] + index) % SEED_MODULUS
             job = TextJob.objects.create(
-                key=principal.key, project=principal.project, user=principal.user, prompt_record=record,
+                key=key, project=key.project, user=actor.user, prompt_record=record,
                 call_id=call_id, index=index, kind=kind, model_name=spec.model, messages=spec.messages,
                 params=params,
             )

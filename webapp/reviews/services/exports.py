@@ -20,7 +20,7 @@ import zipfile
 from functools import partial
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -40,6 +40,7 @@ from webapp.reviews.models import (
     ReviewState,
 )
 from webapp.workspaces.models import Membership
+from webapp.workspaces.permissions import membership_require
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +58,9 @@ EXPORT_JOB = JobKind(name="reviews.export", model=ApprovedExport, task_name="rev
 def export_create(*, actor: Membership, project: Any, review_round: ReviewRound | None = None) -> ApprovedExport:
     """Record an export of the project's approved images (or one round's) and enqueue it after commit.
 
-    Any member of the team may export, viewers included: it only packs what they can already download.
+    ``exports.create``: any member of the team, viewers included: it only packs what they can already download.
     """
-    if actor.team_id != project.team_id:
-        raise PermissionDenied("That project belongs to another team.")
+    membership_require(actor=actor, action="exports.create", project=project)
     if review_round is not None and review_round.project_id != project.pk:
         raise ValidationError({"round": "That review round belongs to another project."})
     with transaction.atomic():

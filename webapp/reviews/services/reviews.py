@@ -1,7 +1,8 @@
 """Writes of reviews: ask, give verdicts, comment, resolve, withdraw, iterate to a next version.
 
-Every write takes the actor's ``Membership`` and checks the role itself:
-PermissionDenied for what the role (or being the author) forbids, Django's
+Every write takes the actor's ``Membership`` and asks the one gate
+(``webapp.workspaces.permissions``): PermissionDenied for what the role (or
+being the author) forbids, Django's
 ValidationError (naming the field where there is one) for bad input or a
 request that is closed. Each write adds to the audit trail in its own
 transaction, and tells the people involved after the commit.
@@ -32,6 +33,7 @@ from webapp.reviews.models import (
     Verdict,
 )
 from webapp.workspaces.models import Membership
+from webapp.workspaces.permissions import membership_may, membership_require, roles_allowed
 
 
 @dataclass(frozen=True)
@@ -44,22 +46,12 @@ class Region:
     h: int
 
 
-def _require_team(actor: Membership, project: Any) -> None:
-    if actor.team_id != project.team_id:
-        raise PermissionDenied("That belongs to another team.")
-
-
-def _require_writer(actor: Membership, message: str) -> None:
-    if not actor.can_write:
-        raise PermissionDenied(message)
-
-
 def _involved_user_ids(review: ReviewRequest) -> set[int]:
     """Who hears about a change: the requester, the author, and the reviewers (everyone who may, for "anyone")."""
     ids = {review.requested_by_id, review.asset_author_id}
     if review.anyone:
         ids |= set(
-            Membership.objects.filter(team_id=review.project.team_id, role__in=("member", "admin", "owner"))
+            Membership.objects.filter(team_id=review.project.team_id, role__in=roles_allowed("reviews.decide"))
             .values_list("user_id", flat=True)
         )
     ids |= set(review.reviewers.values_list("pk", flat=True))
@@ -94,7 +86,7 @@ def _check_reviewers(*, actor: Membership, reviewer_ids: list[int], authors: set
         membership = memberships.get(user_id)
         if membership is None:
             raise ValidationError({"reviewers": f"User #{user_id} is not a member of this team."})
-        if not membership.can_write:
+        if not membership_may(actor=membership, action="reviews.decide"):
             raise ValidationError(
                 {"reviewers": f"{membership.user.get_username()} is a viewer here and cannot give verdicts."}
             )
@@ -121,8 +113,7 @@ def review_request_create(
     cannot be asked about again. Raises ValidationError naming ``reviewers``
     or ``assets``; 404 (Http404) for an asset that is not in the project.
     """
-    _require_team(actor, project)
-    _require_writer(actor, "Viewers can comment but cannot ask for review.")
+    membership_require(actor=actor, action="reviews.request", project=project)
     bounds.check_lengths(note=(note.strip(), bounds.REVIEW_NOTE))
     if not asset_ids:
         raise ValidationError({"assets": "Choose at least one asset to review."})
@@ -180,7 +171,7 @@ def review_state_from_verdicts(*, review: ReviewRequest) -> str:
 
 def verdict_may_give(*, review: ReviewRequest, actor: Membership) -> bool:
     """Whether ``actor`` may give a verdict now (for showing the form; ``verdict_give`` decides)."""
-    if not actor.can_write or not review.is_open or actor.team_id != review.project.team_id:
+    if not review.is_open or not membership_may(actor=actor, action="reviews.decide", project=review.project):
         return False
     return review.anyone or review.reviewers.filter(pk=actor.user_id).exists()
 
@@ -191,8 +182,7 @@ def verdict_give(*, actor: Membership, review: ReviewRequest, decision: str, com
     The request row is locked for the whole write, so two reviewers deciding
     at the same moment are applied one after the other and both count.
     """
-    _require_team(actor, review.project)
-    _require_writer(actor, "Viewers can comment but cannot give verdicts.")
+    membership_require(actor=actor, action="reviews.decide", project=review.project)
     if decision not in Decision.values:
         raise ValidationError({"decision": f"Unknown verdict {decision!r}."})
     comment = comment.strip()
@@ -206,7 +196,7 @@ def verdict_give(*, actor: Membership, review: ReviewRequest, decision: str, com
             raise ValidationError(closed)
         if not locked.anyone and not locked.reviewers.filter(pk=actor.user_id).exists():
             raise PermissionDenied("You are not a reviewer of this request.")
-        if decision == Decision.APPROVE and locked.asset_author_id == actor.user_id:
+        if decision == Decision.APPROVE and actor.user_id in (locked.asset_author_id, locked.iterated_by_id):
             raise PermissionDenied("You made this asset, so you cannot approve it.")
         Verdict.objects.filter(review=locked, reviewer_id=actor.user_id, is_current=True).update(is_current=False)
         verdict = Verdict.objects.create(review=locked, reviewer_id=actor.user_id, decision=decision, comment=comment)
@@ -236,7 +226,7 @@ def comment_add(
     *, actor: Membership, review: ReviewRequest, text: str, parent: Comment | None = None, region: Region | None = None
 ) -> Comment:
     """A comment (any role, viewers included), optionally a reply and optionally pinned to an image region."""
-    _require_team(actor, review.project)
+    membership_require(actor=actor, action="reviews.comment", project=review.project)
     text = text.strip()
     if not text:
         raise ValidationError({"text": "Write something first."})
@@ -262,11 +252,9 @@ def comment_add(
 
 
 def comment_set_resolved(*, actor: Membership, comment: Comment, resolved: bool) -> Comment:
-    """Resolve or reopen a comment: its author or any member who can write."""
+    """Resolve or reopen a comment: its author or any member who can write (``reviews.resolve``)."""
     review = comment.review
-    _require_team(actor, review.project)
-    if not actor.can_write and comment.author_id != actor.user_id:
-        raise PermissionDenied("Only members and the comment's author can resolve it.")
+    membership_require(actor=actor, action="reviews.resolve", project=review.project, owner_id=comment.author_id)
     comment.resolved_at = timezone.now() if resolved else None
     comment.resolved_by = actor.user if resolved else None
     comment.save(update_fields=["resolved_at", "resolved_by"])
@@ -274,10 +262,8 @@ def comment_set_resolved(*, actor: Membership, comment: Comment, resolved: bool)
 
 
 def review_withdraw(*, actor: Membership, review: ReviewRequest) -> ReviewRequest:
-    """Withdraw an open request: whoever asked, or a team admin."""
-    _require_team(actor, review.project)
-    if review.requested_by_id != actor.user_id and not actor.can_manage:
-        raise PermissionDenied("Only whoever asked for the review, or an admin, can withdraw it.")
+    """Withdraw an open request: whoever asked, or a team admin or owner (``reviews.withdraw``)."""
+    membership_require(actor=actor, action="reviews.withdraw", project=review.project, owner_id=review.requested_by_id)
     with transaction.atomic():
         updated = ReviewRequest.objects.filter(pk=review.pk, state__in=OPEN_STATES).update(
             state=ReviewState.WITHDRAWN, state_changed_at=timezone.now()
@@ -295,14 +281,15 @@ def review_iterate(*, actor: Membership, review: ReviewRequest, vary: bool, prom
     """From "changes requested", make the image again ("Vary": new seed; "Re-run with changes": a new prompt).
 
     Returns the studio job. When its first image is stored, ``review_attach_next_version``
-    moves the review onto it (see signals.py).
+    moves the review onto it (see signals.py). Any role that may ``reviews.iterate``
+    may do it; the next version keeps the asset's original author (who still
+    may not approve it) and records ``actor`` as ``iterated_by`` (issue 23 #11).
     """
     from generation.image import ImageRequest
     from webapp.studio.models import JobOrigin
     from webapp.studio.services import job_create
 
-    _require_team(actor, review.project)
-    _require_writer(actor, "Viewers cannot make new versions.")
+    membership_require(actor=actor, action="reviews.iterate", project=review.project)
     if review.asset_kind != AssetKind.IMAGE:
         raise ValidationError("Only images can be made again from a review.")
     if review.state != ReviewState.CHANGES_REQUESTED:
@@ -318,7 +305,7 @@ def review_iterate(*, actor: Membership, review: ReviewRequest, vary: bool, prom
         if locked.next_job_id and locked.next_job.is_active:  # type: ignore[union-attr]
             raise ValidationError("A new version is already being made.")
         job = job_create(
-            project=review.project, membership=actor, request=ImageRequest.from_dict(params),
+            project=review.project, actor=actor, request=ImageRequest.from_dict(params),
             origin=JobOrigin.VARY if vary else JobOrigin.RERUN, source_asset=ref.obj,
         )
         ReviewRequest.objects.filter(pk=review.pk).update(next_job=job)
@@ -330,7 +317,9 @@ def review_attach_next_version(*, asset: Any) -> ReviewRequest | None:
     """Move the review whose re-run made ``asset`` onto it, as the next version; None if none waits.
 
     Runs in the worker, inside the transaction that stores the image. The old
-    request is marked superseded and keeps its verdicts and comments.
+    request is marked superseded and keeps its verdicts and comments. The new
+    one keeps the old one's asset author: whoever ran the re-run (the image's
+    author) is recorded as ``iterated_by``, and neither of them may approve it.
     """
     if asset.batch_index != 0:
         return None
@@ -342,8 +331,8 @@ def review_attach_next_version(*, asset: Any) -> ReviewRequest | None:
         return None
     new = ReviewRequest.objects.create(
         project=old.project, round=old.round, asset_kind=AssetKind.IMAGE, asset_id=asset.pk,
-        asset_author_id=asset.author_id, requested_by_id=old.requested_by_id, anyone=old.anyone, note=old.note,
-        version=old.version + 1, previous=old,
+        asset_author_id=old.asset_author_id, iterated_by_id=asset.author_id, requested_by_id=old.requested_by_id,
+        anyone=old.anyone, note=old.note, version=old.version + 1, previous=old,
     )
     new.reviewers.set(old.reviewers.all())
     ReviewRequest.objects.filter(pk=old.pk).update(state=ReviewState.SUPERSEDED, state_changed_at=timezone.now())

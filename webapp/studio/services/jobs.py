@@ -12,7 +12,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from webapp.core import jobs
@@ -23,7 +22,7 @@ from webapp.prompts.services import prompt_record_create
 from webapp.studio.events import job_state_publish
 from webapp.studio.models import Asset, Job, JobOrigin
 from webapp.workspaces.models import Membership, Project
-from webapp.workspaces.services import membership_require_write
+from webapp.workspaces.permissions import membership_require
 
 if TYPE_CHECKING:
     from generation.image import ImageRequest
@@ -42,7 +41,7 @@ IMAGE_JOB = JobKind(
 def job_create(
     *,
     project: Project,
-    membership: Membership,
+    actor: Membership,
     request: ImageRequest,
     origin: str = JobOrigin.NEW,
     source_asset: Asset | None = None,
@@ -55,7 +54,7 @@ def job_create(
     (``generation.errors.ValidationError`` names the bad field; nothing is
     written then). An empty seed is drawn here, so the job, the prompt
     history and the assets all record it. Raises PermissionDenied unless
-    ``membership`` may write in the project, and ``jobs.QuotaExceeded`` when
+    ``actor`` may ``studio.create`` in the project, and ``jobs.QuotaExceeded`` when
     the author already has ``MAX_QUEUED_IMAGE_JOBS`` jobs waiting (nothing
     is written then either).
     ``template_use`` (from the studio's template picker) is recorded as the job's lineage.
@@ -64,12 +63,12 @@ def job_create(
     """
     from generation.image import validate_image_request
 
-    membership_require_write(membership=membership, project=project, action="generate images")
+    membership_require(actor=actor, action="studio.create", project=project)
     validate_image_request(request)
     if request.seed is None:
         request = replace(request, seed=secrets.randbelow(SEED_RANGE))
     params = request.to_dict()
-    author = membership.user
+    author = actor.user
     with transaction.atomic():
         jobs.job_quota_check(
             kind=IMAGE_JOB, limit=settings.MAX_QUEUED_IMAGE_JOBS, what="image jobs waiting", lock=author,
@@ -85,12 +84,12 @@ def job_create(
             steps_total=int(request.steps),
         )
         if template_use is not None:
-            template_use_record(use=template_use, project=project, user=membership.user, output_kind="job", output_id=job.pk)
+            template_use_record(use=template_use, project=project, user=actor.user, output_kind="job", output_id=job.pk)
         jobs.job_enqueue(kind=IMAGE_JOB, job_id=job.pk, task_id=job.task_id)
     return job
 
 
-def job_rerun(*, asset: Asset, membership: Membership, vary: bool = False) -> Job:
+def job_rerun(*, asset: Asset, actor: Membership, vary: bool = False) -> Job:
     """A new job with the parameters of ``asset``'s job: the same seed, or a new one when ``vary``.
 
     With the same seed on the same device the images come out identical.
@@ -101,22 +100,21 @@ def job_rerun(*, asset: Asset, membership: Membership, vary: bool = False) -> Jo
     if vary:
         params["seed"] = None
     return job_create(
-        project=asset.project, membership=membership, request=ImageRequest.from_dict(params),
+        project=asset.project, actor=actor, request=ImageRequest.from_dict(params),
         origin=JobOrigin.VARY if vary else JobOrigin.RERUN, source_asset=asset,
     )
 
 
-def job_cancel(*, job: Job, membership: Membership) -> Job:
+def job_cancel(*, job: Job, actor: Membership) -> Job:
     """Stop the actor's own job: a queued one at once, a running one within a step.
 
     The running job's worker sees the stop flag through the lifecycle's stop
     watch and ends the job "stopped". Returns the job as it is now.
-    PermissionDenied for somebody else's job or a viewer.
+    PermissionDenied for somebody else's job (``studio.stop`` is "own" for
+    every role) or a viewer.
     """
-    membership_require_write(membership=membership, project=job.project, action="stop jobs")
-    if job.author_id != membership.user_id:
-        raise PermissionDenied("You can only cancel your own jobs.")
-    jobs.job_stop(kind=IMAGE_JOB, job=job, reason=f"Cancelled by {membership.user.get_username()}.")
+    membership_require(actor=actor, action="studio.stop", project=job.project, owner_id=job.author_id)
+    jobs.job_stop(kind=IMAGE_JOB, job=job, reason=f"Cancelled by {actor.user.get_username()}.")
     job.refresh_from_db()
     return job
 

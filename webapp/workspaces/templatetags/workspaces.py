@@ -5,6 +5,8 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from webapp.workspaces.permissions import membership_may
+
 register = template.Library()
 
 # (key, label, url name taking project_id). Apps that are not installed yet
@@ -32,3 +34,13 @@ def project_tabs(project: Any, active: str = "") -> dict[str, Any]:
             continue
         tabs.append({"key": key, "label": label, "url": url})
     return {"tabs": tabs, "active": active}
+
+
+@register.simple_tag
+def may(membership: Any, action: str, owner_id: int | None = None) -> bool:
+    """``{% may project.membership "chat.stop" m.author_id as may_stop %}``: whether to offer a write.
+
+    The same table the services enforce (``webapp.workspaces.permissions``), so a page offers no button that
+    would answer 403, and hides none that would work.
+    """
+    return membership_may(actor=membership, action=action, owner_id=owner_id)
