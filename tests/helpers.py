@@ -59,6 +59,86 @@ def short_settings(**params: Any) -> ReplySettings:
     )
 
 
+def chat_send(client: Any, conversation: Any, text: str, *, parent: int | None = None, **fields: Any) -> int:
+    """Send ``text`` the way the page does (the composer form, posted over htmx) and return the new reply's id.
+
+    ``fields`` override the conversation's settings (``max_new_tokens=24``); a refused send fails the
+    test with the form's errors.
+    """
+    from django.urls import reverse
+
+    from webapp.chat import selectors
+    from webapp.chat.forms import settings_initial
+    from webapp.chat.models import Message
+
+    form = {**settings_initial(selectors.conversation_settings(conversation=conversation)), **fields,
+            "text": text, "parent": parent}
+    if isinstance(form["stop"], list):
+        form["stop"] = "\n".join(form["stop"])
+    before = Message.objects.filter(conversation=conversation).order_by("-pk").values_list("pk", flat=True).first()
+    url = reverse("chat:conversation_send", args=[conversation.project_id, conversation.pk])
+    response = client.post(url, {k: "" if v is None else v for k, v in form.items()}, headers={"HX-Request": "true"})
+    reply = Message.objects.filter(conversation=conversation, role="assistant", pk__gt=before or 0).order_by("-pk").first()
+    if response.status_code != 200 or reply is None:
+        errors = getattr(response, "context", None) and response.context.get("composer")
+        raise AssertionError(f"the send was refused ({response.status_code}): {getattr(errors, 'errors', '')}")
+    return reply.pk
+
+
+def chat_stop(client: Any, message_id: int, project_id: int) -> None:
+    """Stop a reply the way the page's Stop button does (a POST over htmx)."""
+    from django.urls import reverse
+
+    response = client.post(reverse("chat:message_stop", args=[project_id, message_id]), headers={"HX-Request": "true"})
+    assert response.status_code == 204, response.status_code
+
+
+# --- sockets -----------------------------------------------------------------------
+
+
+def session_client(user: Any) -> Any:
+    """A test client logged in as ``user`` (its session cookie opens sockets too)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def allowed_origin() -> str:
+    """The first origin the settings trust (what a browser on Atelier's own page sends)."""
+    from django.conf import settings
+
+    return settings.ATELIER_ORIGINS[0]
+
+
+def socket_for(path: str, client: Any = None, origin: str | None = "") -> Any:
+    """A ``WebsocketCommunicator`` on ``path`` through the whole ASGI stack (origin check, session,
+    routing) with ``client``'s session cookie; ``origin=None`` sends no Origin."""
+    from channels.testing import WebsocketCommunicator
+
+    from webapp.asgi import application
+
+    headers = [(b"host", b"localhost")]
+    if origin is not None:
+        headers.append((b"origin", (origin or allowed_origin()).encode()))
+    if client is not None:
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+def chat_socket_path(conversation: Any) -> str:
+    return f"/ws/projects/{conversation.project_id}/chat/{conversation.pk}/"
+
+
+def studio_socket_path(project: Any) -> str:
+    return f"/ws/projects/{project.pk}/studio/"
+
+
+def reviews_socket_path(project: Any) -> str:
+    return f"/ws/projects/{project.pk}/reviews/"
+
+
 # --- studio ---------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Every text has a length limit, enforced in the service (and the form, and the socket);
+"""Every text has a length limit, enforced in the service (and the form the page posts);
 edit-and-resend is the prompt author's only; socket messages and resume are rate-limited."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 
-from tests.security.conftest import short_settings
-from tests.security.helpers import mship, session_client, socket_for
+from tests.helpers import chat_socket_path, session_client, short_settings, socket_for
+from tests.security.helpers import mship
 from webapp.chat import services as chat_services
 from webapp.chat.models import Message
 from webapp.core import bounds
@@ -85,15 +85,17 @@ def test_only_the_prompts_author_can_edit_and_resend_it(conversation, bob, alice
     assert not Message.objects.filter(text="alice's words").exists()
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("redis_server")
-async def test_the_socket_refuses_an_overlong_send(conversation, bob):
-    socket = socket_for(f"/ws/chat/{conversation.pk}/", await sync_to_async(session_client)(bob))
-    assert (await socket.connect(timeout=5))[0]
-    await socket.send_json_to({"type": "send", "text": _too_long(bounds.MESSAGE_TEXT)})
-    answer = await socket.receive_json_from(timeout=5)
-    assert answer["type"] == "error" and "text" in answer.get("fields", {})
-    await socket.disconnect()
+def test_the_composer_refuses_an_overlong_send(conversation, bob):
+    from django.urls import reverse
+
+    from webapp.chat.forms import settings_initial
+    from webapp.chat.selectors import conversation_settings
+
+    form = {**settings_initial(conversation_settings(conversation=conversation)), "text": _too_long(bounds.MESSAGE_TEXT)}
+    url = reverse("chat:conversation_send", args=[conversation.project_id, conversation.pk])
+    response = session_client(bob).post(url, {k: "" if v is None else v for k, v in form.items()})
+    assert "text" in response.context["composer"].errors
+    assert not Message.objects.filter(conversation=conversation).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -102,7 +104,7 @@ async def test_the_socket_refuses_an_overlong_send(conversation, bob):
 async def test_socket_messages_are_rate_limited_per_connection(kind, conversation, bob):
     reply = await sync_to_async(chat_services.message_send)(
         conversation=conversation, membership=await sync_to_async(mship)(bob, conversation), text="hi", parent=None, reply_settings=short_settings())
-    socket = socket_for(f"/ws/chat/{conversation.pk}/", await sync_to_async(session_client)(bob))
+    socket = socket_for(chat_socket_path(conversation), await sync_to_async(session_client)(bob))
     assert (await socket.connect(timeout=5))[0]
     payload = {"send": {"type": "send", "text": ""}, "resume": {"type": "resume", "message": reply.pk, "after": 0},
                "junk": {"type": "nonsense"}}[kind]

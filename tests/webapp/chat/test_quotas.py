@@ -3,12 +3,10 @@ with a clear error, nothing is written or queued, and nothing already queued is 
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from tests.factories import membership_of
-from tests.security.helpers import session_client, socket_for
-from tests.webapp.chat.conftest import short_settings
+from tests.helpers import short_settings
 from webapp.chat import services
 from webapp.chat.forms import settings_initial
 from webapp.chat.models import Message
@@ -78,20 +76,3 @@ def test_the_composer_says_so_next_to_the_send_button(client_for, project, conve
     assert 'class="error form-error">You already have 2 replies queued or being written; the limit is 2.' in html
     assert html.index("form-error") < html.index(">Send</button>")
     assert _snapshot() == before and len(sent) == 2
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("redis_server")
-async def test_the_socket_answers_an_error_event(conversation, bob, sent):
-    await sync_to_async(_send)(conversation, bob)
-    await sync_to_async(_send)(conversation, bob, "two")
-    client = await sync_to_async(session_client)(bob)
-    socket = socket_for(f"/ws/chat/{conversation.pk}/", client)
-    connected, _ = await socket.connect(timeout=5)
-    assert connected
-    await socket.send_json_to({"type": "send", "text": "three"})
-    while (answer := await socket.receive_json_from(timeout=5))["type"] != "error":
-        pass
-    assert "the limit is 2" in answer["error"]
-    assert await sync_to_async(Message.objects.count)() == 4 and len(sent) == 2
-    await socket.disconnect()
