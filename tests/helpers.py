@@ -1,9 +1,13 @@
 """Helpers the tests import (fixtures live in conftest files; helpers live here)."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,7 +16,7 @@ from django.contrib.auth.hashers import Argon2PasswordHasher
 if TYPE_CHECKING:
     from generation.image import ImageRequest, ImageResult
     from webapp.chat.params import ReplySettings
-    from webapp.studio.models import Job
+    from webapp.studio.models import Asset, Job
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -34,6 +38,63 @@ def worker_command(kind: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "webapp.worker", kind, *extra]
 
 
+def process_stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Ask ``process`` to stop (SIGTERM), kill it after ``timeout`` s, and reap it."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def worker_answers(name_part: str = "") -> Callable[[], bool]:
+    """A readiness check for ``worker_running``: a worker whose node name holds ``name_part`` answered a
+    ping through the suite's broker (each call waits up to a second for the answers)."""
+
+    def check() -> bool:
+        from webapp.celery import app
+
+        return any(name_part in name for reply in app.control.ping(timeout=1.0) for name in reply)
+
+    return check
+
+
+@contextmanager
+def worker_running(kind: str, *extra: str, log: str | Path, env: Mapping[str, str | None] | None = None,
+                   ready: Callable[[], bool] | None = None, ready_timeout: float = 180) -> Iterator[subprocess.Popen]:
+    """The one way the tests start a Celery worker: ``python -m webapp.worker kind *extra`` on the test
+    database, its output in ``log`` (a name under ``var/``, or a path); stopped and reaped on the way out.
+
+    ``env`` adds to (a value of None: removes from) this process's environment. With ``ready``, waits
+    until it returns true (``worker_answers()``), failing early, naming the log, when the worker exits.
+    Tests that hand rows to a worker need ``django_db(transaction=True)``, so it sees committed data.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    full_env = {**os.environ, "ATELIER_DATABASE_NAME": str(connection.settings_dict["NAME"]), "PYTHONUNBUFFERED": "1"}
+    for name, value in (env or {}).items():
+        if value is None:
+            full_env.pop(name, None)
+        else:
+            full_env[name] = value
+    log_path = Path(settings.VAR_DIR) / log
+    with open(log_path, "w") as output:
+        process = subprocess.Popen(worker_command(kind, *extra), cwd=ROOT, env=full_env, stdout=output,
+                                   stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + ready_timeout
+            while ready is not None and not ready():
+                if process.poll() is not None:
+                    raise RuntimeError(f"the Celery worker exited early; see {log_path}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the Celery worker did not answer; see {log_path}")
+            yield process
+        finally:
+            process_stop(process)
+
+
 def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
     """Poll ``check`` until it returns something truthy, and return that; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -43,6 +104,14 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def membership(user: Any, where: Any) -> Any:
+    """``user``'s membership of the team that owns ``where`` (a project, or anything in one: a conversation)."""
+    from webapp.workspaces.models import Membership
+
+    project = getattr(where, "project", where)
+    return Membership.objects.select_related("team", "user").get(team_id=project.team_id, user=user)
 
 
 # --- chat -----------------------------------------------------------------------
@@ -150,6 +219,15 @@ def tiny_request(**overrides: Any) -> ImageRequest:
     return ImageRequest(**params)
 
 
+def finish_job(job: Job, *, colour: str = "red") -> Asset:
+    """Run ``job`` as a worker would, with a plain-colour image instead of the engine's."""
+    from webapp.studio import services
+
+    started = services.job_start(job_id=job.pk, worker="w1")
+    assert started is not None
+    return services.job_complete(job=started, result=fake_result(started, colours=(colour,))).assets.get()
+
+
 def fake_result(job: Job, *, colours: tuple[str, ...] = ("red",)) -> ImageResult:
     """What the engine would return for ``job``: plain-colour images and the params it used."""
     from PIL import Image
@@ -207,6 +285,37 @@ class SentTasks(list[SentTask]):
         for task in self:
             send_task(self._app, task.name, args=task.args, kwargs=task.kwargs, queue=queue, task_id=task.task_id)
         self.clear()
+
+
+# --- api --------------------------------------------------------------------------
+
+
+def make_key(user: Any, project: Any, name: str = "script", **kwargs: Any) -> Any:
+    """An API key of ``user`` in ``project``, made through the service (``.secret`` is shown once)."""
+    from webapp.api import services
+    from webapp.workspaces.models import Membership
+
+    actor = Membership.objects.get(team_id=project.team_id, user=user)
+    return services.key_create(actor=actor, project=project, name=name, **kwargs)
+
+
+class ApiClient:
+    """Django's test client with ``Authorization: Bearer <secret>`` on every request."""
+
+    def __init__(self, secret: str | None) -> None:
+        from django.test import Client
+
+        self.client = Client()
+        self.headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+    def post(self, path: str, body: Any = None, *, raw: bytes | None = None, content_type: str = "application/json",
+             **kwargs: Any) -> Any:
+        data = raw if raw is not None else json.dumps(body)
+        return self.client.post(path, data=data, content_type=content_type,
+                                headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
 
 
 def url_patterns(resolver: Any = None, namespace: str = "", prefix: str = "") -> Iterator[tuple[str, str, dict]]:

@@ -11,28 +11,21 @@ from asgiref.sync import sync_to_async
 from tests.helpers import (
     chat_send,
     chat_socket_path,
+    membership,
     reviews_socket_path,
     session_client,
     short_settings,
     socket_for,
     studio_socket_path,
 )
-from tests.security.helpers import mship
 from webapp.chat import services as chat_services
 from webapp.chat.models import Message
 from webapp.workspaces import services as workspace_services
 from webapp.workspaces.models import Membership, Role
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_server")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_server", "no_enqueue")]
 
 CLOSE_REVOKED = 4403
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    from webapp.chat import tasks
-
-    monkeypatch.setattr(tasks.generate_reply, "apply_async", lambda args, queue: None)
 
 
 async def _open(path: str, client) -> object:
@@ -99,7 +92,7 @@ async def test_a_removed_member_gets_no_further_events_even_without_the_revoked_
     await sync_to_async(Membership.objects.filter(team=team, user=bob).delete)()
     await asyncio.sleep(1.1)  # past the consumer's re-check interval
     await sync_to_async(chat_services.message_send)(
-        conversation=conversation, membership=await sync_to_async(mship)(alice, conversation), text="secret plan", parent=None, reply_settings=short_settings()
+        conversation=conversation, membership=await sync_to_async(membership)(alice, conversation), text="secret plan", parent=None, reply_settings=short_settings()
     )
     output = await socket.receive_output(timeout=3)
     assert output["type"] == "websocket.close"

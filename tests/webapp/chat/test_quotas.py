@@ -21,12 +21,9 @@ def quota(settings):
 
 
 @pytest.fixture(autouse=True)
-def sent(monkeypatch):
-    from webapp.core import jobs
-
-    sent: list[int] = []
-    monkeypatch.setattr(jobs, "task_send", lambda name, *, args, queue, task_id=None: sent.append(args[0]))
-    return sent
+def sent(no_enqueue):
+    """The reply ids sent to the broker (the suite's ``no_enqueue`` catches them)."""
+    return no_enqueue
 
 
 def _send(conversation, user, text="Plan the launch"):
@@ -43,10 +40,10 @@ def _snapshot():
 @pytest.mark.django_db(transaction=True)  # enqueues happen on commit
 def test_a_send_past_the_quota_is_refused_and_loses_nothing(conversation, bob, alice, sent):
     live = [_send(conversation, bob), _send(conversation, bob, "And the venue?")]
-    before, queued = _snapshot(), list(sent)
+    before, queued = _snapshot(), sent.ids()
     with pytest.raises(QuotaExceeded, match="limit is 2"):
         _send(conversation, bob, "A third one")
-    assert _snapshot() == before and sent == queued == [reply.pk for reply in live]
+    assert _snapshot() == before and sent.ids() == queued == [reply.pk for reply in live]
     with pytest.raises(QuotaExceeded):
         services.reply_regenerate(message=live[0], membership=membership_of(bob), reply_settings=short_settings())
     with pytest.raises(QuotaExceeded):

@@ -8,8 +8,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from tests.helpers import reviews_socket_path, session_client, socket_for
-from tests.webapp.reviews.helpers import membership
+from tests.helpers import membership, reviews_socket_path, session_client, socket_for
 from webapp.core.access import RECHECK_SECONDS
 from webapp.reviews import services
 from webapp.reviews.events import inbox_group_name

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 from django.urls import reverse
 
-from tests.webapp.reviews.helpers import membership
+from tests.helpers import membership
 from webapp.audit.models import AuditEntry
 from webapp.reviews import services
 from webapp.reviews.models import ApprovedExport, AssetKind, Comment, ReviewRequest, Verdict
@@ -163,7 +163,7 @@ def test_the_asset_page_loads_the_review_panel_with_the_version_chain(project, r
     assert reverse("reviews:asset_panel", args=[project.pk, "image", image.pk]) in html
     services.verdict_give(actor=membership(alice, project), review=review, decision="request_changes", comment="again")
     client_for(bob).post(reverse("reviews:iterate", args=[project.pk, review.pk]), {"mode": "vary"})
-    from tests.webapp.reviews.helpers import finish_job
+    from tests.helpers import finish_job
     from webapp.studio.models import Job
 
     v2 = finish_job(Job.objects.latest("pk"))
