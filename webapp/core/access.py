@@ -7,13 +7,14 @@ password can change while it stays open. Two mechanisms keep it honest:
   Services that take access away (member removed, role changed, logout,
   password changed) call ``access_revoke`` and, after the transaction commits,
   an ``access.revoked`` event reaches every socket of that user, which re-checks
-  at once and closes (or downgrades) within milliseconds.
+  at once and closes within milliseconds when access is gone. (Sockets only
+  listen: a role change matters to the writes, which go over HTTP.)
 - **The safety net**: every action from the client re-checks the session and
-  the membership in the database (once per action), and events to the client re-check at most
-  ``RECHECK_SECONDS`` apart, so a lost event (a Redis blip) costs at most that.
+  the membership in the database, once, and events to the client re-check at
+  most ``RECHECK_SECONDS`` apart, so a lost event (a Redis blip) costs at most that.
 
-``LiveAccessMixin`` gives a consumer both, and joins and leaves its groups. Other long-lived things (API
-streams, other apps' sockets) listen to the same group or call the same checks.
+``LiveAccessMixin`` gives a consumer both, and joins and leaves its groups.
+Other long-lived things (API streams) listen to the same group or call the same checks.
 """
 from __future__ import annotations
 
