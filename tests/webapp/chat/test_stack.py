@@ -26,9 +26,9 @@ async def _events_until_end(socket, message_id: int, *, first_timeout: float = 1
     events, timeout = [], first_timeout
     while True:
         event = await socket.receive_json_from(timeout=timeout)
-        timeout = 30
         if event.get("message") != message_id or event["type"] not in ("chunk", "end"):
-            continue
+            continue  # the "created" note to everyone watching comes first
+        timeout = 30
         events.append(event)
         if event["type"] == "end":
             return events
