@@ -8,8 +8,9 @@ the repository's ``var/models``). It signs a user up and logs in over HTTP,
 starts a conversation, then for each prompt (greedy, so both sides decode
 the same tokens) alternates:
 
-- the stack: a websocket client (autobahn) sends the prompt on the
-  conversation socket and times the chunks as they arrive;
+- the stack: the prompt is posted over HTTP as the page posts it (the
+  composer form, over htmx), and a websocket client (autobahn) on the
+  conversation socket times the chunks as they arrive;
 - the engine alone: ``generate_text`` in this process, same prompt, same params.
 
 tok/s on both sides is the decode rate after the first token,
@@ -29,6 +30,8 @@ import sqlite3
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +51,12 @@ from bench._stack import Stack, log, run_stack_bench  # noqa: E402
 
 def sign_up_and_start_conversation(base_url: str, max_new_tokens: int):
     """Sign up and log in over HTTP, make a team and a project, start a conversation."""
+    session, _, conversation_id, _ = sign_up_and_start_chat(base_url, max_new_tokens)
+    return session, conversation_id
+
+
+def sign_up_and_start_chat(base_url: str, max_new_tokens: int):
+    """``sign_up_and_start_conversation``, also giving the project's id and the composer's form."""
     import requests
 
     session = requests.Session()
@@ -67,17 +76,38 @@ def sign_up_and_start_conversation(base_url: str, max_new_tokens: int):
     project_url = post(f"/teams/{team_id}/projects/new/", {"name": "Bench"}).url
     project_id = re.search(r"/projects/(\d+)/", project_url).group(1)
     chat = f"/projects/{project_id}/chat/"
-    page = session.get(base_url + chat).text
-    form = dict(re.findall(r'name="(\w+)"[^>]*value="([^"]*)"', page))
-    form.update({"text": "Hello!", "strategy": "greedy", "max_new_tokens": str(max_new_tokens), "stop": "", "seed": "",
-                 "system": "", "model": "smollm2-135m-instruct"})
-    conversation_url = post(chat, form).url
+    form = composer_form(session, base_url + chat)
+    conversation_url = post(chat, {**form, "text": "Hello!", "max_new_tokens": str(max_new_tokens)}).url
     conversation_id = int(re.search(r"/chat/(\d+)/", conversation_url).group(1))
-    return session, conversation_id
+    return session, int(project_id), conversation_id, form
+
+
+def composer_form(session, page_url: str) -> dict[str, str]:
+    """The chat composer's fields as a chat page fills them in, set for greedy decoding."""
+    form = dict(re.findall(r'name="(\w+)"[^>]*value="([^"]*)"', session.get(page_url).text))
+    form.pop("csrfmiddlewaretoken", None)  # each session sends its own (the X-CSRFToken header)
+    form.update({"strategy": "greedy", "stop": "", "seed": "", "system": "", "model": "smollm2-135m-instruct",
+                 "parent": "", "template_use": ""})
+    return form
+
+
+def http_send(session, base_url: str, project_id: int, conversation_id: int, form: dict[str, str], prompt: str,
+              max_new_tokens: int) -> int:
+    """Send ``prompt`` as a new thread the way the page does (the composer posted over htmx); the new reply's id,
+    read from the thread the server answers with (its only live reply)."""
+    path = f"/projects/{project_id}/chat/{conversation_id}/send/"
+    headers = {"Referer": base_url + path, "X-CSRFToken": session.cookies["csrftoken"], "HX-Request": "true"}
+    data = {**form, "text": prompt, "max_new_tokens": str(max_new_tokens)}
+    response = session.post(base_url + path, data=data, headers=headers)
+    response.raise_for_status()
+    match = re.search(r'data-live-message="(\d+)"', response.text)
+    if not match:
+        raise RuntimeError(f"the composer refused the send: {re.findall(r'class=.error[^>]*>([^<]+)', response.text)}")
+    return int(match.group(1))
 
 
 class Socket:
-    """A small asyncio websocket client on autobahn: JSON in, JSON out, arrival times kept."""
+    """A small asyncio websocket client on autobahn that only listens: JSON events, arrival times kept."""
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue = asyncio.Queue()
@@ -101,26 +131,19 @@ class Socket:
         await asyncio.get_running_loop().create_connection(factory, host, int(port))
         self.protocol = await asyncio.wait_for(opened, 10)
 
-    def send(self, data: dict) -> float:
-        sent_at = time.perf_counter()
-        self.protocol.sendMessage(json.dumps(data).encode())
-        return sent_at
-
     async def receive(self, timeout: float = 120):
         return await asyncio.wait_for(self.queue.get(), timeout)
 
 
-async def stack_run(socket: Socket, prompt: str, max_new_tokens: int) -> dict:
-    sent_at = socket.send({"type": "send", "text": prompt, "parent": None, "strategy": "greedy",
-                           "max_new_tokens": max_new_tokens})
-    message_id, arrivals, text = None, [], []
+async def stack_run(socket: Socket, send: Callable[[], int]) -> dict:
+    """Post a send over HTTP (``send`` returns the reply's id; in a thread, so the socket keeps
+    reading and stamping arrivals meanwhile), then take that reply's chunks from the socket."""
+    sent_at = time.perf_counter()
+    message_id = await asyncio.to_thread(send)
+    arrivals, text = [], []
     while True:
         at, event = await socket.receive()
-        if event["type"] == "queued":
-            message_id = event["message"]
-        elif event["type"] == "error":
-            raise RuntimeError(event)
-        elif event.get("message") == message_id and event["type"] == "chunk":
+        if event.get("message") == message_id and event["type"] == "chunk":
             arrivals.append(at)
             text.append(event["text"])
         elif event.get("message") == message_id and event["type"] == "end":
@@ -145,21 +168,24 @@ def decode_rate(tokens: int, first: float, last: float) -> float:
 async def bench(stack: Stack, args) -> dict:
     from generation.text import DEFAULT_TEXT_MODEL, load_text_model
 
-    session, conversation_id = sign_up_and_start_conversation(stack.base_url, args.max_new_tokens)
+    session, project_id, conversation_id, form = sign_up_and_start_chat(stack.base_url, args.max_new_tokens)
     socket = Socket()
     cookie = f"sessionid={session.cookies['sessionid']}"
-    await socket.connect(stack.base_url, f"/ws/chat/{conversation_id}/", cookie)
+    await socket.connect(stack.base_url, f"/ws/projects/{project_id}/chat/{conversation_id}/", cookie)
+
+    def send(prompt: str, max_new_tokens: int) -> Callable[[], int]:
+        return partial(http_send, session, stack.base_url, project_id, conversation_id, form, prompt, max_new_tokens)
     load_text_model(DEFAULT_TEXT_MODEL)
     db = sqlite3.connect(stack.env["ATELIER_SQLITE_PATH"])
 
     log("warming up both sides")
-    await stack_run(socket, PROMPTS[0], 8)
+    await stack_run(socket, send(PROMPTS[0], 8))
     engine_run(PROMPTS[0], 8)
 
     rows = []
     for repeat in range(args.repeats):
         for prompt in PROMPTS:
-            run = await stack_run(socket, prompt, args.max_new_tokens)
+            run = await stack_run(socket, send(prompt, args.max_new_tokens))
             alone = engine_run(prompt, args.max_new_tokens)
             tokens, worker_rate, worker_ttft, stored = db.execute(
                 "select completion_tokens, tokens_per_second, time_to_first_token, text from chat_message where id=?",

@@ -5,8 +5,8 @@
 Starts its own stack (see ``_stack.py``): a text worker and an image worker
 (``python -m webapp.worker text`` and ``image``, as ``make run`` does), or
 one worker on every queue with ``--one-worker`` (the old setup). People are made in the database, log in
-over HTTP, chat on the conversation socket and post the studio form as htmx
-does. It measures whatever text engine the worker runs. Figures:
+over HTTP, post the chat composer and the studio form as htmx does, and watch
+the replies stream on the conversation socket. It measures whatever text engine the worker runs. Figures:
 
 1. one chat: streamed tok/s at the client, over ``transformers`` ``generate``
    (the engine's dtype, bf16 where the CPU has it) in this process, same prompt;
@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._stack import Stack, log, run_stack_bench  # noqa: E402
-from bench.chat_stream import PROMPTS, Socket  # noqa: E402
+from bench.chat_stream import PROMPTS, Socket, composer_form, http_send  # noqa: E402
 from bench.studio_steps import Browser  # noqa: E402
 
 PASSWORD = "bench horse battery staple"  # noqa: S105 - throwaway users in a temporary database
@@ -88,19 +89,28 @@ def db(stack: Stack) -> sqlite3.Connection:
     return sqlite3.connect(stack.env["ATELIER_SQLITE_PATH"], timeout=30)
 
 
-async def chat(stack: Stack, socket: Socket, prompt: str, max_new_tokens: int) -> dict[str, Any]:
-    """Send one prompt as a new thread; the send time, chunk arrivals and the stored token count."""
+@dataclass
+class Person:
+    """One person at a chat page: their HTTP session, their conversation and its socket."""
+
+    browser: Browser
+    project_id: int
+    conversation_id: int
+    form: dict[str, str]
+    socket: Socket
+
+
+async def chat(stack: Stack, person: Person, prompt: str, max_new_tokens: int) -> dict[str, Any]:
+    """Send one prompt as a new thread over HTTP, as the page does (in a thread, so every socket keeps
+    reading meanwhile); the send time, chunk arrivals and the stored token count."""
     sent_wall = time.time()
-    sent = socket.send({"type": "send", "text": prompt, "parent": None, "strategy": "greedy",
-                        "max_new_tokens": max_new_tokens})
-    message_id, arrivals = None, []
+    sent = time.perf_counter()
+    message_id = await asyncio.to_thread(http_send, person.browser.session, stack.base_url, person.project_id,
+                                         person.conversation_id, person.form, prompt, max_new_tokens)
+    socket, arrivals = person.socket, []
     while True:
         at, event = await socket.receive(timeout=600)
-        if event["type"] == "queued":
-            message_id = event["message"]
-        elif event["type"] == "error":
-            raise RuntimeError(event)
-        elif event.get("message") == message_id and event["type"] == "chunk":
+        if event.get("message") == message_id and event["type"] == "chunk":
             arrivals.append(at)
         elif event.get("message") == message_id and event["type"] == "end":
             with db(stack) as conn:
@@ -194,16 +204,20 @@ async def bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    # A thread per person's send: the default pool (cores + 4) would hold back some of 8 sends at once.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
     browsers, project_id, conversations = setup_people(stack, 8)
-    sockets = []
+    form = composer_form(browsers[0].session, f"{stack.base_url}/projects/{project_id}/chat/")
+    people = []
     for browser, conversation in zip(browsers, conversations, strict=True):
         socket = Socket()
-        await socket.connect(stack.base_url, f"/ws/chat/{conversation}/", f"sessionid={browser.session.cookies['sessionid']}")
-        sockets.append(socket)
+        await socket.connect(stack.base_url, f"/ws/projects/{project_id}/chat/{conversation}/",
+                             f"sessionid={browser.session.cookies['sessionid']}")
+        people.append(Person(browser, project_id, conversation, form, socket))
     n, size = args.max_new_tokens, {"width": str(args.size), "height": str(args.size)}
     log("warming up (one chat, then 8 at once: the engine's first full batch allocates its cache)")
-    await chat(stack, sockets[0], PROMPTS[0], 8)
-    await asyncio.gather(*(chat(stack, s, PROMPTS[i % len(PROMPTS)], 8) for i, s in enumerate(sockets)))
+    await chat(stack, people[0], PROMPTS[0], 8)
+    await asyncio.gather(*(chat(stack, s, PROMPTS[i % len(PROMPTS)], 8) for i, s in enumerate(people)))
     first = submit(browsers[0], project_id, steps="2", num_images="1", **size)
     await wait_jobs(stack, [first])
 
@@ -213,14 +227,14 @@ async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     for round_number in range(args.repeats):
         log(f"round {round_number + 1} of {args.repeats}")
         log("1. one chat against transformers generate")
-        alone = [await chat(stack, sockets[0], prompt, n) for prompt in PROMPTS[:2]]
+        alone = [await chat(stack, people[0], prompt, n) for prompt in PROMPTS[:2]]
         one_rate = statistics.median(rate([r]) for r in alone)
         baseline = statistics.median(generate_baseline(prompt, n) for prompt in PROMPTS[:2])
         log(f"   one chat {one_rate:.1f} tok/s at the client; transformers generate {baseline:.1f} tok/s: "
             f"{one_rate / baseline:.2f}x")
 
         log("2-3. eight chats at once")
-        eight = await asyncio.gather(*(chat(stack, s, PROMPTS[i % len(PROMPTS)], n) for i, s in enumerate(sockets)))
+        eight = await asyncio.gather(*(chat(stack, s, PROMPTS[i % len(PROMPTS)], n) for i, s in enumerate(people)))
         eight_rate = rate(list(eight))
         ttft8 = statistics.median(r["first"] - r["sent"] for r in eight)
         one_ttft = statistics.median(r["first"] - r["sent"] for r in alone)
@@ -252,9 +266,9 @@ async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     await wait_jobs(stack, [job_alone])
     job_loaded = submit(browsers[1], project_id, **image)
     await wait_jobs(stack, [job_loaded], running=True)
-    beside = [await chat(stack, sockets[2], PROMPTS[1], n)]
+    beside = [await chat(stack, people[2], PROMPTS[1], n)]
     while job_rows(stack, [job_loaded])[0].status == "running":
-        beside.append(await chat(stack, sockets[2], PROMPTS[len(beside) % len(PROMPTS)], n))
+        beside.append(await chat(stack, people[2], PROMPTS[len(beside) % len(PROMPTS)], n))
     ttft_beside = beside[0]["first"] - beside[0]["sent"]
     s_alone, s_loaded = (r.seconds_per_step for r in sorted(job_rows(stack, [job_alone, job_loaded]), key=lambda r: r.pk))
     log(f"   chat ttft while it runs {ttft_beside:.2f} s ({len(beside)} chats beside it); s/step "
@@ -271,8 +285,8 @@ async def _bench(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     order = [row.pk for row in job_rows(stack, ids)]
     first_ranks = [min(order.index(pk) for pk in pks) + 1 for pks in queued.values()]
     log(f"   rank at which each person's first job started: {first_ranks}")
-    for socket in sockets:
-        socket.protocol.sendClose()
+    for person in people:
+        person.socket.protocol.sendClose()
 
     from generation.text import DEFAULT_TEXT_MODEL, text_dtype_name
 

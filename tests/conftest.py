@@ -6,40 +6,43 @@ mallory owns another team and must never see Acme's data.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.test import Client
 
-from tests.factories import MembershipFactory, ProjectFactory, TeamFactory, UserFactory
-from tests.helpers import ROOT, SentTasks, worker_command
+from tests.factories import MembershipFactory, ProjectFactory, TeamFactory, UserFactory, member_make
+from tests.helpers import (
+    ROOT,
+    SentTasks,
+    finish_job,
+    membership,
+    process_stop,
+    short_settings,
+    tiny_request,
+    worker_answers,
+    worker_running,
+)
 from webapp.workspaces.models import Role
 
 settings.PASSWORD_HASHERS = ["tests.helpers.QuickArgon2PasswordHasher", *settings.PASSWORD_HASHERS]
 
 
-@pytest.fixture
-def alice(db):
-    return UserFactory(username="alice")
+def _persona(username: str) -> Any:
+    @pytest.fixture(name=username)
+    def persona(db: Any) -> Any:
+        return UserFactory(username=username)
+
+    return persona
 
 
-@pytest.fixture
-def bob(db):
-    return UserFactory(username="bob")
-
-
-@pytest.fixture
-def carol(db):
-    return UserFactory(username="carol")
-
-
-@pytest.fixture
-def mallory(db):
-    return UserFactory(username="mallory")
+alice, bob, carol, mallory = map(_persona, ("alice", "bob", "carol", "mallory"))
 
 
 @pytest.fixture
@@ -49,6 +52,12 @@ def team(alice, bob, carol):
     MembershipFactory(team=team, user=bob, role=Role.MEMBER)
     MembershipFactory(team=team, user=carol, role=Role.VIEWER)
     return team
+
+
+@pytest.fixture
+def dave(team):
+    """A second member of Acme (the tests remove or rely on him)."""
+    return member_make(team, "dave", Role.MEMBER)
 
 
 @pytest.fixture
@@ -82,13 +91,45 @@ def client_for():
 
 @pytest.fixture
 def no_enqueue(monkeypatch) -> SentTasks:
-    """Catches every task sent (``apply_async``, ``delay``, ``send_task`` by name) instead of
-    handing it to a broker; the list of ``SentTask`` it returns grows as tasks are sent."""
+    """The one way a test keeps tasks from the broker: catches every task sent (``apply_async``,
+    ``delay``, ``send_task`` by name, the job lifecycle's ``task_send``); the list of ``SentTask``
+    it returns grows as tasks are sent (``.ids()``: the row ids)."""
     from webapp.celery import app
 
     sent = SentTasks(app)
     monkeypatch.setattr(app, "send_task", sent.record)
     return sent
+
+
+# --- Things in Acme's project ------------------------------------------------------
+
+
+@pytest.fixture
+def conversation(project, alice):
+    """Alice's conversation in the project, with short replies."""
+    from webapp.chat import services
+
+    return services.conversation_create(project=project, actor=membership(alice, project),
+                                        reply_settings=short_settings())
+
+
+@pytest.fixture
+def make_image(no_enqueue):
+    """``make_image(project=..., author=...)``: an image made through the studio's services (no engine)."""
+    from webapp.studio import services
+
+    def factory(*, project, author, **overrides: Any) -> Any:
+        job = services.job_create(project=project, actor=membership(author, project),
+                                  request=tiny_request(**overrides))
+        return finish_job(job)
+
+    return factory
+
+
+@pytest.fixture
+def image(make_image, project, bob):
+    """A 32 by 32 image that bob made."""
+    return make_image(project=project, author=bob)
 
 
 # --- The real stack -------------------------------------------------------------
@@ -110,8 +151,7 @@ def redis_server() -> Iterator[str]:
     try:
         yield settings.REDIS_URL
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process_stop(process, timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -122,36 +162,8 @@ def celery_worker(redis_server, django_db_setup, django_db_blocker) -> Iterator[
     Tests that hand rows to it must use ``django_db(transaction=True)`` so the
     worker sees committed data.
     """
-    from django.db import connection
-
-    from webapp.celery import app
-
-    env = dict(os.environ)
-    env["ATELIER_DATABASE_NAME"] = str(connection.settings_dict["NAME"])
-    env["PYTHONUNBUFFERED"] = "1"
-    log_path = settings.VAR_DIR / "worker.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        worker_command("all", "-n", f"test-{os.getpid()}@%h"), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited early; see {log_path}")
-            replies = app.control.ping(timeout=1.0)
-            if replies:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the Celery worker did not answer; see {log_path}")
+    with worker_running("all", "-n", f"test-{os.getpid()}@%h", log="worker.log", ready=worker_answers()) as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -196,12 +208,65 @@ def asgi_server(redis_server, django_db_setup) -> Iterator[str]:
             time.sleep(0.2)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        process_stop(process, timeout=15)
         log.close()
+
+
+# --- A real browser ----------------------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium_path() -> str:
+    path = os.environ.get("ATELIER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Debian's chromium is needed for the browser tests: apt-get install chromium")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's chromium through Playwright, one per test module: Playwright's sync API keeps an event
+    loop running in the main thread while it lives, which later asyncio tests must not see."""
+    from playwright.sync_api import sync_playwright
+
+    # With that loop in the thread, Django would refuse the test's own (synchronous) ORM calls.
+    allowed = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=_chromium_path(), headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if allowed is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = allowed
+
+
+@pytest.fixture
+def new_page(browser):
+    """``new_page()`` opens a page in a fresh browser context (its own cookies)."""
+    contexts = []
+
+    def factory():
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield factory
+    for context in contexts:
+        context.close()
 
 
 # Fixtures that make a test slow, and the markers they give it (`make test-fast` leaves

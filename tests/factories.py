@@ -48,3 +48,10 @@ def membership_of(user, team=None):
 
     memberships = Membership.objects.select_related("team", "user").filter(user=user)
     return memberships.get(team=team) if team is not None else memberships.get()
+
+
+def member_make(team, username: str, role: str):
+    """A new user ``username`` with ``role`` in ``team``."""
+    user = UserFactory(username=username)
+    MembershipFactory(team=team, user=user, role=role)
+    return user

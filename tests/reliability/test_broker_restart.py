@@ -19,11 +19,9 @@ from typing import Any
 
 import pytest
 import redis
-from django.conf import settings
-from django.db import connection
 
 from tests.factories import membership_of
-from tests.helpers import ROOT, SentTasks, short_settings, wait_for, worker_command
+from tests.helpers import SentTasks, short_settings, wait_for, worker_running
 from webapp.core import embedded_redis
 from webapp.core.jobs import END_STATUSES, JobStatus
 
@@ -65,22 +63,10 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 @pytest.fixture
 def worker(broker: Broker) -> Iterator[subprocess.Popen]:
-    env = {**os.environ, "ATELIER_DATABASE_NAME": str(connection.settings_dict["NAME"]), "PYTHONUNBUFFERED": "1",
-           "REDIS_URL": broker.url}
-    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        env.pop(name, None)
-    log = open(settings.VAR_DIR / "broker-restart-worker.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(worker_command("all", "-n", f"broker-restart-{os.getpid()}@test"), cwd=ROOT,
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    env = {"REDIS_URL": broker.url, "CELERY_BROKER_URL": None, "CELERY_RESULT_BACKEND": None}
+    with worker_running("all", "-n", f"broker-restart-{os.getpid()}@test", log="broker-restart-worker.log",
+                        env=env) as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def _send(sent: SentTasks, broker: Broker) -> None:

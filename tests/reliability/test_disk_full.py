@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from tests.factories import membership_of
-from tests.helpers import ROOT, tiny_request, wait_for, worker_command
+from tests.helpers import tiny_request, wait_for, worker_running
 from webapp.core.jobs import END_STATUSES, JobStatus
 
 pytestmark = [pytest.mark.stack, pytest.mark.model, pytest.mark.django_db(transaction=True)]
@@ -61,20 +60,9 @@ def full_media(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def full_worker(full_media: Path, redis_server) -> Iterator[subprocess.Popen]:
-    env = {**os.environ, "ATELIER_DATABASE_NAME": str(connection.settings_dict["NAME"]), "PYTHONUNBUFFERED": "1",
-           "ATELIER_VAR_DIR": str(full_media.parent), "ATELIER_PRELOAD_TEXT_MODEL": "0"}
-    log = open(settings.VAR_DIR / "diskfull-worker.log", "w")  # noqa: SIM115 - closed below
-    worker = subprocess.Popen(worker_command("all", "-Q", QUEUE, "-n", f"{QUEUE}@test"), cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    try:
+    env = {"ATELIER_VAR_DIR": str(full_media.parent), "ATELIER_PRELOAD_TEXT_MODEL": "0"}
+    with worker_running("all", "-Q", QUEUE, "-n", f"{QUEUE}@test", log="diskfull-worker.log", env=env) as worker:
         yield worker
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
 
 
 def test_a_full_disk_fails_the_image_job_clearly_and_leaves_no_asset(project, bob, full_media, full_worker,

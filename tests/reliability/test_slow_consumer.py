@@ -20,7 +20,7 @@ from django.conf import settings
 from django.test import Client
 
 from tests.factories import membership_of
-from tests.helpers import short_settings, wait_for
+from tests.helpers import chat_socket_path, short_settings, wait_for
 from webapp.core.jobs import END_STATUSES, JobStatus
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
@@ -94,7 +94,7 @@ def test_a_consumer_that_reads_nothing_does_not_slow_the_worker(project, bob, ce
     _ended(_reply(project, bob, _conversation(project, bob)))  # warm-up: the first reply pays for loading
 
     fast_conversation = _conversation(project, bob)
-    fast_socket = _open_socket(asgi_server, f"/ws/chat/{fast_conversation.pk}/", cookie)
+    fast_socket = _open_socket(asgi_server, chat_socket_path(fast_conversation), cookie)
     drain = Drain(fast_socket)
     drain.start()
     fast = _ended(_reply(project, bob, fast_conversation))
@@ -102,7 +102,7 @@ def test_a_consumer_that_reads_nothing_does_not_slow_the_worker(project, bob, ce
     fast_socket.close()
 
     slow_conversation = _conversation(project, bob)
-    slow_socket = _open_socket(asgi_server, f"/ws/chat/{slow_conversation.pk}/", cookie, rcvbuf=1024)
+    slow_socket = _open_socket(asgi_server, chat_socket_path(slow_conversation), cookie, rcvbuf=1024)
     try:
         slow = _ended(_reply(project, bob, slow_conversation))
         time.sleep(1)

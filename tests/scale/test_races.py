@@ -11,16 +11,15 @@ end with two sets of assets.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections import Counter
+from contextlib import ExitStack
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from tests.factories import membership_of
-from tests.helpers import ROOT, tiny_request, wait_for, worker_command
+from tests.helpers import tiny_request, wait_for, worker_running
 from webapp.core.workers import workers_seen
 from webapp.studio import services
 from webapp.studio.models import Asset, Job
@@ -37,26 +36,13 @@ JOBS = 40
 
 @pytest.fixture
 def two_workers(redis_server, django_db_setup, tmp_path):
-    env = {**os.environ, "ATELIER_DATABASE_NAME": str(connection.settings_dict["NAME"]), "PYTHONUNBUFFERED": "1"}
-    processes = []
-    for name in ("race-a", "race-b"):
-        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - the child keeps it
-        processes.append(subprocess.Popen(
-            worker_command("image", "-Q", QUEUE, "-n", f"{name}@%h"),
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        ))
-    try:
+    with ExitStack() as stack:
+        processes = [stack.enter_context(worker_running("image", "-Q", QUEUE, "-n", f"{name}@%h",
+                                                        log=tmp_path / f"{name}.log"))
+                     for name in ("race-a", "race-b")]
         wait_for(lambda: {w.name.split("@")[0] for w in workers_seen() if w.alive and QUEUE in w.queues}
                  >= {"race-a", "race-b"}, timeout=300, what="both race workers")
         yield processes
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def test_two_workers_on_one_queue_run_each_of_40_jobs_exactly_once(two_workers, project, bob, no_enqueue, monkeypatch):

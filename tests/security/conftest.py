@@ -2,12 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import MembershipFactory, UserFactory, membership_of
-from tests.security.helpers import mship
+from tests.factories import membership_of
 from webapp.api.services.keys import key_create
-from webapp.chat import services
 from webapp.chat.models import Conversation, Message, Role
-from webapp.chat.params import ReplySettings, default_model_name, default_params
+from webapp.chat.params import default_model_name
 from webapp.prompt_templates import services as template_services
 from webapp.prompts.models import PromptRecord
 from webapp.reviews import services as review_services
@@ -19,20 +17,8 @@ from webapp.workspaces.models import Role as TeamRole
 
 
 @pytest.fixture
-def conversation(project, alice):
-    reply_settings = ReplySettings(model_name=default_model_name(), params={**default_params(), "max_new_tokens": 8})
-    return services.conversation_create(project=project, actor=mship(alice, project), reply_settings=reply_settings)
-
-
-def short_settings(**params) -> ReplySettings:
-    return ReplySettings(model_name=default_model_name(), params={**default_params(), "max_new_tokens": 8, **params})
-
-
-@pytest.fixture
-def world(team, alice, bob, carol, project, no_enqueue):
+def world(team, alice, bob, carol, dave, project, no_enqueue):
     """Alice's team with one of everything, and dave: a member who gets removed."""
-    dave = UserFactory(username="dave")
-    MembershipFactory(team=team, user=dave, role=TeamRole.MEMBER)
     conversation = Conversation.objects.create(project=project, created_by=bob, title="plans")
     prompt_record = PromptRecord.objects.create(project=project, author=bob, kind="chat", text="hi")
     prompt = Message.objects.create(conversation=conversation, role=Role.USER, author=bob, text="hi",

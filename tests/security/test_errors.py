@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.security.helpers import mship
+from tests.helpers import membership
 from webapp.chat import services as chat_services
 from webapp.chat.models import Message
 from webapp.core.jobs import JobStatus
@@ -27,7 +27,7 @@ def _error_id(text: str) -> str:
 @pytest.mark.usefixtures("redis_server")
 def test_a_failed_reply_shows_a_generic_message_and_logs_the_detail(conversation, bob, monkeypatch, caplog, no_enqueue):
     import generation.text.engine
-    from tests.security.conftest import short_settings
+    from tests.helpers import short_settings
 
     def boom(request, should_stop):
         raise RuntimeError(SECRET)
@@ -35,7 +35,7 @@ def test_a_failed_reply_shows_a_generic_message_and_logs_the_detail(conversation
 
     monkeypatch.setattr(generation.text.engine, "text_engine", lambda name: None)
     monkeypatch.setattr(generation.text.engine, "generate_text", boom)
-    reply = chat_services.message_send(conversation=conversation, actor=mship(bob, conversation), text="hi", parent=None,
+    reply = chat_services.message_send(conversation=conversation, actor=membership(bob, conversation), text="hi", parent=None,
                                        reply_settings=short_settings())
     with caplog.at_level(logging.ERROR):
         chat_services.reply_run(message_id=reply.pk)

@@ -1,12 +1,16 @@
 """The IDOR matrix, built from the URLconf: every URL that names an object, as an outsider,
 as a removed member and (for writes) as a viewer, is refused. A new app's URLs join by
-themselves; a new kind of id needs one object in the ``world`` fixture (tests/security/conftest.py; the test says which)."""
+themselves; a new kind of id needs one object in the ``world`` fixture (tests/security/conftest.py):
+until it has one, the URL's tests fail, naming it and the id. Every websocket route is walked too."""
 from __future__ import annotations
 
+import re
+
 import pytest
+from asgiref.sync import sync_to_async
 from django.urls import reverse
 
-from tests.helpers import url_patterns
+from tests.helpers import session_client, socket_for, url_patterns
 from webapp.api.models import ApiKey
 from webapp.chat.models import Conversation, Message
 from webapp.prompt_templates.models import PromptTemplate, TemplateVersion
@@ -39,9 +43,14 @@ def _object_urls() -> list[tuple[str, list[str]]]:
 
 def _url(name: str, kwargs: list[str], world: dict) -> str:
     missing = [k for k in kwargs if k not in world]
-    if missing:  # shows in every run's summary until the world fixture gains the object
-        pytest.xfail(f"{name}: add an object for {missing} to the IDOR matrix's world fixture")
+    if missing:  # a new kind of id: the URL must not pass untested
+        pytest.fail(f"{name}: the world fixture (tests/security/conftest.py) has no object for {missing}")
     return reverse(name, kwargs={k: world[k] for k in kwargs})
+
+
+def test_a_url_whose_id_the_world_lacks_fails_naming_the_url_and_the_id():
+    with pytest.raises(pytest.fail.Exception, match=r"chat:conversation: .* no object for \['conversation_id'\]"):
+        _url("chat:conversation", ["project_id", "conversation_id"], {"project_id": 1})
 
 
 def _snapshot() -> tuple:
@@ -87,3 +96,29 @@ def test_a_viewer_cannot_write_anywhere(name, kwargs, world, carol, client_for):
     # counts is that nothing was written.
     assert response.status_code < 500, f"POST {name} as a viewer: {response.status_code}"
     assert before == after, f"POST {name} as a viewer wrote something"
+
+
+def _socket_routes() -> list[str]:
+    from webapp.routing import websocket_urlpatterns
+
+    return [str(route.pattern) for route in websocket_urlpatterns]
+
+
+def _socket_path(route: str, world: dict) -> str:
+    names = re.findall(r"<(?:\w+:)?(\w+)>", route)
+    missing = [n for n in names if n not in world]
+    if missing:
+        pytest.fail(f"socket {route}: the world fixture (tests/security/conftest.py) has no object for {missing}")
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(world[m.group(1)]), route)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("redis_server")
+@pytest.mark.parametrize("route", _socket_routes())
+async def test_every_socket_opens_for_a_member_only(route, world, bob, mallory):
+    path = _socket_path(route, world)
+    for user, opens in ((bob, True), (mallory, False), (world["dave"], False)):
+        socket = socket_for(path, await sync_to_async(session_client)(user))
+        connected, code = await socket.connect(timeout=5)
+        assert connected == opens, f"{path} as {user.username}: {'opened' if connected else code}"
+        await socket.disconnect()

@@ -17,7 +17,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from tests.webapp.reviews.helpers import image, make_image, membership  # noqa: F401 - fixtures
+from tests.helpers import membership
 from webapp.audit.models import AuditEntry
 from webapp.chat.markdown import render_markdown
 from webapp.chat.models import Conversation, Message
@@ -35,7 +35,7 @@ SCRIPT = "<script src='/media/evil.js'></script><img src=x onerror=alert(1)>"
 
 
 @pytest.fixture
-def source(project, image, alice, bob):  # noqa: F811
+def source(project, image, alice, bob):
     """Launch: a chat message, bob's image, alice's verdict and comment on it."""
     conversation = Conversation.objects.create(project=project, created_by=bob, title="Plans")
     Message.objects.create(conversation=conversation, role="user", author=bob, text="**hello**",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, member_make
 from webapp.workspaces import selectors, services
 from webapp.workspaces.models import Invite, Membership, Role
 
@@ -14,10 +14,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def dave(team):
-    """An admin of Acme."""
-    user = UserFactory(username="dave")
-    MembershipFactory(team=team, user=user, role=Role.ADMIN)
-    return user
+    """An admin of Acme (here, not the suite's plain member)."""
+    return member_make(team, "dave", Role.ADMIN)
 
 
 def member(team, user) -> Membership:

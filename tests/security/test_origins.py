@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.security.helpers import session_client, socket_for
+from tests.helpers import (
+    chat_socket_path,
+    reviews_socket_path,
+    session_client,
+    socket_for,
+    studio_socket_path,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_server")]
 
@@ -18,7 +24,7 @@ FOREIGN = [
 
 
 def _paths(conversation, project) -> list[str]:
-    return [f"/ws/chat/{conversation.pk}/", f"/ws/projects/{project.pk}/studio/"]
+    return [chat_socket_path(conversation), studio_socket_path(project), reviews_socket_path(project)]
 
 
 @pytest.mark.parametrize("origin", FOREIGN)
@@ -40,7 +46,7 @@ async def test_a_missing_origin_is_refused(conversation, project, bob):
 async def test_a_wildcard_setting_still_refuses_null_and_missing(conversation, bob, settings):
     settings.ATELIER_ORIGINS = ["*", "http://localhost:8000"]
     client = await sync_to_async(session_client)(bob)
-    path = f"/ws/chat/{conversation.pk}/"
+    path = chat_socket_path(conversation)
     for origin in ("null", None, "http://localhost:3000"):
         connected, _ = await socket_for(path, client, origin=origin).connect(timeout=5)
         assert not connected
@@ -48,7 +54,7 @@ async def test_a_wildcard_setting_still_refuses_null_and_missing(conversation, b
 
 async def test_the_sites_own_origin_opens_the_socket(conversation, bob):
     client = await sync_to_async(session_client)(bob)
-    socket = socket_for(f"/ws/chat/{conversation.pk}/", client)
+    socket = socket_for(chat_socket_path(conversation), client)
     connected, _ = await socket.connect(timeout=5)
     assert connected
     await socket.disconnect()

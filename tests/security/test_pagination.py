@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.security.conftest import short_settings
-from tests.security.helpers import mship
+from tests.helpers import membership, short_settings
 from webapp.chat import selectors, services
 from webapp.chat.models import Conversation, Message, Role
 
@@ -38,7 +37,7 @@ def test_a_long_thread_shows_its_newest_page_with_a_link_to_earlier(conversation
 @pytest.mark.usefixtures("redis_server")
 def test_a_finished_reply_stores_its_rendered_markdown(conversation, bob, monkeypatch):
     monkeypatch.setattr("webapp.chat.tasks.generate_reply.apply_async", lambda *a, **k: None)
-    reply = services.message_send(conversation=conversation, actor=mship(bob, conversation), text="**bold** prompt", parent=None,
+    reply = services.message_send(conversation=conversation, actor=membership(bob, conversation), text="**bold** prompt", parent=None,
                                   reply_settings=short_settings())
     assert "<strong>bold</strong>" in Message.objects.get(pk=reply.parent_id).html
     services.reply_fail(message_id=reply.pk, reason="test")

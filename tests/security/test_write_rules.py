@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from tests.factories import MembershipFactory, UserFactory
-from tests.webapp.reviews.helpers import dave, finish_job, image, make_image, membership
+from tests.helpers import finish_job, membership
 from webapp.chat.models import Conversation, Message, Role
 from webapp.core.jobs import JobStatus
 from webapp.prompts.models import PromptRecord
@@ -27,7 +27,6 @@ from webapp.workspaces.models import Role as TeamRole
 
 pytestmark = pytest.mark.django_db
 
-__all__ = ["dave", "image", "make_image"]  # fixtures used here
 
 
 @pytest.fixture

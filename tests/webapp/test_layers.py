@@ -35,3 +35,15 @@ def test_a_lower_app_never_imports_a_higher_one(app, forbidden):
 
 def test_the_check_sees_reviews_importing_studio():
     assert any(m.startswith("webapp.studio") for m in _imports("reviews"))
+
+
+def test_the_layers_contract_names_every_app_and_the_celery_app_below_core():
+    import tomllib
+
+    config = tomllib.loads((WEBAPP.parent / "pyproject.toml").read_text())
+    (layers,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    named = {name.strip() for layer in layers["layers"] for name in layer.split("|")}
+    apps = {path.parent.name for path in WEBAPP.glob("*/apps.py")}
+    assert not any(name.startswith("(") for name in named), "a layer marked 'may not exist'"
+    assert apps <= named, f"apps missing from the layers: {sorted(apps - named)}"
+    assert layers["layers"][-2:] == ["core", "celery"] and "celery" not in layers["exhaustive_ignores"]

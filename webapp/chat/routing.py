@@ -5,5 +5,5 @@ from django.urls import path
 from webapp.chat import consumers
 
 websocket_urlpatterns = [
-    path("ws/chat/<int:conversation_id>/", consumers.ConversationConsumer.as_asgi()),
+    path("ws/projects/<int:project_id>/chat/<int:conversation_id>/", consumers.ConversationConsumer.as_asgi()),
 ]

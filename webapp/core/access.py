@@ -7,13 +7,14 @@ password can change while it stays open. Two mechanisms keep it honest:
   Services that take access away (member removed, role changed, logout,
   password changed) call ``access_revoke`` and, after the transaction commits,
   an ``access.revoked`` event reaches every socket of that user, which re-checks
-  at once and closes (or downgrades) within milliseconds.
+  at once and closes within milliseconds when access is gone. (Sockets only
+  listen: a role change matters to the writes, which go over HTTP.)
 - **The safety net**: every action from the client re-checks the session and
-  the membership in the database, and events to the client re-check at most
-  ``RECHECK_SECONDS`` apart, so a lost event (a Redis blip) costs at most that.
+  the membership in the database, once, and events to the client re-check at
+  most ``RECHECK_SECONDS`` apart, so a lost event (a Redis blip) costs at most that.
 
-``LiveAccessMixin`` gives a consumer both. Other long-lived things (API
-streams, other apps' sockets) listen to the same group or call the same checks.
+``LiveAccessMixin`` gives a consumer both, and joins and leaves its groups.
+Other long-lived things (API streams) listen to the same group or call the same checks.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from django.utils.crypto import constant_time_compare
 
 REVOKED_EVENT = "access.revoked"
 CLOSE_REVOKED = 4403
+CLOSE_NOT_FOUND = 4404  # an anonymous visitor, an outsider, or nothing there: the same answer
 # Events to the client re-check the database at most this often (the revoked
 # event is the fast path; this bounds the damage when it is lost).
 RECHECK_SECONDS = 1.0
@@ -74,11 +76,23 @@ def session_user_current(*, session_key: str | None, user_id: int | None) -> boo
 
 
 class LiveAccessMixin:
-    """For channels consumers: join ``user_<id>``, re-check access on actions and events.
+    """For channels consumers: open, join and leave the groups, re-check access on actions and events.
 
-    Subclasses implement ``access_reload()`` (sync, runs in a DB thread): reload
-    the membership of whatever the socket shows, update their own role flags,
-    and return False when the user may no longer see it.
+    Subclasses implement two things, both about what the URL names (never about
+    anything the client sends):
+
+    - ``access_reload()`` (sync, runs in a DB thread): load what the socket shows
+      through a membership-scoped selector, keep what the consumer needs, and
+      return False when the user may no longer see it. It is the one access check:
+      at connect, before each client action, and before events (at most
+      ``RECHECK_SECONDS`` apart).
+    - ``access_groups()``: the socket's channel-layer groups, named from what
+      ``access_reload`` loaded and the session's user.
+
+    The mixin's ``connect`` closes with ``CLOSE_NOT_FOUND`` for anonymous
+    visitors and outsiders; otherwise it joins ``user_<id>`` and the socket's
+    groups, then accepts. ``disconnect`` leaves them all. A client action
+    calls ``access_allowed(fresh=True)`` once, then works on what it loaded.
     """
 
     scope: dict[str, Any]
@@ -87,10 +101,17 @@ class LiveAccessMixin:
 
     _access_ok: bool = False
     _access_checked: float = 0.0
-    _user_group: str | None = None
+    _groups: tuple[str, ...] = ()
 
     def access_reload(self) -> bool:
         raise NotImplementedError
+
+    def access_groups(self) -> list[str]:
+        raise NotImplementedError
+
+    def _access_open_sync(self) -> bool:
+        user = self.scope.get("user")
+        return user is not None and user.is_authenticated and self.access_reload()
 
     def _access_check_sync(self) -> bool:
         user = self.scope.get("user")
@@ -100,15 +121,27 @@ class LiveAccessMixin:
             return False
         return session_user_current(session_key=session_key, user_id=user.pk) and self.access_reload()
 
+    async def connect(self) -> None:
+        if not await database_sync_to_async(self._access_open_sync)():
+            await self.close(code=CLOSE_NOT_FOUND)  # type: ignore[attr-defined]
+            return
+        await self.access_join()
+        await self.accept()  # type: ignore[attr-defined]
+
+    async def disconnect(self, code: int) -> None:
+        await self.access_leave()
+
     async def access_join(self) -> None:
-        """Call in ``connect`` once the first check passed, before ``accept``."""
-        self._user_group = user_group_name(self.scope["user"].pk)
-        await self.channel_layer.group_add(self._user_group, self.channel_name)
+        """Join ``user_<id>`` (the revoked events) and the socket's own groups; access holds from now."""
+        self._groups = (user_group_name(self.scope["user"].pk), *self.access_groups())
+        for group in self._groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         self._access_ok, self._access_checked = True, time.monotonic()
 
     async def access_leave(self) -> None:
-        if self._user_group:
-            await self.channel_layer.group_discard(self._user_group, self.channel_name)
+        groups, self._groups = self._groups, ()
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def access_allowed(self, *, fresh: bool = False) -> bool:
         """True while access holds; closes the socket (once) when it is gone.

@@ -4,43 +4,36 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import Http404
 from django.template.loader import render_to_string
 
 from webapp.core.access import LiveAccessMixin
 from webapp.reviews import selectors
 from webapp.reviews.events import inbox_group_name
+from webapp.workspaces.selectors import project_get_for_member
 
 
 class InboxConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
-    """The user's review inbox and nav badge, live.
+    """One project's review events for the user's inbox and nav badge, live, at ``/ws/projects/<id>/reviews/``.
 
-    One group per user. An event names only the review that changed; the
-    consumer re-reads the inbox through membership-scoped selectors, so a
-    review in a team the user has left never reaches them. Logging out or
-    changing the password closes it (``webapp.core.access``).
+    One group per (project, user). An event names only the review that
+    changed; the consumer re-reads the user's inbox through membership-scoped
+    selectors, so a review in a team the user has left never reaches them.
+    Leaving the project, logging out or changing the password closes it
+    (``webapp.core.access``). A page outside any project opens one per project.
     """
 
-    group: str | None = None
-
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4404)
-            return
-        self.group = inbox_group_name(user_id=user.pk)
-        await self.access_join()
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-
     def access_reload(self) -> bool:
-        # The inbox spans every team of the user and is re-read through memberships
-        # on each event; only the session itself can end access here.
+        try:
+            self.project = project_get_for_member(
+                user=self.scope["user"], project_id=self.scope["url_route"]["kwargs"]["project_id"]
+            )
+        except Http404:
+            return False
         return True
 
-    async def disconnect(self, code: int) -> None:
-        await self.access_leave()
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+    def access_groups(self) -> list[str]:
+        return [inbox_group_name(project_id=self.project.pk, user_id=self.scope["user"].pk)]
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page only listens; anything it sends is ignored."""

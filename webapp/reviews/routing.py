@@ -5,5 +5,5 @@ from django.urls import path
 from webapp.reviews import consumers
 
 websocket_urlpatterns = [
-    path("ws/reviews/inbox/", consumers.InboxConsumer.as_asgi()),
+    path("ws/projects/<int:project_id>/reviews/", consumers.InboxConsumer.as_asgi()),
 ]

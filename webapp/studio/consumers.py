@@ -14,7 +14,7 @@ from webapp.workspaces.selectors import project_get_for_member
 
 
 class StudioConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
-    """Live job cards for one user in one project.
+    """Live job cards for one user in one project, at ``/ws/projects/<id>/studio/``.
 
     Authenticated members only (the origin is checked by the ASGI stack);
     the group comes from the URL's project and the session's user. Events
@@ -22,33 +22,17 @@ class StudioConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
     Access is re-checked before events (``webapp.core.access``).
     """
 
-    group: str | None = None
-
-    async def connect(self) -> None:
-        user = self.scope["user"]
-        project_id = self.scope["url_route"]["kwargs"]["project_id"]
-        try:
-            project = await database_sync_to_async(project_get_for_member)(user=user, project_id=project_id)
-        except Http404:
-            await self.close(code=4404)
-            return
-        self.group = studio_group_name(project_id=project.pk, user_id=user.pk)
-        await self.access_join()
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-
     def access_reload(self) -> bool:
-        project_id = self.scope["url_route"]["kwargs"]["project_id"]
         try:
-            project_get_for_member(user=self.scope["user"], project_id=project_id)
+            self.project = project_get_for_member(
+                user=self.scope["user"], project_id=self.scope["url_route"]["kwargs"]["project_id"]
+            )
         except Http404:
             return False
         return True
 
-    async def disconnect(self, code: int) -> None:
-        await self.access_leave()
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+    def access_groups(self) -> list[str]:
+        return [studio_group_name(project_id=self.project.pk, user_id=self.scope["user"].pk)]
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page only listens; anything it sends is ignored."""
@@ -67,9 +51,8 @@ class StudioConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
 
     def _render_job(self, job_id: int) -> str:
         user = self.scope["user"]
-        project_id = self.scope["url_route"]["kwargs"]["project_id"]
         try:
-            job = selectors.job_get_for_member(user=user, project_id=project_id, job_id=job_id)
+            job = selectors.job_get_for_member(user=user, project_id=self.project.pk, job_id=job_id)
         except Http404:  # membership ended while connected
             return ""
         queue = selectors.job_queue_for_user(project=job.project, user=user)

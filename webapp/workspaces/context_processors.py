@@ -11,9 +11,14 @@ def switcher(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {}
 
+    loaded: list[list[Any]] = []
+
     def teams() -> list[Any]:
+        """Loaded once per response: the switcher and the review sockets both read it."""
         from webapp.workspaces.selectors import team_list_for_user
 
-        return list(team_list_for_user(user=user))
+        if not loaded:
+            loaded.append(list(team_list_for_user(user=user)))
+        return loaded[0]
 
     return {"switcher_teams": teams}

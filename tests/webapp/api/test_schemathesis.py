@@ -8,7 +8,7 @@ from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.webapp.api.conftest import make_key
+from tests.helpers import make_key
 from webapp.api.openapi import openapi_document
 
 pytestmark = [pytest.mark.django_db]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.webapp.api.conftest import make_key
+from tests.helpers import make_key
 from webapp.api import services, stream
 from webapp.api.models import TextJob
 from webapp.api.params import chat_spec
@@ -34,7 +34,7 @@ def call(project, bob, no_enqueue, django_capture_on_commit_callbacks):
 
 
 def test_a_call_enqueues_one_job_per_choice_on_the_text_queue(call, no_enqueue):
-    assert [(s["name"], s["queue"], s["args"]) for s in no_enqueue] == [
+    assert [(sent.name, sent.queue, sent.args) for sent in no_enqueue] == [
         ("api.run_text_job", "text", [job.pk]) for job in call
     ]
     assert [job.params["seed"] for job in call] == [4, 5]

@@ -13,7 +13,7 @@ import pytest
 from openai import OpenAI
 
 from generation.image import read_png_metadata
-from tests.webapp.api.conftest import make_key
+from tests.helpers import make_key
 from webapp.api.models import ApiKey, TextJob
 from webapp.prompts.models import PromptRecord
 from webapp.studio.models import Asset

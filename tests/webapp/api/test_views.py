@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.webapp.api.conftest import ApiClient, make_key
+from tests.helpers import ApiClient, make_key
 from webapp.api.models import ApiKey, TextJob
 from webapp.api.services import secret_hash
 from webapp.prompts.models import PromptRecord

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.webapp.reviews.helpers import finish_job, membership
+from tests.helpers import finish_job, membership
 from webapp.audit.models import AuditAction, AuditEntry, AuditImmutableError
 from webapp.audit.services import audit_record
 from webapp.reviews import services

@@ -1,6 +1,5 @@
-"""Chat fixtures: a conversation in alice's project, settings with short replies, and a
-tiny in-code model for tests that decode in this process (the real stack tests use the
-real default model in a real worker)."""
+"""Chat fixtures: a tiny in-code model for tests that decode in this process (the real stack
+tests use the real default model in a real worker). ``conversation`` is the suite's (tests/conftest.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,16 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.factories import membership_of
-from tests.helpers import short_settings
-from webapp.chat import services
-
 TINY = "tiny-chat"
-
-
-@pytest.fixture
-def conversation(project, alice):
-    return services.conversation_create(project=project, actor=membership_of(alice), reply_settings=short_settings())
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -12,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from tests.factories import membership_of
-from tests.helpers import short_settings, worker_command
+from tests.helpers import short_settings, worker_answers, worker_running
 from webapp.chat import services
 from webapp.chat.models import Message
 from webapp.core import jobs
@@ -34,36 +33,12 @@ PROMPTS = [
 @pytest.fixture(scope="module")
 def text_worker(redis_server, django_db_setup) -> Iterator[str]:
     """A text worker on a queue of its own, so no other test's worker takes these replies."""
-    from django.db import connection
-
-    from webapp.celery import app
-
     queue = f"text-batch-{os.getpid()}"
-    env = dict(os.environ, ATELIER_DATABASE_NAME=str(connection.settings_dict["NAME"]), PYTHONUNBUFFERED="1")
-    env["ATELIER_TEXT_BATCH"] = "8"
     # Same tokens alone and batched needs OpenVINO's f32 kernels (README: the text engine).
-    env["ATELIER_OPENVINO_PRECISION"] = "exact"
-    log_path = settings.VAR_DIR / "text-worker.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        worker_command("text", "-Q", queue, "-n", f"text-batch-{os.getpid()}@%h"),
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 240
-    try:
-        while not any(queue in name for reply in app.control.ping(timeout=1.0) for name in reply):
-            if process.poll() is not None:
-                raise RuntimeError(f"the text worker exited early; see {log_path}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the text worker did not answer; see {log_path}")
+    env = {"ATELIER_TEXT_BATCH": "8", "ATELIER_OPENVINO_PRECISION": "exact"}
+    with worker_running("text", "-Q", queue, "-n", f"{queue}@%h", log="text-worker.log", env=env,
+                        ready=worker_answers(queue), ready_timeout=240):
         yield queue
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture

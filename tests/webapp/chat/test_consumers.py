@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from tests.factories import membership_of
-from tests.helpers import short_settings
-from webapp.asgi import application
+from tests.helpers import chat_send, chat_socket_path, session_client, short_settings, socket_for
 from webapp.chat import services, stream
 from webapp.chat.models import Message
 from webapp.core.jobs import JobStatus
@@ -22,13 +19,8 @@ def reply(conversation, bob):
                                  reply_settings=short_settings())
 
 
-def _socket(conversation, user=None, origin="http://localhost:8000") -> WebsocketCommunicator:
-    headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
-    if user is not None:
-        client = Client()
-        client.force_login(user)
-        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
-    return WebsocketCommunicator(application, f"/ws/chat/{conversation.pk}/", headers=headers)
+def _socket(conversation, user=None, origin="http://localhost:8000"):
+    return socket_for(chat_socket_path(conversation), session_client(user) if user else None, origin=origin)
 
 
 async def test_anonymous_user_is_refused(conversation):
@@ -46,6 +38,16 @@ async def test_an_outsider_cannot_join_another_projects_conversation(conversatio
     socket = await sync_to_async(_socket)(conversation, mallory)
     connected, code = await socket.connect()
     assert not connected and code == 4404
+
+
+async def test_a_conversation_under_another_projects_id_is_not_found(conversation, other_project, mallory, bob):
+    """The URL's project must be the conversation's: mallory's own project id does not open Acme's conversation,
+    and bob cannot reach his conversation through a project id that is not its own."""
+    for user, project_id in ((mallory, other_project.pk), (bob, other_project.pk)):
+        client = await sync_to_async(session_client)(user)
+        socket = socket_for(f"/ws/projects/{project_id}/chat/{conversation.pk}/", client)
+        connected, code = await socket.connect()
+        assert not connected and code == 4404
 
 
 async def test_a_member_joins_and_gets_live_events_for_the_conversation(conversation, reply, bob):
@@ -84,39 +86,41 @@ async def test_resume_of_a_message_from_another_conversation_reveals_nothing(con
     await socket.disconnect()
 
 
-async def test_a_viewer_cannot_send(conversation, reply, carol, no_enqueue):
-    socket = await sync_to_async(_socket)(conversation, carol)
-    connected, _ = await socket.connect()
-    assert connected  # viewers read
-    await socket.send_json_to({"type": "send", "text": "let me in"})
-    answer = await socket.receive_json_from(timeout=5)
-    assert answer["type"] == "error" and "Viewers" in answer["error"]
-    await socket.send_json_to({"type": "stop", "message": reply.pk})
-    assert (await socket.receive_json_from(timeout=5))["type"] == "error"
+@pytest.mark.parametrize("write", [{"type": "send", "text": "let me in"}, {"type": "stop", "message": 0}])
+async def test_the_socket_takes_no_writes_they_go_over_http(write, conversation, reply, bob, no_enqueue):
+    socket = await sync_to_async(_socket)(conversation, bob)
+    assert (await socket.connect())[0]
+    await socket.send_json_to({**write, "message": reply.pk} if write["type"] == "stop" else write)
+    assert await socket.receive_json_from(timeout=5) == {"type": "error", "error": "unknown request (writes go over HTTP)"}
     assert await sync_to_async(Message.objects.count)() == 2 and no_enqueue.ids() == [reply.pk]
     assert (await sync_to_async(Message.objects.get)(pk=reply.pk)).status == JobStatus.QUEUED
     await socket.disconnect()
 
 
-async def _next(socket, kind: str) -> dict:
-    """The next message of this type (live "created" notes may come in between)."""
-    while True:
-        message = await socket.receive_json_from(timeout=5)
-        if message["type"] == kind:
-            return message
-
-
-async def test_a_member_sends_over_the_socket(conversation, reply, bob, no_enqueue):
+async def test_a_send_over_http_reaches_everyone_watching_the_socket(conversation, reply, bob, no_enqueue):
     await sync_to_async(Message.objects.filter(pk=reply.pk).update)(status=JobStatus.DONE, text="hi")
     socket = await sync_to_async(_socket)(conversation, bob)
     await socket.connect()
-    await socket.send_json_to({"type": "send", "text": "next one", "parent": reply.pk, "max_new_tokens": 4})
-    answer = await _next(socket, "queued")
-    new_reply = await sync_to_async(Message.objects.get)(pk=answer["message"])
-    assert new_reply.parent_id == answer["prompt"] and new_reply.params["max_new_tokens"] == 4
-    assert no_enqueue.ids() == [reply.pk, new_reply.pk]
-    await socket.send_json_to({"type": "send", "text": "bad", "parent": new_reply.pk, "top_p": 0})
-    assert (await _next(socket, "error"))["fields"] == {"top_p": ["must be in (0, 1], got 0"]}
+    client = await sync_to_async(session_client)(bob)
+    new_id = await sync_to_async(chat_send)(client, conversation, "next one", parent=reply.pk, max_new_tokens=4)
+    new_reply = await sync_to_async(Message.objects.get)(pk=new_id)
+    assert new_reply.params["max_new_tokens"] == 4 and no_enqueue.ids() == [reply.pk, new_id]
+    assert await socket.receive_json_from(timeout=5) == {"type": "created", "message": new_id,
+                                                         "prompt": new_reply.parent_id}
+    await socket.disconnect()
+
+
+async def test_one_resume_checks_membership_once(conversation, reply, bob, monkeypatch):
+    from webapp.chat import selectors
+
+    calls = []
+    real = selectors.conversation_get_for_member
+    monkeypatch.setattr(selectors, "conversation_get_for_member", lambda **kw: calls.append(kw) or real(**kw))
+    socket = await sync_to_async(_socket)(conversation, bob)
+    assert (await socket.connect())[0] and len(calls) == 1  # the check at connect
+    await socket.send_json_to({"type": "resume", "message": reply.pk, "after": 0})
+    assert await socket.receive_nothing(timeout=0.5)  # nothing in the log yet
+    assert len(calls) == 2
     await socket.disconnect()
 
 

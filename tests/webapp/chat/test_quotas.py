@@ -3,12 +3,10 @@ with a clear error, nothing is written or queued, and nothing already queued is 
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from tests.factories import membership_of
-from tests.security.helpers import session_client, socket_for
-from tests.webapp.chat.conftest import short_settings
+from tests.helpers import short_settings
 from webapp.chat import services
 from webapp.chat.forms import settings_initial
 from webapp.chat.models import Message
@@ -23,12 +21,9 @@ def quota(settings):
 
 
 @pytest.fixture(autouse=True)
-def sent(monkeypatch):
-    from webapp.core import jobs
-
-    sent: list[int] = []
-    monkeypatch.setattr(jobs, "task_send", lambda name, *, args, queue, task_id=None: sent.append(args[0]))
-    return sent
+def sent(no_enqueue):
+    """The reply ids sent to the broker (the suite's ``no_enqueue`` catches them)."""
+    return no_enqueue
 
 
 def _send(conversation, user, text="Plan the launch"):
@@ -45,10 +40,10 @@ def _snapshot():
 @pytest.mark.django_db(transaction=True)  # enqueues happen on commit
 def test_a_send_past_the_quota_is_refused_and_loses_nothing(conversation, bob, alice, sent):
     live = [_send(conversation, bob), _send(conversation, bob, "And the venue?")]
-    before, queued = _snapshot(), list(sent)
+    before, queued = _snapshot(), sent.ids()
     with pytest.raises(QuotaExceeded, match="limit is 2"):
         _send(conversation, bob, "A third one")
-    assert _snapshot() == before and sent == queued == [reply.pk for reply in live]
+    assert _snapshot() == before and sent.ids() == queued == [reply.pk for reply in live]
     with pytest.raises(QuotaExceeded):
         services.reply_regenerate(message=live[0], actor=membership_of(bob), reply_settings=short_settings())
     with pytest.raises(QuotaExceeded):
@@ -78,20 +73,3 @@ def test_the_composer_says_so_next_to_the_send_button(client_for, project, conve
     assert 'class="error form-error">You already have 2 replies queued or being written; the limit is 2.' in html
     assert html.index("form-error") < html.index(">Send</button>")
     assert _snapshot() == before and len(sent) == 2
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("redis_server")
-async def test_the_socket_answers_an_error_event(conversation, bob, sent):
-    await sync_to_async(_send)(conversation, bob)
-    await sync_to_async(_send)(conversation, bob, "two")
-    client = await sync_to_async(session_client)(bob)
-    socket = socket_for(f"/ws/chat/{conversation.pk}/", client)
-    connected, _ = await socket.connect(timeout=5)
-    assert connected
-    await socket.send_json_to({"type": "send", "text": "three"})
-    while (answer := await socket.receive_json_from(timeout=5))["type"] != "error":
-        pass
-    assert "the limit is 2" in answer["error"]
-    assert await sync_to_async(Message.objects.count)() == 4 and len(sent) == 2
-    await socket.disconnect()

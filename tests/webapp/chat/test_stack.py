@@ -1,5 +1,6 @@
 """The real stack: embedded Redis, a real Celery worker decoding with the real default
-model, and the conversation socket through the ASGI application."""
+model, sends and stops over HTTP as the page posts them, and the conversation socket
+through the ASGI application."""
 from __future__ import annotations
 
 import asyncio
@@ -7,10 +8,8 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.test import Client
 
-from webapp.asgi import application
+from tests.helpers import chat_send, chat_socket_path, chat_stop, session_client, socket_for
 from webapp.chat.models import Message
 from webapp.core.jobs import JobStatus
 
@@ -19,32 +18,25 @@ pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 PROMPT = "List ten fruits, one per line."
 
 
-def _socket(conversation, user) -> WebsocketCommunicator:
-    client = Client()
-    client.force_login(user)
-    headers = [(b"origin", b"http://localhost:8000"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
-    return WebsocketCommunicator(application, f"/ws/chat/{conversation.pk}/", headers=headers)
+def _socket(conversation, user):
+    return socket_for(chat_socket_path(conversation), session_client(user))
 
 
 async def _events_until_end(socket, message_id: int, *, first_timeout: float = 120) -> list[dict]:
     events, timeout = [], first_timeout
     while True:
         event = await socket.receive_json_from(timeout=timeout)
-        timeout = 30
         if event.get("message") != message_id or event["type"] not in ("chunk", "end"):
-            continue
+            continue  # the "created" note to everyone watching comes first
+        timeout = 30
         events.append(event)
         if event["type"] == "end":
             return events
 
 
-async def _send(socket, **params) -> int:
-    await socket.send_json_to({"type": "send", "text": PROMPT, "strategy": "greedy", **params})
-    while True:
-        answer = await socket.receive_json_from(timeout=10)
-        if answer["type"] != "created":  # the note to everyone watching may come first
-            assert answer["type"] == "queued", answer
-            return answer["message"]
+async def _send(conversation, user, **params) -> int:
+    client = await sync_to_async(session_client)(user)
+    return await sync_to_async(chat_send)(client, conversation, PROMPT, strategy="greedy", **params)
 
 
 def _chunks_text(events: list[dict]) -> str:
@@ -54,7 +46,7 @@ def _chunks_text(events: list[dict]) -> str:
 async def test_streamed_chunks_arrive_in_order_and_join_to_the_stored_text(celery_worker, conversation, bob):
     socket = await sync_to_async(_socket)(conversation, bob)
     assert (await socket.connect())[0]
-    message_id = await _send(socket, max_new_tokens=24)
+    message_id = await _send(conversation, bob, max_new_tokens=24)
     events = await _events_until_end(socket, message_id)
     await socket.disconnect()
 
@@ -68,7 +60,7 @@ async def test_streamed_chunks_arrive_in_order_and_join_to_the_stored_text(celer
 async def test_reconnecting_with_the_last_seq_gives_the_identical_final_text(celery_worker, conversation, bob):
     first = await sync_to_async(_socket)(conversation, bob)
     await first.connect()
-    message_id = await _send(first, max_new_tokens=40)
+    message_id = await _send(conversation, bob, max_new_tokens=40)
     seen = []
     while len(seen) < 3:
         event = await first.receive_json_from(timeout=120)
@@ -92,14 +84,15 @@ async def test_reconnecting_with_the_last_seq_gives_the_identical_final_text(cel
 async def test_stop_ends_the_reply_stopped_with_its_partial_text_within_a_second(celery_worker, conversation, bob):
     socket = await sync_to_async(_socket)(conversation, bob)
     await socket.connect()
-    message_id = await _send(socket, max_new_tokens=400)
+    message_id = await _send(conversation, bob, max_new_tokens=400)
     seen = []
     while len(seen) < 2:
         event = await socket.receive_json_from(timeout=120)
         if event.get("message") == message_id and event["type"] == "chunk":
             seen.append(event)
-    await socket.send_json_to({"type": "stop", "message": message_id})
+    client = await sync_to_async(session_client)(bob)
     asked = time.monotonic()
+    await sync_to_async(chat_stop)(client, message_id, conversation.project_id)
     while True:
         reply = await sync_to_async(Message.objects.get)(pk=message_id)
         if reply.status != JobStatus.RUNNING or time.monotonic() - asked > 5:

@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.db import connection
 
-from tests.webapp.reviews.helpers import membership
+from tests.helpers import membership
 from webapp.reviews import services
 from webapp.reviews.models import AssetKind, ReviewRequest, Verdict
 

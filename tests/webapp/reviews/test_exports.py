@@ -9,7 +9,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from generation.image import read_png_metadata
-from tests.webapp.reviews.helpers import membership
+from tests.helpers import membership
 from webapp.audit.models import AuditEntry
 from webapp.reviews import services
 from webapp.reviews.models import ApprovedExport, AssetKind

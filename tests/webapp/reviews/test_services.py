@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
-from tests.webapp.reviews.helpers import finish_job, membership
+from tests.helpers import finish_job, membership
 from webapp.audit.models import AuditAction, AuditEntry
 from webapp.chat.models import Conversation, Message, Role
 from webapp.core.jobs import JobStatus as Status

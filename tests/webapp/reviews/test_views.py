@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
 from django.urls import reverse
 
-from tests.webapp.reviews.helpers import membership
+from tests.helpers import membership
 from webapp.audit.models import AuditEntry
 from webapp.reviews import services
 from webapp.reviews.models import ApprovedExport, AssetKind, Comment, ReviewRequest, Verdict
@@ -162,7 +163,7 @@ def test_the_asset_page_loads_the_review_panel_with_the_version_chain(project, r
     assert reverse("reviews:asset_panel", args=[project.pk, "image", image.pk]) in html
     services.verdict_give(actor=membership(alice, project), review=review, decision="request_changes", comment="again")
     client_for(bob).post(reverse("reviews:iterate", args=[project.pk, review.pk]), {"mode": "vary"})
-    from tests.webapp.reviews.helpers import finish_job
+    from tests.helpers import finish_job
     from webapp.studio.models import Job
 
     v2 = finish_job(Job.objects.latest("pk"))
@@ -176,7 +177,21 @@ def test_the_inbox_and_the_badge(project, review, alice, bob, client_for):
     assert 'id="review-badge" class="badge warn" aria-label="1 waiting for your verdict"' in html
     html = client_for(bob).get(reverse("reviews:inbox")).content.decode()
     assert review.get_absolute_url() in html.split('id="inbox-submitted"')[1]
-    assert 'ws-connect="/ws/reviews/inbox/"' in html
+    assert 'ws-connect="/ws/reviews/inbox/"' not in html
+
+
+def test_a_page_outside_any_project_opens_each_projects_review_socket_and_a_projects_page_only_its_own(
+    project, team, alice, other_project, client_for
+):
+    from tests.factories import ProjectFactory
+
+    second = ProjectFactory(team=team, name="Second", created_by=alice)
+    sockets = re.compile(r'ws-connect="(/ws/projects/\d+/reviews/)"')
+    html = client_for(alice).get(reverse("reviews:inbox")).content.decode()
+    assert sorted(sockets.findall(html)) == sorted([f"/ws/projects/{project.pk}/reviews/",
+                                                    f"/ws/projects/{second.pk}/reviews/"])
+    html = client_for(alice).get(reverse("reviews:project", args=[second.pk])).content.decode()
+    assert sockets.findall(html) == [f"/ws/projects/{second.pk}/reviews/"]
 
 
 def test_the_export_is_built_and_downloaded_by_a_member(project, review, alice, carol, client_for, no_enqueue,

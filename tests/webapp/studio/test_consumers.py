@@ -6,51 +6,40 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
-from webapp.asgi import application
+from tests.helpers import session_client, socket_for, studio_socket_path
 from webapp.studio.events import studio_group_name
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
-ORIGIN = (b"origin", b"http://localhost:8000")
 
-
-def _session_cookie(user) -> tuple[bytes, bytes]:
-    client = Client()
-    client.force_login(user)
-    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
-
-
-async def _connect(project_id: int, headers: list[tuple[bytes, bytes]]) -> tuple[WebsocketCommunicator, bool]:
-    communicator = WebsocketCommunicator(application, f"/ws/projects/{project_id}/studio/", headers=headers)
+async def _connect(project, user=None, origin: str = "") -> tuple[WebsocketCommunicator, bool]:
+    client = await database_sync_to_async(session_client)(user) if user is not None else None
+    communicator = socket_for(studio_socket_path(project), client, origin=origin)
     connected, _ = await communicator.connect(timeout=5)
     return communicator, connected
 
 
 async def test_studio_socket_refuses_an_anonymous_visitor(project, redis_server):
-    communicator, connected = await _connect(project.pk, [ORIGIN])
+    communicator, connected = await _connect(project)
     assert not connected
     await communicator.disconnect()
 
 
 async def test_studio_socket_refuses_a_foreign_origin(project, bob, redis_server):
-    cookie = await database_sync_to_async(_session_cookie)(bob)
-    communicator, connected = await _connect(project.pk, [(b"origin", b"https://evil.example"), cookie])
+    communicator, connected = await _connect(project, bob, origin="https://evil.example")
     assert not connected
     await communicator.disconnect()
 
 
 async def test_studio_socket_refuses_an_outsider(project, mallory, redis_server):
-    cookie = await database_sync_to_async(_session_cookie)(mallory)
-    communicator, connected = await _connect(project.pk, [ORIGIN, cookie])
+    communicator, connected = await _connect(project, mallory)
     assert not connected
     await communicator.disconnect()
 
 
 async def test_studio_socket_forwards_the_members_own_progress_as_html(project, bob, redis_server):
-    cookie = await database_sync_to_async(_session_cookie)(bob)
-    communicator, connected = await _connect(project.pk, [ORIGIN, cookie])
+    communicator, connected = await _connect(project, bob)
     assert connected
     group = studio_group_name(project_id=project.pk, user_id=bob.pk)
     await get_channel_layer().group_send(
@@ -64,8 +53,7 @@ async def test_studio_socket_forwards_the_members_own_progress_as_html(project, 
 
 
 async def test_studio_socket_does_not_hear_a_teammates_jobs(project, alice, bob, redis_server):
-    cookie = await database_sync_to_async(_session_cookie)(bob)
-    communicator, connected = await _connect(project.pk, [ORIGIN, cookie])
+    communicator, connected = await _connect(project, bob)
     assert connected
     await get_channel_layer().group_send(
         studio_group_name(project_id=project.pk, user_id=alice.pk),
@@ -78,8 +66,7 @@ async def test_studio_socket_does_not_hear_a_teammates_jobs(project, alice, bob,
 
 async def test_studio_socket_still_delivers_after_an_idle_spell(project, bob, redis_server):
     # The channel layer blocks 5 s per read; a client socket timeout of 5 s used to kill idle consumers.
-    cookie = await database_sync_to_async(_session_cookie)(bob)
-    communicator, connected = await _connect(project.pk, [ORIGIN, cookie])
+    communicator, connected = await _connect(project, bob)
     assert connected
     await asyncio.sleep(6)
     await get_channel_layer().group_send(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import MembershipFactory, UserFactory, membership_of
-from tests.webapp.studio.conftest import tiny_request
+from tests.helpers import tiny_request
 from webapp.core import jobs
 from webapp.core.jobs import JobStatus, QuotaExceeded
 from webapp.studio import services

@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 
 from tests.factories import MembershipFactory, UserFactory, membership_of
-from tests.webapp.studio.conftest import tiny_request
+from tests.helpers import tiny_request
 from webapp.studio import services
 from webapp.studio.models import Job, JobStatus
 

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import membership_of
-from tests.webapp.studio.conftest import tiny_request
+from tests.helpers import tiny_request
 from webapp.core.jobs import QuotaExceeded
 from webapp.prompts.models import PromptRecord
 from webapp.studio import services

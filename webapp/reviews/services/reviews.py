@@ -60,7 +60,9 @@ def _involved_user_ids(review: ReviewRequest) -> set[int]:
 
 def _announce(review: ReviewRequest) -> None:
     user_ids = _involved_user_ids(review)
-    transaction.on_commit(partial(publish_review_changed, review_id=review.pk, user_ids=user_ids))
+    transaction.on_commit(
+        partial(publish_review_changed, review_id=review.pk, project_id=review.project_id, user_ids=user_ids)
+    )
 
 
 def _sync_asset_state(review: ReviewRequest) -> None:
