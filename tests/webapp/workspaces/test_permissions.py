@@ -94,12 +94,10 @@ def test_every_action_of_the_table_is_asked_for_somewhere():
 def test_no_module_checks_roles_by_itself():
     """Services, selectors and views ask the gate; ``can_write``/``can_manage``/``has_role`` are for templates."""
     allowed = {"models.py"}  # where the template helpers are defined
-    # The chat consumer's send/stop are being removed in favour of HTTP (issue 22 item 5).
-    allowed_paths = {REPO / "webapp" / "chat" / "consumers.py"}
     offenders = [
         f"{path.relative_to(REPO)}: {name}"
         for path, text in _python_sources().items()
-        if path.name not in allowed and path not in allowed_paths
+        if path.name not in allowed
         for name in (".can_write", ".can_manage", ".has_role(", "membership_require_write", "require_write", "minimum_role")
         if name in text
     ]
