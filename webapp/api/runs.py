@@ -295,7 +295,8 @@ class ImageRun:
         if self.status not in ("succeeded", "done"):
             raise engine_error(f"The image job ended {self.status}: {self.reason or 'no reason given'}")
         rows = await sync_to_async(services.image_job_assets)(
-            job_id=self.job.pk, key_id=self.principal.key.pk, with_bytes=self.spec.response_format == "b64_json"
+            job_id=self.job.pk, key_id=self.principal.key.pk, with_bytes=self.spec.response_format == "b64_json",
+            user=self.principal.user,
         )
         data = []
         for row in rows:

@@ -131,6 +131,7 @@ async def image_file(call: Call, asset_id: int) -> HttpResponseBase:
     asset = await sync_to_async(selectors.asset_get_for_key)(key=call.principal.key, asset_id=asset_id)
     if asset is None:
         raise not_found("No such image for this key.")
+    await sync_to_async(services.image_file_record)(asset=asset, user=call.principal.user)
     response = FileResponse(asset.file.open("rb"), content_type="image/png")
     response["Cache-Control"] = "private, no-store"
     return response
