@@ -349,6 +349,9 @@ CELERY_BEAT_SCHEDULE = {
 # Quotas per person: live (queued) image jobs, and chat replies queued or decoding. 0: no limit.
 MAX_QUEUED_IMAGE_JOBS = int(os.environ.get("ATELIER_MAX_QUEUED_IMAGE_JOBS", "20"))
 MAX_LIVE_REPLIES = int(os.environ.get("ATELIER_MAX_LIVE_REPLIES", "4"))
+# What an image file carries: "public" (default) leaves the worker's host name and code
+# version out of PNGs that leave the server (they stay in the asset's lineage); "full" keeps them.
+PNG_LINEAGE = os.environ.get("ATELIER_PNG_LINEAGE", "public").strip().lower()
 STUDIO_PROGRESS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PROGRESS_PER_SECOND", "4"))
 STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_SECOND", "4"))
 

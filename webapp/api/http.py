@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from webapp.api import selectors, services
 from webapp.api.errors import ApiError
 from webapp.api.limits import Lease, limits_acquire
+from webapp.core.errors import error_logged, public_failure
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +131,8 @@ def api_view(
                 param = {"text": "messages"}.get(fields[0], fields[0]) if fields else None
                 response = ApiError(400, " ".join(exc.messages), param=param, code="invalid_value").response()
             except Exception:
-                logger.exception("API request failed")
-                response = ApiError(500, "The server failed to handle the request.", type="server_error",
+                error_id = error_logged(logger, "API request %s %s failed", request.method, request.path)
+                response = ApiError(500, public_failure("The request", error_id), type="server_error",
                                     code="internal_error").response()
             finally:
                 if call is not None and call.lease is not None:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import logging
+
 from celery import shared_task
 
 from webapp.api import services
+from webapp.core.errors import error_logged, public_failure
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="api.run_text_job", bind=True, acks_late=True, ignore_result=True)
@@ -14,6 +19,7 @@ def run_text_job(self: Any, job_id: int) -> None:
     """Run one API text job; anything that escapes marks it failed."""
     try:
         services.text_job_run(job_id=job_id, worker=self.request.hostname or "")
-    except Exception as exc:
-        services.text_job_fail(job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
+    except Exception:
+        error_id = error_logged(logger, "API text job %s failed", job_id)
+        services.text_job_fail(job_id=job_id, reason=public_failure("The job", error_id))
         raise
