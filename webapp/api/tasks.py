@@ -2,9 +2,8 @@
 and the hooks for lost or restarted workers are the job lifecycle's (``webapp.core.jobs``)."""
 from __future__ import annotations
 
-from typing import Any
-
 import logging
+from typing import Any
 
 from celery import shared_task
 
