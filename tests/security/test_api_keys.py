@@ -27,3 +27,67 @@ def test_the_new_secret_is_shown_by_the_post_that_made_it_and_never_stored_in_th
     for session in Session.objects.all():
         assert secret not in str(session.get_decoded())
     assert secret.encode() not in client.get(_keys_url(project)).content
+
+
+# --- Finding 6: keys outlive membership changes, streams never re-check ------------------------
+
+
+def _works(secret: str) -> int:
+    from tests.webapp.api.conftest import ApiClient
+
+    return ApiClient(secret).get("/v1/models").status_code
+
+
+def test_removing_a_member_revokes_their_keys_and_rejoining_does_not_revive_them(project, team, alice, bob,
+                                                                                redis_server):
+    from tests.factories import membership_of
+    from tests.webapp.api.conftest import make_key
+    from webapp.workspaces import services as workspaces
+    from webapp.workspaces.models import Role
+
+    new = make_key(bob, project)
+    assert _works(new.secret) == 200
+    workspaces.membership_remove(actor=membership_of(alice, team), membership=membership_of(bob, team))
+    assert ApiKey.objects.get(pk=new.key.pk).revoked_at is not None
+    invite = workspaces.invite_create(actor=membership_of(alice, team), role=Role.MEMBER)
+    workspaces.invite_accept(invite=invite, user=bob)
+    assert _works(new.secret) == 401
+
+
+def test_leaving_the_team_revokes_ones_keys(project, team, bob, redis_server):
+    from tests.factories import membership_of
+    from tests.webapp.api.conftest import make_key
+    from webapp.workspaces import services as workspaces
+
+    new = make_key(bob, project)
+    workspaces.membership_remove(actor=membership_of(bob, team), membership=membership_of(bob, team))
+    assert ApiKey.objects.get(pk=new.key.pk).revoked_at is not None
+    assert _works(new.secret) == 401
+
+
+def test_dropping_to_viewer_revokes_the_keys_for_good(project, team, alice, bob, redis_server):
+    from tests.factories import membership_of
+    from tests.webapp.api.conftest import make_key
+    from webapp.workspaces import services as workspaces
+    from webapp.workspaces.models import Role
+
+    new = make_key(bob, project)
+    workspaces.membership_change_role(actor=membership_of(alice, team), membership=membership_of(bob, team),
+                                      role=Role.VIEWER)
+    workspaces.membership_change_role(actor=membership_of(alice, team), membership=membership_of(bob, team),
+                                      role=Role.MEMBER)
+    assert _works(new.secret) == 401
+
+
+def test_a_role_change_that_still_generates_keeps_the_keys(project, team, alice, bob, carol, redis_server):
+    from tests.factories import membership_of
+    from tests.webapp.api.conftest import make_key
+    from webapp.workspaces import services as workspaces
+    from webapp.workspaces.models import Role
+
+    bobs, carols = make_key(bob, project), make_key(carol, project)
+    workspaces.membership_change_role(actor=membership_of(alice, team), membership=membership_of(bob, team),
+                                      role=Role.ADMIN)
+    workspaces.membership_change_role(actor=membership_of(alice, team), membership=membership_of(carol, team),
+                                      role=Role.MEMBER)  # a viewer's key was never a generating one: it stays
+    assert _works(bobs.secret) == _works(carols.secret) == 200

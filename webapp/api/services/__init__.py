@@ -16,6 +16,7 @@ from webapp.api.services.keys import (
     key_record_request,
     key_record_tokens,
     key_revoke,
+    keys_revoke_for_member,
     secret_hash,
 )
 from webapp.api.services.text import (
@@ -41,6 +42,7 @@ __all__ = [
     "key_record_request",
     "key_record_tokens",
     "key_revoke",
+    "keys_revoke_for_member",
     "secret_hash",
     "text_call_create",
     "text_job_check_alive",

@@ -26,11 +26,16 @@ def image_call_create(*, principal: Any, spec: ImageSpec) -> Any:
     return job
 
 
-def image_call_stop(*, job: Any, membership: Any) -> None:
-    """Stop the job of a request whose client went away."""
-    from webapp.studio.services import job_cancel
+def image_call_stop(*, job: Any, membership: Any, reason: str = "The client went away.") -> None:
+    """Stop the job of a request whose client went away, or whose access was revoked meanwhile.
 
-    job_cancel(job=job, membership=membership)
+    The request made the job, so stopping it needs no role: through the lifecycle, not the
+    studio's ``job_cancel`` (which a user just made a viewer may no longer call).
+    """
+    from webapp.core import jobs
+    from webapp.studio.services import IMAGE_JOB
+
+    jobs.job_stop(kind=IMAGE_JOB, job=job, reason=reason)
 
 
 def image_job_state(*, job_id: int) -> dict[str, Any]:

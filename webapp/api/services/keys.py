@@ -57,6 +57,14 @@ def key_revoke(*, actor: Membership, key: ApiKey) -> ApiKey:
     return key
 
 
+def keys_revoke_for_member(*, team_id: int, user_id: int) -> int:
+    """Revoke every live key of ``user_id`` in the team's projects (the member left, was removed, or
+    became a viewer); returns how many. A revoked key stays revoked: re-joining needs new keys."""
+    return ApiKey.objects.filter(project__team_id=team_id, user_id=user_id, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
 def key_record_request(*, key_id: int) -> None:
     ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now(), request_count=F("request_count") + 1)
 
