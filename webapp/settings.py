@@ -284,7 +284,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 # The queues a worker may consume; /healthz and /metrics report each.
-ATELIER_QUEUES = ("default", "text", "image")
+# ``maintenance`` carries only the beat's own tasks (the stale-job sweep, export expiry):
+# user work (exports on ``default``, replies on ``text``) can never queue ahead of them.
+ATELIER_QUEUES = ("default", "text", "image", "maintenance")
 # Workers write a heartbeat to Redis this often; /healthz counts a worker alive
 # within two intervals and forgets it after WORKER_FORGET_SECONDS without one.
 WORKER_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_WORKER_HEARTBEAT_SECONDS", "5"))
@@ -335,11 +337,22 @@ JOB_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_JOB_HEARTBEAT_SECONDS", "5
 JOB_STALE_SECONDS = float(os.environ.get("ATELIER_JOB_STALE_SECONDS", "60"))
 JOB_SWEEP_SECONDS = float(os.environ.get("ATELIER_JOB_SWEEP_SECONDS", "30"))
 # Celery beat (the Procfile's ``beat`` process) runs the one sweep of stale jobs.
+# Approved-set exports: each member may start EXPORTS_PER_MEMBER_PER_HOUR in a project,
+# a project may have MAX_LIVE_EXPORTS queued or building at once (0: no limit), and a zip
+# is deleted EXPORT_TTL_DAYS after it was built (the row stays, marked expired).
+EXPORTS_PER_MEMBER_PER_HOUR = int(os.environ.get("ATELIER_EXPORTS_PER_MEMBER_PER_HOUR", "10"))
+MAX_LIVE_EXPORTS = int(os.environ.get("ATELIER_MAX_LIVE_EXPORTS", "2"))
+EXPORT_TTL_DAYS = float(os.environ.get("ATELIER_EXPORT_TTL_DAYS", "7"))
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {
         "task": "core.sweep_stale_jobs",
         "schedule": JOB_SWEEP_SECONDS,
-        "options": {"queue": "default", "expires": 60},
+        "options": {"queue": "maintenance", "expires": 60},
+    },
+    "expire-exports": {
+        "task": "reviews.expire_exports",
+        "schedule": 3600.0,
+        "options": {"queue": "maintenance", "expires": 3000},
     },
 }
 # Progress updates and previews sent to the job card per second, at most

@@ -20,3 +20,9 @@ def build_approved_export(self: Any, export_id: int) -> None:
     except Exception:
         error_id = error_logged(logger, "export %s failed", export_id)
         services.export_fail(export_id=export_id, reason=public_failure("The export", error_id))
+
+
+@shared_task(name="reviews.expire_exports", ignore_result=True)
+def expire_exports() -> int:
+    """Delete export zips older than ``EXPORT_TTL_DAYS`` (Celery beat runs it on the ``maintenance`` queue)."""
+    return services.exports_expire()
