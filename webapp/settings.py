@@ -374,6 +374,8 @@ STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_S
 METRICS_TOKEN = os.environ.get("ATELIER_METRICS_TOKEN", "")
 # The OpenAI-compatible API (/v1/): limits per key, and how long a request waits for a worker.
 API_REQUESTS_PER_MINUTE = int(os.environ.get("ATELIER_API_REQUESTS_PER_MINUTE", "120"))
+# Working keys (neither revoked nor expired) one person may hold in a team, viewers too. 0: no limit.
+MAX_KEYS_PER_MEMBER = int(os.environ.get("ATELIER_MAX_KEYS_PER_MEMBER", "10"))
 API_CONCURRENT_REQUESTS = int(os.environ.get("ATELIER_API_CONCURRENT_REQUESTS", "4"))
 API_MAX_BODY_BYTES = int(os.environ.get("ATELIER_API_MAX_BODY_BYTES", str(1024 * 1024)))
 # A job that no worker claims within this many seconds is dropped and the request gets a 503.

@@ -25,6 +25,7 @@ from webapp.api.errors import ApiError, access_revoked
 from webapp.api.limits import Lease, limits_acquire
 from webapp.core.access import RECHECK_SECONDS
 from webapp.core.errors import error_logged, public_failure
+from webapp.core.jobs import QuotaExceeded
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,9 @@ def api_view(
                 response = await view(call, *args, **kwargs)
             except ApiError as exc:
                 response = exc.response()
+            except QuotaExceeded as exc:  # the user's share of a queue (text jobs, image jobs waiting)
+                response = ApiError(429, " ".join(exc.messages), type="requests", code="quota_exceeded",
+                                    headers={"Retry-After": "1"}).response()
             except DjangoValidationError as exc:  # a service's own bound (e.g. the prompt history's length)
                 fields = list(getattr(exc, "message_dict", {}) or {})
                 param = {"text": "messages"}.get(fields[0], fields[0]) if fields else None

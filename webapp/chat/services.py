@@ -48,6 +48,7 @@ REPLY = JobKind(
     queue="text",
     publish=stream.reply_state_publish,
     end_values=stream.reply_end_values,
+    owner="author_id",
 )
 
 
@@ -140,9 +141,10 @@ def _reply_create(
     *, conversation: Conversation, parent: Message, membership: Membership, reply_settings: ReplySettings
 ) -> Message:
     # Inside the caller's transaction: past the quota the prompt written just before goes too.
-    jobs.job_quota_check(
-        kind=REPLY, limit=settings.MAX_LIVE_REPLIES, what="replies queued or being written", lock=membership.user,
-        author=membership.user,
+    # Counted with the API's text jobs: one person's share of the ``text`` queue, however they send.
+    jobs.job_quota_check_queue(
+        queue=REPLY.queue, owner_id=membership.user.pk, limit=settings.MAX_LIVE_REPLIES,
+        what="replies queued or being written", lock=membership.user,
     )
     reply = Message.objects.create(
         conversation=conversation,

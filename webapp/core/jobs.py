@@ -90,6 +90,9 @@ class JobKind:
     # share (``"author_id"``). Its task is then a ticket: it runs whichever job
     # ``job_pick`` gives it, and the rows need a ``task_id`` column.
     fair_by: str = ""
+    # The column naming the person a job counts against (``"author_id"``): quotas shared by
+    # every kind of one queue count it (``job_quota_check_queue``). Empty: the kind counts nowhere.
+    owner: str = ""
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -318,6 +321,37 @@ def job_quota_check(
         list(type(lock)._default_manager.select_for_update().filter(pk=lock.pk).values_list("pk", flat=True))
     live = kind.model._default_manager.filter(status__in=LIVE_STATUSES, **owner).count()
     if live >= limit:
+        raise QuotaExceeded(
+            f"You already have {live} {what}; the limit is {limit}. Wait for one to finish, or stop one."
+        )
+
+
+def job_live_count(*, queue: str, owner_id: int) -> int:
+    """Live (queued or running) jobs of ``owner_id`` over every registered kind on ``queue`` that names an ``owner``."""
+    return sum(
+        kind.model._default_manager.filter(status__in=LIVE_STATUSES, **{kind.owner: owner_id}).count()
+        for kind in _KINDS.values()
+        if kind.queue == queue and kind.owner
+    )
+
+
+def job_quota_check_queue(
+    *, queue: str, owner_id: int, limit: int, what: str, adding: int = 1, lock: models.Model | None = None
+) -> None:
+    """Raise ``QuotaExceeded`` unless ``owner_id`` may add ``adding`` live jobs on ``queue``, all kinds together.
+
+    One person's share of a queue that several kinds share (chat replies and API
+    text jobs on ``text``): however they send work, they hold at most ``limit``
+    of it, so their flood never queues more than that ahead of anyone else.
+    Call it inside the transaction that creates the jobs; ``lock`` as in
+    ``job_quota_check``. ``limit`` <= 0 means no limit.
+    """
+    if limit <= 0:
+        return
+    if lock is not None:
+        list(type(lock)._default_manager.select_for_update().filter(pk=lock.pk).values_list("pk", flat=True))
+    live = job_live_count(queue=queue, owner_id=owner_id)
+    if live + adding > limit:
         raise QuotaExceeded(
             f"You already have {live} {what}; the limit is {limit}. Wait for one to finish, or stop one."
         )

@@ -15,6 +15,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -46,7 +47,7 @@ def _end_values(job: TextJob, status: str) -> dict[str, Any]:
 
 TEXT_JOB = JobKind(
     name="api.text", model=TextJob, task_name="api.run_text_job", queue="text",
-    publish=_publish_end, end_values=_end_values,
+    publish=_publish_end, end_values=_end_values, owner="user_id",
 )
 
 
@@ -63,6 +64,11 @@ def text_call_create(*, principal: Any, spec: TextSpec, kind: str) -> list[TextJ
     call_id = uuid.uuid4().hex
     system = "\n\n".join(m["content"] for m in spec.messages if m["role"] == "system")
     with transaction.atomic():
+        # The user's share of the ``text`` queue, counted with their chat replies (``QuotaExceeded``: a 429).
+        lifecycle.job_quota_check_queue(
+            queue=TEXT_JOB.queue, owner_id=principal.user.pk, limit=settings.MAX_LIVE_REPLIES, adding=spec.n,
+            what="text jobs (chat replies and API completions) queued or running", lock=principal.user,
+        )
         record = prompt_record_create(
             project=principal.project, author=principal.user, kind=PromptKind.CHAT, text=spec.prompt_text,
             params={"model": spec.model, "system": system, **spec.params, "api": kind, "n": spec.n},
