@@ -34,6 +34,45 @@ def worker_command(kind: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "webapp.worker", kind, *extra]
 
 
+def text_worker_start(*, queue: str, log_name: str, env: dict[str, str] | None = None, timeout: float = 240) -> Any:
+    """A ``python -m webapp.worker text`` of its own on ``queue`` (the test database, the suite's Redis),
+    once it answers a ping; the caller ends it. Tasks reach it when a test routes them to ``queue``."""
+    import os
+    import subprocess
+
+    from django.conf import settings
+    from django.db import connection
+
+    from webapp.celery import app
+
+    full_env = dict(os.environ, ATELIER_DATABASE_NAME=str(connection.settings_dict["NAME"]), PYTHONUNBUFFERED="1",
+                    **(env or {}))
+    log_path = settings.VAR_DIR / log_name
+    log = open(log_path, "w")  # noqa: SIM115 - the process owns it until it ends
+    process = subprocess.Popen(worker_command("text", "-Q", queue, "-n", f"{queue}@%h"), cwd=ROOT, env=full_env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while not any(queue in name for reply in app.control.ping(timeout=1.0) for name in reply):
+        if process.poll() is not None:
+            raise RuntimeError(f"the text worker exited early; see {log_path}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise TimeoutError(f"the text worker did not answer; see {log_path}")
+    return process
+
+
+def process_end(process: Any) -> None:
+    """Terminate ``process`` (kill it after 30 s) unless it already ended."""
+    import subprocess
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
     """Poll ``check`` until it returns something truthy, and return that; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
