@@ -129,3 +129,63 @@ def test_api_image_jobs_count_in_the_image_queue_quota_and_answer_429(project, b
 def conversation_of_bob(project, bob):
     return chat.conversation_create(project=project, membership=membership_of(bob, project.team),
                                     reply_settings=short_settings())
+
+
+# --- Fair share on the text queue: chat replies and API text jobs of every member ---------------------
+
+
+@pytest.fixture
+def text_runs(monkeypatch):
+    """The jobs whose tasks ran (instead of decoding: no engine here)."""
+    ran: list = []
+    monkeypatch.setattr(services, "text_job_run", lambda **kwargs: ran.append(("api", kwargs["job_id"])))
+    monkeypatch.setattr(chat, "reply_run", lambda **kwargs: ran.append(("chat", kwargs["message_id"])))
+    return ran
+
+
+def _running(rows) -> None:
+    from django.utils import timezone
+
+    now = timezone.now()
+    type(rows[0]).objects.filter(pk__in=[r.pk for r in rows]).update(status="running", started_at=now, heartbeat_at=now)
+
+
+def test_a_flooders_next_job_goes_back_while_anothers_chat_waits(project, alice, bob, no_enqueue, settings, text_runs):
+    from webapp.api.tasks import run_text_job
+    from webapp.chat.tasks import generate_reply
+
+    settings.MAX_LIVE_REPLIES = 0  # no quota here: the order alone
+    flood = services.text_call_create(principal=_principal(make_key(bob, project).secret), spec=_spec(n=4), kind="chat")
+    _running(flood[:2])
+    conversation = chat.conversation_create(project=project, membership=membership_of(alice, project.team),
+                                            reply_settings=short_settings())
+    reply = chat.message_send(conversation=conversation, membership=membership_of(alice, project.team), text="hi",
+                              parent=None, reply_settings=short_settings())
+    run_text_job.run(flood[2].pk)  # bob already runs 2, alice runs none and waits: bob's job goes back
+    assert text_runs == []
+    assert [(t.name, t.args, t.queue) for t in no_enqueue] == [("api.run_text_job", [flood[2].pk, 1], "text")]
+    generate_reply.run(reply.pk)  # alice's turn
+    assert text_runs == [("chat", reply.pk)]
+
+
+def test_alone_on_the_queue_a_member_runs_as_many_as_the_quota_allows(project, bob, no_enqueue, settings, text_runs):
+    from webapp.api.tasks import run_text_job
+
+    settings.MAX_LIVE_REPLIES = 0
+    flood = services.text_call_create(principal=_principal(make_key(bob, project).secret), spec=_spec(n=4), kind="chat")
+    _running(flood[:3])
+    run_text_job.run(flood[3].pk)
+    assert text_runs == [("api", flood[3].pk)] and not no_enqueue
+
+
+def test_a_deferred_job_runs_after_at_most_a_bounded_number_of_turns(project, alice, bob, no_enqueue, settings,
+                                                                     text_runs):
+    from webapp.api.tasks import run_text_job
+    from webapp.core.jobs import MAX_DEFERRALS
+
+    settings.MAX_LIVE_REPLIES = 0
+    flood = services.text_call_create(principal=_principal(make_key(bob, project).secret), spec=_spec(n=2), kind="chat")
+    _running(flood[:1])
+    services.text_call_create(principal=_principal(make_key(alice, project).secret), spec=_spec(), kind="chat")
+    run_text_job.run(flood[1].pk, MAX_DEFERRALS)  # alice's job never got its task: bob's runs anyway
+    assert text_runs == [("api", flood[1].pk)]

@@ -14,8 +14,11 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="api.run_text_job", bind=True, acks_late=True, ignore_result=True)
-def run_text_job(self: Any, job_id: int) -> None:
-    """Run one API text job; anything that escapes marks it failed."""
+def run_text_job(self: Any, job_id: int, deferred: int = 0) -> None:
+    """Run one API text job (unless it is not its user's turn on the text queue: then it waits its
+    turn at the back); anything that escapes marks it failed."""
+    if services.text_job_defer_unfair(job_id=job_id, deferred=deferred):
+        return
     try:
         services.text_job_run(job_id=job_id, worker=self.request.hostname or "")
     except Exception:

@@ -398,6 +398,12 @@ def _audit_generated(message: Message) -> None:
     )
 
 
+def reply_defer_unfair(*, message_id: int, deferred: int) -> bool:
+    """True when the reply's task went to the back of the queue: its author runs more text jobs
+    than someone whose job waits (see ``jobs.job_defer_unfair``)."""
+    return jobs.job_defer_unfair(kind=REPLY, job_id=message_id, deferred=deferred)
+
+
 def reply_fail(*, message_id: int, reason: str) -> bool:
     """Mark a reply that is still queued or running as failed, keeping the text streamed so far."""
     return jobs.job_fail(kind=REPLY, job_id=message_id, reason=reason)

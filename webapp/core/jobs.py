@@ -357,6 +357,54 @@ def job_quota_check_queue(
         )
 
 
+def job_owner_turn(*, queue: str, owner_id: int) -> bool:
+    """Whether ``owner_id`` may start another job on ``queue`` now: no one else whose job waits there runs fewer.
+
+    Counted over every kind on ``queue`` that names an ``owner`` (chat replies and API
+    text jobs share ``text``): the fair share that image jobs get from ``job_fair_order``,
+    for kinds whose tasks run their own job rather than a ticket. Two queries per kind.
+    """
+    running: dict[int, int] = {}
+    waiting: set[int] = set()
+    for kind in _KINDS.values():
+        if kind.queue != queue or not kind.owner:
+            continue
+        manager = kind.model._default_manager
+        counts = manager.filter(status=JobStatus.RUNNING).values(kind.owner).annotate(n=Count("pk")).order_by()
+        for row in counts:
+            running[row[kind.owner]] = running.get(row[kind.owner], 0) + int(row["n"])
+        waiting.update(manager.filter(status=JobStatus.QUEUED).values_list(kind.owner, flat=True).distinct())
+    mine = running.get(owner_id, 0)
+    return not any(running.get(other, 0) < mine for other in waiting if other is not None and other != owner_id)
+
+
+# A deferred task goes to the back of its queue; after this many turns it runs anyway, so a
+# waiting job whose own message was lost never holds another for ever.
+MAX_DEFERRALS = 20
+
+
+def job_defer_unfair(*, kind: JobKind | str, job_id: int, deferred: int = 0) -> bool:
+    """At a task's start: if it is not its owner's turn (``job_owner_turn``), send the task again
+    to the back of the queue and return True (the task then does nothing); else False: run it.
+
+    So one person's flood, however it was sent, never starts ahead of someone else's
+    waiting job while it already runs more than they do.
+    """
+    kind = job_kind_get(kind)
+    if not kind.owner or deferred >= MAX_DEFERRALS:
+        return False
+    owner_id = kind.model._default_manager.filter(pk=job_id, status=JobStatus.QUEUED).values_list(
+        kind.owner, flat=True).first()
+    if owner_id is None or job_owner_turn(queue=kind.queue, owner_id=owner_id):
+        return False
+    try:
+        task_send(kind.task_name, args=[job_id, deferred + 1], queue=kind.queue)
+    except Exception:  # the broker away: run it now rather than lose it
+        logger.warning("could not defer %s %s; running it now", kind.name, job_id, exc_info=True)
+        return False
+    return True
+
+
 def job_fair_order(*, kind: JobKind | str) -> Any:
     """The queued rows of a fair kind as a queryset in fair order, each annotated with ``fair_round``.
 

@@ -22,6 +22,7 @@ from webapp.api.services.keys import (
 from webapp.api.services.text import (
     text_call_create,
     text_job_check_alive,
+    text_job_defer_unfair,
     text_job_expire_unclaimed,
     text_job_fail,
     text_job_run,
@@ -46,6 +47,7 @@ __all__ = [
     "secret_hash",
     "text_call_create",
     "text_job_check_alive",
+    "text_job_defer_unfair",
     "text_job_expire_unclaimed",
     "text_job_fail",
     "text_job_run",

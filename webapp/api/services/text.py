@@ -207,6 +207,12 @@ def text_job_run(*, job_id: int, worker: str = "") -> TextJob | None:
     return job
 
 
+def text_job_defer_unfair(*, job_id: int, deferred: int) -> bool:
+    """True when the job's task went to the back of the queue: its user runs more text jobs than
+    someone whose job waits (see ``lifecycle.job_defer_unfair``)."""
+    return lifecycle.job_defer_unfair(kind=TEXT_JOB, job_id=job_id, deferred=deferred)
+
+
 def text_job_fail(*, job_id: int, reason: str) -> bool:
     """Fail a queued or running job; False when it had already ended."""
     return lifecycle.job_fail(kind=TEXT_JOB, job_id=job_id, reason=reason)
