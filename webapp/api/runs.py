@@ -8,6 +8,7 @@ one Redis round trip after the worker wrote it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from webapp.api.errors import ApiError, engine_error, from_engine, no_worker
 from webapp.api.http import KEEPALIVE, sse
 from webapp.api.models import TextJob, TextKind
 from webapp.api.params import TEXT_PARAM_NAMES, TextSpec
+from webapp.core.errors import error_logged, public_failure
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -115,7 +119,9 @@ class TextRun:
                 names["messages"] = "prompt"
             message = end.get("reason", "").partition(": ")[2] or end.get("reason", "")
             return from_engine(SimpleNamespace(field=field_name, message=message), names=names)
-        return engine_error(f"The job failed: {end.get('reason') or 'unknown error'}")
+        # The reason can hold an exception's text (paths, hosts): the client gets an id, the log the reason.
+        error_id = error_logged(logger, "API text job failed: %s", end.get("reason") or "unknown error", exc_info=False)
+        return engine_error(public_failure("The job", error_id))
 
     async def stop(self) -> None:
         """Stop every choice still running or queued (the client went away)."""
@@ -211,6 +217,7 @@ class TextRun:
                     if event.get("status") == "failed" or choice.end.get("status") == "failed":
                         error = self.error(choice.end)
                         yield sse(error.body())
+                        yield sse("[DONE]")  # the stream ends cleanly: clients stop reading here
                         await self.stop()
                         return
                     yield self._chunk([self._delta(choice.index, finish=self._finish_reason(choice))])
@@ -288,14 +295,15 @@ class ImageRun:
 
     async def stop(self) -> None:
         if self.status not in _IMAGE_ENDED:
-            await sync_to_async(services.image_call_stop)(job=self.job, actor=self.principal.membership)
+            await sync_to_async(services.image_call_stop)(job=self.job)
 
     async def images(self, *, url_for: Any) -> list[dict[str, Any]]:
         """The finished job's images as OpenAI's ``data`` entries; raises for a failed job."""
         if self.status not in ("succeeded", "done"):
             raise engine_error(f"The image job ended {self.status}: {self.reason or 'no reason given'}")
         rows = await sync_to_async(services.image_job_assets)(
-            job_id=self.job.pk, key_id=self.principal.key.pk, with_bytes=self.spec.response_format == "b64_json"
+            job_id=self.job.pk, key_id=self.principal.key.pk, with_bytes=self.spec.response_format == "b64_json",
+            user=self.principal.user,
         )
         data = []
         for row in rows:

@@ -49,6 +49,7 @@ REPLY = JobKind(
     queue="text",
     publish=stream.reply_state_publish,
     end_values=stream.reply_end_values,
+    owner="author_id",
 )
 
 
@@ -142,9 +143,10 @@ def _reply_create(
     *, conversation: Conversation, parent: Message, actor: Membership, reply_settings: ReplySettings
 ) -> Message:
     # Inside the caller's transaction: past the quota the prompt written just before goes too.
-    jobs.job_quota_check(
-        kind=REPLY, limit=settings.MAX_LIVE_REPLIES, what="replies queued or being written", lock=actor.user,
-        author=actor.user,
+    # Counted with the API's text jobs: one person's share of the ``text`` queue, however they send.
+    jobs.job_quota_check_queue(
+        queue=REPLY.queue, owner_id=actor.user.pk, limit=settings.MAX_LIVE_REPLIES,
+        what="replies queued or being written", lock=actor.user,
     )
     reply = Message.objects.create(
         conversation=conversation,
@@ -399,6 +401,12 @@ def _audit_generated(message: Message) -> None:
         actor=message.author, team_id=project.team_id, project_id=project.pk, action=AuditAction.GENERATED,
         object_kind="reply", object_id=message.pk, detail={"conversation": message.conversation_id},
     )
+
+
+def reply_defer_unfair(*, message_id: int, deferred: int) -> bool:
+    """True when the reply's task went to the back of the queue: its author runs more text jobs
+    than someone whose job waits (see ``jobs.job_defer_unfair``)."""
+    return jobs.job_defer_unfair(kind=REPLY, job_id=message_id, deferred=deferred)
 
 
 def reply_fail(*, message_id: int, reason: str) -> bool:

@@ -17,8 +17,11 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="chat.generate_reply", bind=True, acks_late=True)
-def generate_reply(self: Any, message_id: int) -> str:
-    """Decode one reply. Anything that escapes ``reply_run`` marks the reply failed."""
+def generate_reply(self: Any, message_id: int, deferred: int = 0) -> str:
+    """Decode one reply (unless it is not its author's turn on the text queue: then it waits its
+    turn at the back). Anything that escapes ``reply_run`` marks the reply failed."""
+    if services.reply_defer_unfair(message_id=message_id, deferred=deferred):
+        return "deferred"
     try:
         message = services.reply_run(message_id=message_id, worker=self.request.hostname or "")
     except Exception:

@@ -90,6 +90,9 @@ class JobKind:
     # share (``"author_id"``). Its task is then a ticket: it runs whichever job
     # ``job_pick`` gives it, and the rows need a ``task_id`` column.
     fair_by: str = ""
+    # The column naming the person a job counts against (``"author_id"``): quotas shared by
+    # every kind of one queue count it (``job_quota_check_queue``). Empty: the kind counts nowhere.
+    owner: str = ""
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -321,6 +324,85 @@ def job_quota_check(
         raise QuotaExceeded(
             f"You already have {live} {what}; the limit is {limit}. Wait for one to finish, or stop one."
         )
+
+
+def job_live_count(*, queue: str, owner_id: int) -> int:
+    """Live (queued or running) jobs of ``owner_id`` over every registered kind on ``queue`` that names an ``owner``."""
+    return sum(
+        kind.model._default_manager.filter(status__in=LIVE_STATUSES, **{kind.owner: owner_id}).count()
+        for kind in _KINDS.values()
+        if kind.queue == queue and kind.owner
+    )
+
+
+def job_quota_check_queue(
+    *, queue: str, owner_id: int, limit: int, what: str, adding: int = 1, lock: models.Model | None = None
+) -> None:
+    """Raise ``QuotaExceeded`` unless ``owner_id`` may add ``adding`` live jobs on ``queue``, all kinds together.
+
+    One person's share of a queue that several kinds share (chat replies and API
+    text jobs on ``text``): however they send work, they hold at most ``limit``
+    of it, so their flood never queues more than that ahead of anyone else.
+    Call it inside the transaction that creates the jobs; ``lock`` as in
+    ``job_quota_check``. ``limit`` <= 0 means no limit.
+    """
+    if limit <= 0:
+        return
+    if lock is not None:
+        list(type(lock)._default_manager.select_for_update().filter(pk=lock.pk).values_list("pk", flat=True))
+    live = job_live_count(queue=queue, owner_id=owner_id)
+    if live + adding > limit:
+        raise QuotaExceeded(
+            f"You already have {live} {what}; the limit is {limit}. Wait for one to finish, or stop one."
+        )
+
+
+def job_owner_turn(*, queue: str, owner_id: int) -> bool:
+    """Whether ``owner_id`` may start another job on ``queue`` now: no one else whose job waits there runs fewer.
+
+    Counted over every kind on ``queue`` that names an ``owner`` (chat replies and API
+    text jobs share ``text``): the fair share that image jobs get from ``job_fair_order``,
+    for kinds whose tasks run their own job rather than a ticket. Two queries per kind.
+    """
+    running: dict[int, int] = {}
+    waiting: set[int] = set()
+    for kind in _KINDS.values():
+        if kind.queue != queue or not kind.owner:
+            continue
+        manager = kind.model._default_manager
+        counts = manager.filter(status=JobStatus.RUNNING).values(kind.owner).annotate(n=Count("pk")).order_by()
+        for row in counts:
+            running[row[kind.owner]] = running.get(row[kind.owner], 0) + int(row["n"])
+        waiting.update(manager.filter(status=JobStatus.QUEUED).values_list(kind.owner, flat=True).distinct())
+    mine = running.get(owner_id, 0)
+    return not any(running.get(other, 0) < mine for other in waiting if other is not None and other != owner_id)
+
+
+# A deferred task goes to the back of its queue; after this many turns it runs anyway, so a
+# waiting job whose own message was lost never holds another for ever.
+MAX_DEFERRALS = 20
+
+
+def job_defer_unfair(*, kind: JobKind | str, job_id: int, deferred: int = 0) -> bool:
+    """At a task's start: if it is not its owner's turn (``job_owner_turn``), send the task again
+    to the back of the queue and return True (the task then does nothing); else False: run it.
+
+    So one person's flood, however it was sent, never starts ahead of someone else's
+    waiting job while it already runs more than they do.
+    """
+    kind = job_kind_get(kind)
+    if not kind.owner or deferred >= MAX_DEFERRALS:
+        return False
+    owner_id = kind.model._default_manager.filter(pk=job_id, status=JobStatus.QUEUED).values_list(
+        kind.owner, flat=True).first()
+    if owner_id is None or job_owner_turn(queue=kind.queue, owner_id=owner_id):
+        return False
+    try:
+        task_send(kind.task_name, args=[job_id, deferred + 1], queue=kind.queue)
+    except Exception:  # the broker away: run it now rather than lose it
+        logger.warning("could not defer %s %s; running it now", kind.name, job_id, exc_info=True)
+        return False
+    return True
 
 
 def job_fair_order(*, kind: JobKind | str) -> Any:

@@ -168,6 +168,8 @@ class ApprovedExport(models.Model):
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when the zip was deleted after ``EXPORT_TTL_DAYS`` (``file`` is then empty).
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

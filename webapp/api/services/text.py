@@ -15,6 +15,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -48,7 +49,7 @@ def _end_values(job: TextJob, status: str) -> dict[str, Any]:
 
 TEXT_JOB = JobKind(
     name="api.text", model=TextJob, task_name="api.run_text_job", queue="text",
-    publish=_publish_end, end_values=_end_values,
+    publish=_publish_end, end_values=_end_values, owner="user_id",
 )
 
 
@@ -66,6 +67,11 @@ def text_call_create(*, actor: Membership, key: ApiKey, spec: TextSpec, kind: st
     call_id = uuid.uuid4().hex
     system = "\n\n".join(m["content"] for m in spec.messages if m["role"] == "system")
     with transaction.atomic():
+        # The user's share of the ``text`` queue, counted with their chat replies (``QuotaExceeded``: a 429).
+        lifecycle.job_quota_check_queue(
+            queue=TEXT_JOB.queue, owner_id=actor.user.pk, limit=settings.MAX_LIVE_REPLIES, adding=spec.n,
+            what="text jobs (chat replies and API completions) queued or running", lock=actor.user,
+        )
         record = prompt_record_create(
             project=key.project, author=actor.user, kind=PromptKind.CHAT, text=spec.prompt_text,
             params={"model": spec.model, "system": system, **spec.params, "api": kind, "n": spec.n},
@@ -202,6 +208,12 @@ def text_job_run(*, job_id: int, worker: str = "") -> TextJob | None:
         return None  # swept or deleted meanwhile
     job.refresh_from_db()
     return job
+
+
+def text_job_defer_unfair(*, job_id: int, deferred: int) -> bool:
+    """True when the job's task went to the back of the queue: its user runs more text jobs than
+    someone whose job waits (see ``lifecycle.job_defer_unfair``)."""
+    return lifecycle.job_defer_unfair(kind=TEXT_JOB, job_id=job_id, deferred=deferred)
 
 
 def text_job_fail(*, job_id: int, reason: str) -> bool:
