@@ -22,6 +22,7 @@ from webapp.api.errors import ApiError, engine_error, from_engine, no_worker
 from webapp.api.http import KEEPALIVE, sse
 from webapp.api.models import TextJob, TextKind
 from webapp.api.params import TEXT_PARAM_NAMES, TextSpec
+from webapp.core.stream import log_follow
 
 
 @dataclass
@@ -46,7 +47,7 @@ class TextRun:
         self.created = int(time.time())
         self.queue_timeout = float(settings.API_QUEUE_TIMEOUT)
         self.poll = min(1.0, float(settings.API_KEEPALIVE_SECONDS), max(0.05, self.queue_timeout / 4))
-        self._events = stream.log_follow(keys={c.index: stream.log_key(c.job) for c in self.choices}, block=self.poll)
+        self._events = log_follow(keys={c.index: stream.log_key(c.job) for c in self.choices}, block=self.poll)
         self._last_activity = time.monotonic()
 
     @property

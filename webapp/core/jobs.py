@@ -160,19 +160,23 @@ def job_enqueue(*, kind: JobKind | str, job_id: int, task_id: str | None = None)
     transaction.on_commit(partial(_send, kind=job_kind_get(kind), job_id=job_id, task_id=task_id))
 
 
-def _stream_id(kind: JobKind, job: Any) -> str:
-    # The creation time makes keys unique even where a database reuses ids
-    # (a test database rolled back, a fresh database beside an old Redis).
-    return f"{kind.name}:{job.pk}.{int(job.created_at.timestamp() * 1_000_000)}"
+def job_key(*, kind: JobKind | str, job: Any, part: str) -> str:
+    """The Redis key of ``job``'s ``part`` (``log``, ``stop``, ...): ``job:<kind>:<id>.<created µs>:<part>``.
+
+    The creation time makes keys unique even where a database reuses ids (a
+    test database rolled back, a fresh database beside an old Redis).
+    """
+    name = kind if isinstance(kind, str) else kind.name
+    return f"job:{name}:{job.pk}.{int(job.created_at.timestamp() * 1_000_000)}:{part}"
 
 
 def stop_flag_key(*, kind: JobKind | str, job: Any) -> str:
     """The Redis key whose presence (value: the reason) asks the worker to stop ``job``."""
-    return f"job:{_stream_id(job_kind_get(kind), job)}:stop"
+    return job_key(kind=kind, job=job, part="stop")
 
 
 def _stop_queue_key(kind: JobKind, job: Any) -> str:
-    return f"job:{_stream_id(kind, job)}:stopq"
+    return job_key(kind=kind, job=job, part="stopq")
 
 
 def _stop_ttl() -> int:

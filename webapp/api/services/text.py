@@ -36,8 +36,8 @@ SEED_MODULUS = 2**32
 def _publish_end(job: TextJob) -> None:
     """The lifecycle ended a job that no worker is streaming: tell the view through the job's log."""
     if job.status in END_STATUSES:
-        stream.end_append(job=job, status=job.status, finish_reason=job.finish_reason or "error",
-                          reason=job.reason, field=job.reason_field)
+        stream.TEXT_JOB_LOG.end(job, status=job.status, finish_reason=job.finish_reason or "error",
+                                reason=job.reason, field=job.reason_field)
 
 
 def _end_values(job: TextJob, status: str) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def text_job_run(*, job_id: int, worker: str = "") -> TextJob | None:
     if not lifecycle.job_claim(kind=TEXT_JOB, job_id=job_id, worker=worker):
         return None
     job = TextJob.objects.get(pk=job_id)
-    log = stream.JobLog(job=job)
+    log = stream.TEXT_JOB_LOG.open(job)
     log.event("claimed")
     final = None
     error, error_field = "", ""
