@@ -2,9 +2,9 @@
 
 The web side (``text_call_create``) records the prompt and one job per
 choice and enqueues them on the ``text`` queue after commit. The worker
-(``text_job_run``) claims a job, runs the engine under the lifecycle's
-heartbeat and stop watch, appends its events to the job's log (see
-``webapp.api.stream``) and stores how it ended. The view reads the log.
+runs a job with the one text runner (``webapp.core.textjobs``), which
+appends its events to the job's log (see ``webapp.api.stream``) and stores
+how it ended. The view reads the log.
 The lifecycle's ends (stopped in the queue, failed by the sweep or a lost
 worker) reach the log through the kind's ``publish``.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,10 +23,14 @@ from webapp.api.models import TextJob, TextKind
 from webapp.api.params import TextSpec
 from webapp.api.services.keys import key_record_tokens
 from webapp.core import jobs as lifecycle
-from webapp.core import pacing
+from webapp.core import textjobs
 from webapp.core.jobs import END_STATUSES, JobKind, JobStatus
+from webapp.core.textjobs import TextJobKind, TextOutcome
 from webapp.prompts.models import PromptKind, PromptSource
 from webapp.prompts.services import prompt_record_create
+
+if TYPE_CHECKING:
+    from generation.text.types import TextRequest
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +124,7 @@ def text_job_check_alive(*, job: TextJob) -> dict[str, Any] | None:
 # --- The worker side --------------------------------------------------------------
 
 
-def _text_request(job: TextJob) -> Any:
+def _text_request(job: TextJob) -> TextRequest:
     from generation.text.types import ChatMessage, DecodingParams, TextRequest
 
     return TextRequest(
@@ -131,73 +135,39 @@ def _text_request(job: TextJob) -> Any:
     )
 
 
-_FINISH_STATUS = {"stop": JobStatus.DONE, "length": JobStatus.DONE, "cancelled": JobStatus.STOPPED,
-                  "error": JobStatus.FAILED}
+def _text_job_values(job: TextJob, outcome: TextOutcome) -> dict[str, Any]:
+    return {"reason_field": outcome.error_field[:50]} if outcome.final is None else {}
+
+
+def _text_job_end_fields(outcome: TextOutcome, values: dict[str, Any]) -> dict[str, Any]:
+    """The end event the view answers from: status, finish reason, the refused field, usage."""
+    return {
+        "status": outcome.status, "finish_reason": values["finish_reason"], "reason": outcome.reason,
+        "field": values.get("reason_field", ""), "prompt_tokens": values.get("prompt_tokens"),
+        "completion_tokens": values.get("completion_tokens"),
+    }
+
+
+def _text_job_finished(job: TextJob, outcome: TextOutcome) -> None:
+    if outcome.final is not None:
+        key_record_tokens(key_id=job.key_id, tokens=outcome.final.prompt_tokens + outcome.final.completion_tokens)
+
+
+TEXT_JOB_TEXT = TextJobKind(
+    kind=TEXT_JOB, log=stream.TEXT_JOB_LOG, request=_text_request, what="The completion", values=_text_job_values,
+    end_fields=_text_job_end_fields, finished=_text_job_finished, announce=True,
+)
 
 
 def text_job_run(*, job_id: int, worker: str = "") -> TextJob | None:
-    """Run a queued job: claim it, decode while appending to its log, store the end.
+    """Run a queued job: claim it, decode while appending to its log, store the end (``core.textjobs``).
 
     Returns ``None`` when the job is not queued any more (stopped, expired,
     redelivered). The engine's ``ValidationError`` (a prompt too long for
     ``max_tokens``, say) ends the job failed with ``reason_field`` naming the
     engine's field, so the view can answer 400 naming the parameter.
     """
-    from generation.errors import ValidationError as GenerationValidationError
-    from generation.text.engine import generate_text
-    from generation.text.types import TextFinal
-
-    if not lifecycle.job_claim(kind=TEXT_JOB, job_id=job_id, worker=worker):
-        return None
-    job = TextJob.objects.get(pk=job_id)
-    log = stream.TEXT_JOB_LOG.open(job)
-    log.event("claimed")
-    final = None
-    error, error_field = "", ""
-    with lifecycle.job_running(kind=TEXT_JOB, job=job, progress=lambda: {"text": log.text}) as run, pacing.streaming():
-        try:
-            items = generate_text(_text_request(job), should_stop=run.should_stop)
-            log.event("start")
-            for item in items:
-                if isinstance(item, TextFinal):
-                    final = item
-                    break
-                log.write(item.text)
-        except GenerationValidationError as exc:
-            error, error_field = f"{exc.field}: {exc.message}", exc.field
-        except Exception as exc:
-            logger.exception("API text job %s failed", job.pk)
-            error = f"{type(exc).__name__}: {exc}"
-    log.flush()
-    values: dict[str, Any] = {"text": log.text}
-    if final is not None:
-        status = _FINISH_STATUS.get(final.finish_reason, JobStatus.DONE)
-        reason = final.error or ("Stopped." if status == JobStatus.STOPPED else "")
-        values.update(
-            finish_reason=final.finish_reason, prompt_tokens=final.prompt_tokens,
-            completion_tokens=final.completion_tokens, time_to_first_token=final.time_to_first_token,
-            tokens_per_second=final.tokens_per_second,
-        )
-    else:
-        status = JobStatus.FAILED
-        reason = error or "The engine ended without a result."
-        values.update(reason_field=error_field[:50], finish_reason="error")
-    try:
-        finished = lifecycle.job_finish(kind=TEXT_JOB, job_id=job.pk, status=status, reason=reason, values=values,
-                                   publish=False)
-        if finished:
-            if final is not None:
-                key_record_tokens(key_id=job.key_id, tokens=final.prompt_tokens + final.completion_tokens)
-            log.event(
-                "end", status=status, finish_reason=values["finish_reason"], reason=reason,
-                field=values.get("reason_field", ""), prompt_tokens=values.get("prompt_tokens"),
-                completion_tokens=values.get("completion_tokens"),
-            )
-    finally:
-        log.close()
-    if not finished:
-        return None  # swept or deleted meanwhile
-    job.refresh_from_db()
+    job: TextJob | None = textjobs.text_job_run(spec=TEXT_JOB_TEXT, job_id=job_id, worker=worker)
     return job
 
 
