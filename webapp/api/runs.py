@@ -55,7 +55,10 @@ class TextRun:
         return all(c.ended for c in self.choices)
 
     async def next(self) -> tuple[Choice, dict[str, Any]] | None:
-        """The next event of any choice, or ``None`` after an idle poll (liveness checked then)."""
+        """The next event of any choice, or ``None`` after an idle poll (an unclaimed job expires then).
+
+        A job whose worker died is failed by the beat sweep, and its end reaches the log like any other.
+        """
         item = await self._events.__anext__()
         if item is None:
             await self._check_idle()
@@ -63,6 +66,8 @@ class TextRun:
         index, event = item
         self._last_activity = time.monotonic()
         choice = self.choices[index]
+        if choice.ended:  # the end of a job this view expired, logged by the lifecycle: already handled
+            return None
         kind = event.get("t")
         if kind == "claimed":
             choice.claimed = True
@@ -90,8 +95,6 @@ class TextRun:
                         await self.stop()
                         raise no_worker(self.queue_timeout)
                     return
-            elif choice.claimed and idle >= 2:
-                await sync_to_async(services.text_job_check_alive)(job=choice.job)
 
     async def wait_started(self) -> None:
         """Until the first choice's engine accepted the request: 503 if no worker took it, 400 if refused."""

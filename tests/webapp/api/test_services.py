@@ -104,3 +104,28 @@ def test_a_failing_engine_shows_a_generic_reason_with_an_error_id(call, monkeypa
     assert "error id" in failed.reason and "secret" not in failed.reason and "RuntimeError" not in failed.reason
     assert _logged(call[0])[-1]["reason"] == failed.reason
     assert any("secret path" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
+
+
+def test_an_expired_text_job_ends_through_the_lifecycle_and_tells_its_log(call, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.text_job_expire_unclaimed(job=call[0], waited=2)
+    expired = TextJob.objects.get(pk=call[0].pk)
+    assert (expired.status, expired.finish_reason) == ("failed", "error") and expired.finished_at is not None
+    end = _logged(call[0])[-1]
+    assert end["t"] == "end" and end["status"] == "failed" and "within 2 s" in end["reason"]
+
+
+def test_an_expired_image_job_tells_the_studio_card(project, bob, monkeypatch, django_capture_on_commit_callbacks):
+    from webapp.core import events
+    from webapp.studio.models import Job
+
+    sent = []
+    monkeypatch.setattr(events, "get_publisher", lambda: type("P", (), {"publish": lambda s, g, m: sent.append(m)})())
+    queued = Job.objects.create(project=project, author=bob, params={"prompt": "a cat"}, model_name="m")
+    taken = Job.objects.create(project=project, author=bob, params={"prompt": "a dog"}, model_name="m",
+                               status="running")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.image_job_expire_unclaimed(job_id=queued.pk, waited=1)
+        assert not services.image_job_expire_unclaimed(job_id=taken.pk, waited=1)
+    assert Job.objects.get(pk=queued.pk).status == "failed" and Job.objects.get(pk=taken.pk).status == "running"
+    assert sent == [{"type": "studio.job", "job_id": queued.pk, "status": "failed"}]

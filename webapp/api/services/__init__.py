@@ -19,7 +19,6 @@ from webapp.api.services.keys import (
 )
 from webapp.api.services.text import (
     text_call_create,
-    text_job_check_alive,
     text_job_expire_unclaimed,
     text_job_fail,
     text_job_run,
@@ -41,7 +40,6 @@ __all__ = [
     "key_revoke",
     "secret_hash",
     "text_call_create",
-    "text_job_check_alive",
     "text_job_expire_unclaimed",
     "text_job_fail",
     "text_job_run",

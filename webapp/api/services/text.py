@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from webapp.api import stream
 from webapp.api.models import TextJob, TextKind
@@ -95,12 +93,7 @@ def text_jobs_stop(*, jobs: list[TextJob], reason: str = "The client went away."
 
 def text_job_expire_unclaimed(*, job: TextJob, waited: float) -> bool:
     """Fail ``job`` if it is still queued (no worker took it); False when a worker has it by now."""
-    reason = f"No worker took the job within {waited:g} s."
-    with transaction.atomic():
-        updated = TextJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-            status=JobStatus.FAILED, reason=reason, finish_reason="error", finished_at=timezone.now()
-        )
-    return bool(updated)
+    return lifecycle.job_expire(kind=TEXT_JOB, job_id=job.pk, waited=waited)
 
 
 def text_job_state(*, job_id: int) -> dict[str, Any] | None:
@@ -111,14 +104,6 @@ def text_job_state(*, job_id: int) -> dict[str, Any] | None:
         .first()
     )
     return dict(row) if row is not None else None
-
-
-def text_job_check_alive(*, job: TextJob) -> dict[str, Any] | None:
-    """The job's row; a running job whose heartbeat stopped is failed first (its worker died)."""
-    cutoff = timezone.now() - timedelta(seconds=lifecycle.stale_seconds())
-    if TextJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).exists():
-        lifecycle.job_fail(kind=TEXT_JOB, job_id=job.pk, reason="The worker stopped responding; the text is incomplete.")
-    return text_job_state(job_id=job.pk)
 
 
 # --- The worker side --------------------------------------------------------------
