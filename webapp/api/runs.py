@@ -22,6 +22,7 @@ from webapp.api.errors import ApiError, engine_error, from_engine, no_worker
 from webapp.api.http import KEEPALIVE, sse
 from webapp.api.models import TextJob, TextKind
 from webapp.api.params import TEXT_PARAM_NAMES, TextSpec
+from webapp.core.jobs import END_STATUSES, JobStatus
 from webapp.core.stream import log_follow
 
 
@@ -229,7 +230,6 @@ class TextRun:
 
 # --- Images -----------------------------------------------------------------------
 
-_IMAGE_ENDED = ("succeeded", "done", "failed", "cancelled", "stopped")
 
 
 class ImageRun:
@@ -243,13 +243,13 @@ class ImageRun:
         self.queue_timeout = float(settings.API_QUEUE_TIMEOUT)
         self.created = int(time.time())
         self.started = time.monotonic()
-        self.status = "queued"
+        self.status: str = JobStatus.QUEUED
         self.reason = ""
 
     async def _refresh(self) -> None:
         row = await sync_to_async(services.image_job_state)(job_id=self.job.pk)
         self.status, self.reason = row["status"], row["reason"]
-        overdue = self.status == "queued" and time.monotonic() - self.started >= self.queue_timeout
+        overdue = self.status == JobStatus.QUEUED and time.monotonic() - self.started >= self.queue_timeout
         if overdue and await sync_to_async(services.image_job_expire_unclaimed)(
             job_id=self.job.pk, waited=self.queue_timeout
         ):
@@ -268,7 +268,7 @@ class ImageRun:
         try:
             while True:
                 await self._refresh()
-                if self.status in _IMAGE_ENDED:
+                if self.status in END_STATUSES:
                     return
                 try:
                     message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
@@ -286,17 +286,17 @@ class ImageRun:
     async def wait(self) -> None:
         while True:
             await self._refresh()
-            if self.status in _IMAGE_ENDED:
+            if self.status in END_STATUSES:
                 return
             await asyncio.sleep(0.2)
 
     async def stop(self) -> None:
-        if self.status not in _IMAGE_ENDED:
+        if self.status not in END_STATUSES:
             await sync_to_async(services.image_call_stop)(job=self.job, membership=self.principal.membership)
 
     async def images(self, *, url_for: Any) -> list[dict[str, Any]]:
         """The finished job's images as OpenAI's ``data`` entries; raises for a failed job."""
-        if self.status not in ("succeeded", "done"):
+        if self.status != JobStatus.DONE:
             raise engine_error(f"The image job ended {self.status}: {self.reason or 'no reason given'}")
         rows = await sync_to_async(services.image_job_assets)(
             job_id=self.job.pk, key_id=self.principal.key.pk, with_bytes=self.spec.response_format == "b64_json"
