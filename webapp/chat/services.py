@@ -48,6 +48,7 @@ REPLY = JobKind(
     queue="text",
     publish=stream.reply_state_publish,
     end_values=stream.reply_end_values,
+    scope={"role": Role.ASSISTANT},
 )
 
 

@@ -92,6 +92,19 @@ class JobKind:
     # share (``"author_id"``). Its task is then a ticket: it runs whichever job
     # ``job_pick`` gives it, and the rows need a ``task_id`` column.
     fair_by: str = ""
+    # The rows of ``model`` that are jobs of this kind, as filter arguments (chat's: the replies,
+    # not the users' messages). The metrics count these.
+    scope: dict[str, Any] = field(default_factory=dict, hash=False)
+    # The kind in /metrics; its name with "_" for "." unless set.
+    label: str = ""
+
+    @property
+    def metric_label(self) -> str:
+        return self.label or self.name.replace(".", "_")
+
+    def rows(self) -> models.QuerySet[Any]:
+        """Every row that is a job of this kind."""
+        return self.model._default_manager.filter(**self.scope)
 
 
 _KINDS: dict[str, JobKind] = {}

@@ -20,7 +20,6 @@ from webapp.api.services.keys import (
 from webapp.api.services.text import (
     text_call_create,
     text_job_expire_unclaimed,
-    text_job_fail,
     text_job_run,
     text_job_state,
     text_jobs_stop,
@@ -41,7 +40,6 @@ __all__ = [
     "secret_hash",
     "text_call_create",
     "text_job_expire_unclaimed",
-    "text_job_fail",
     "text_job_run",
     "text_job_state",
     "text_jobs_stop",

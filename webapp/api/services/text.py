@@ -154,8 +154,3 @@ def text_job_run(*, job_id: int, worker: str = "") -> TextJob | None:
     """
     job: TextJob | None = textjobs.text_job_run(spec=TEXT_JOB_TEXT, job_id=job_id, worker=worker)
     return job
-
-
-def text_job_fail(*, job_id: int, reason: str) -> bool:
-    """Fail a queued or running job; False when it had already ended."""
-    return lifecycle.job_fail(kind=TEXT_JOB, job_id=job_id, reason=reason)
