@@ -2,7 +2,7 @@
 
     queued --claim--> running --> done | stopped | failed
        |                 |
-       +-- stop ---------+-- stop flag (watched off the compute thread), heartbeat, stale sweep (beat)
+       +-- stop, expire -+-- stop flag (watched off the compute thread), heartbeat, stale sweep (beat)
 
 A kind of job is a model whose rows carry the lifecycle columns ``status``
 (``JobStatus``), ``reason``, ``worker``, ``started_at``, ``heartbeat_at``,
@@ -11,9 +11,11 @@ A kind of job is a model whose rows carry the lifecycle columns ``status``
 its own: how to run it, how to store its result, and how to tell watchers
 that a row changed state. Everything else lives here:
 
-- web side: ``job_enqueue`` (by task name, after commit), ``job_stop``;
+- web side: ``job_enqueue`` (by task name, after commit), ``job_stop``,
+  ``job_expire`` (a job no worker took in time);
 - worker side: ``job_claim`` (idempotent), ``job_running`` (heartbeat and
-  stop watch, one helper thread each), ``job_finish``, ``job_fail``;
+  stop watch, one helper thread each), ``job_finish``, ``job_fail`` (and
+  ``job_fail_logged``, the generic failure with an error id);
 - ``jobs_sweep_stale`` (Celery beat runs ``core.sweep_stale_jobs``; a starting
   worker sweeps its own jobs) and the worker's signal hooks.
 
@@ -42,7 +44,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from webapp.core import events
-from webapp.core.errors import error_logged
+from webapp.core.errors import error_logged, public_failure
 from webapp.core.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -93,6 +95,19 @@ class JobKind:
     # The column naming the person a job counts against (``"author_id"``): quotas shared by
     # every kind of one queue count it (``job_quota_check_queue``). Empty: the kind counts nowhere.
     owner: str = ""
+    # The rows of ``model`` that are jobs of this kind, as filter arguments (chat's: the replies,
+    # not the users' messages). The metrics count these.
+    scope: dict[str, Any] = field(default_factory=dict, hash=False)
+    # The kind in /metrics; its name with "_" for "." unless set.
+    label: str = ""
+
+    @property
+    def metric_label(self) -> str:
+        return self.label or self.name.replace(".", "_")
+
+    def rows(self) -> models.QuerySet[Any]:
+        """Every row that is a job of this kind."""
+        return self.model._default_manager.filter(**self.scope)
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -163,19 +178,23 @@ def job_enqueue(*, kind: JobKind | str, job_id: int, task_id: str | None = None)
     transaction.on_commit(partial(_send, kind=job_kind_get(kind), job_id=job_id, task_id=task_id))
 
 
-def _stream_id(kind: JobKind, job: Any) -> str:
-    # The creation time makes keys unique even where a database reuses ids
-    # (a test database rolled back, a fresh database beside an old Redis).
-    return f"{kind.name}:{job.pk}.{int(job.created_at.timestamp() * 1_000_000)}"
+def job_key(*, kind: JobKind | str, job: Any, part: str) -> str:
+    """The Redis key of ``job``'s ``part`` (``log``, ``stop``, ...): ``job:<kind>:<id>.<created µs>:<part>``.
+
+    The creation time makes keys unique even where a database reuses ids (a
+    test database rolled back, a fresh database beside an old Redis).
+    """
+    name = kind if isinstance(kind, str) else kind.name
+    return f"job:{name}:{job.pk}.{int(job.created_at.timestamp() * 1_000_000)}:{part}"
 
 
 def stop_flag_key(*, kind: JobKind | str, job: Any) -> str:
     """The Redis key whose presence (value: the reason) asks the worker to stop ``job``."""
-    return f"job:{_stream_id(job_kind_get(kind), job)}:stop"
+    return job_key(kind=kind, job=job, part="stop")
 
 
 def _stop_queue_key(kind: JobKind, job: Any) -> str:
-    return f"job:{_stream_id(kind, job)}:stopq"
+    return job_key(kind=kind, job=job, part="stopq")
 
 
 def _stop_ttl() -> int:
@@ -270,24 +289,47 @@ def job_finish(
     return bool(updated)
 
 
+def _end_unfinished(*, kind: JobKind, job_id: int, status: str, reason: str, among: tuple[str, ...]) -> bool:
+    """``among`` -> ``status`` with ``reason`` and the kind's ``end_values``, one conditional UPDATE; publishes."""
+    row = kind.model._default_manager.filter(pk=job_id, status__in=among).first()
+    if row is None:
+        return False
+    values = kind.end_values(row, status)
+    with transaction.atomic():
+        updated = kind.model._default_manager.filter(pk=job_id, status__in=among).update(
+            status=status, reason=reason[:2000], finished_at=timezone.now(), **values
+        )
+        if updated:
+            _publish_after_commit(kind, job_id)
+    return bool(updated)
+
+
 def job_fail(*, kind: JobKind | str, job_id: int, reason: str) -> bool:
     """queued or running -> failed with ``reason`` (and the kind's ``end_values``); publishes after commit.
 
     False if the job had already ended or is gone. Safe to call twice and
     from any process, Celery's main process included.
     """
+    return _end_unfinished(kind=job_kind_get(kind), job_id=job_id, status=JobStatus.FAILED, reason=reason,
+                           among=LIVE_STATUSES)
+
+
+def job_expire(*, kind: JobKind | str, job_id: int, waited: float) -> bool:
+    """Fail the job if it is still queued: no worker took it within ``waited`` seconds; publishes after commit.
+
+    False when a worker has it by now (or it ended, or is gone): it is left
+    as it is. For a caller that waits on a worker with a deadline (the API).
+    """
+    return _end_unfinished(kind=job_kind_get(kind), job_id=job_id, status=JobStatus.FAILED,
+                           reason=f"No worker took the job within {waited:g} s.", among=(JobStatus.QUEUED,))
+
+
+def job_fail_logged(*, kind: JobKind | str, job_id: int, what: str) -> bool:
+    """Fail the job for the exception being handled: the log gets the detail under an error id, the
+    user the generic failure naming ``what`` ("The reply") with that id. For a task's last ``except``."""
     kind = job_kind_get(kind)
-    row = kind.model._default_manager.filter(pk=job_id, status__in=LIVE_STATUSES).first()
-    if row is None:
-        return False
-    values = kind.end_values(row, JobStatus.FAILED)
-    with transaction.atomic():
-        updated = kind.model._default_manager.filter(pk=job_id, status__in=LIVE_STATUSES).update(
-            status=JobStatus.FAILED, reason=reason[:2000], finished_at=timezone.now(), **values
-        )
-        if updated:
-            _publish_after_commit(kind, job_id)
-    return bool(updated)
+    error_id = error_logged(logger, "%s %s failed", kind.name, job_id)
+    return job_fail(kind=kind, job_id=job_id, reason=public_failure(what, error_id))
 
 # --- Fair order: each task of a fair kind is a ticket for "the next fair job" -----------------
 

@@ -21,10 +21,8 @@ from webapp.api.services.keys import (
 )
 from webapp.api.services.text import (
     text_call_create,
-    text_job_check_alive,
     text_job_defer_unfair,
     text_job_expire_unclaimed,
-    text_job_fail,
     text_job_run,
     text_job_state,
     text_jobs_stop,
@@ -46,10 +44,8 @@ __all__ = [
     "keys_revoke_for_member",
     "secret_hash",
     "text_call_create",
-    "text_job_check_alive",
     "text_job_defer_unfair",
     "text_job_expire_unclaimed",
-    "text_job_fail",
     "text_job_run",
     "text_job_state",
     "text_jobs_stop",

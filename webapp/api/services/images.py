@@ -47,14 +47,14 @@ def image_job_state(*, job_id: int) -> dict[str, Any]:
 
 
 def image_job_expire_unclaimed(*, job_id: int, waited: float) -> bool:
-    """Fail the job if it is still queued (no worker took it in time); False when a worker has it."""
-    from django.utils import timezone
+    """Fail the job if it is still queued (no worker took it in time); False when a worker has it.
 
-    from webapp.studio.models import Job
+    Through the lifecycle, so the studio's card hears of it too.
+    """
+    from webapp.core.jobs import job_expire
+    from webapp.studio.services import IMAGE_JOB
 
-    return bool(Job.objects.filter(pk=job_id, status="queued").update(
-        status="failed", reason=f"No worker took the job within {waited:g} s.", finished_at=timezone.now()
-    ))
+    return job_expire(kind=IMAGE_JOB, job_id=job_id, waited=waited)
 
 
 def image_job_assets(*, job_id: int, key_id: int, with_bytes: bool, user: Any = None) -> list[dict[str, Any]]:
