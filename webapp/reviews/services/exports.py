@@ -3,7 +3,7 @@
 The web process records the export and enqueues it (queue ``default``); a
 worker builds it. Images are copied one at a time from storage into a zip in
 a temporary file, so memory holds one chunk of one image, never the set.
-An export is a job of the one lifecycle (``webapp/core/jobs.py``): claimed,
+An export is a job of the one lifecycle (``webapp.core.jobs``): claimed,
 kept alive by a heartbeat that also writes its progress, swept when its
 worker dies, and ended done or failed there.
 """
