@@ -45,7 +45,7 @@ run: install models migrate
 	@echo ""
 	@$(PY) manage.py setup_token
 	@if [ -n "$$REDIS_URL" ]; then \
-		exec honcho start web text-worker image-worker beat; \
+		exec honcho start web text-worker image-worker maintenance-worker beat; \
 	else \
 		exec honcho start; \
 	fi

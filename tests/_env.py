@@ -28,6 +28,8 @@ os.environ.setdefault("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "600")
 # The suite's worker may still be loading models on a busy machine: API requests wait for it
 # (tests of the 503 set a short timeout themselves).
 os.environ.setdefault("ATELIER_API_QUEUE_TIMEOUT", "600")
+# /healthz shows its checks and workers only to the metrics token's holder; the suite's daphne has one.
+os.environ.setdefault("ATELIER_METRICS_TOKEN", "suite-metrics-token")
 if os.environ.get("ATELIER_TEST_REDIS_URL"):
     os.environ["REDIS_URL"] = os.environ["ATELIER_TEST_REDIS_URL"]
 else:

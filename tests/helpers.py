@@ -240,6 +240,17 @@ def fake_result(job: Job, *, colours: tuple[str, ...] = ("red",)) -> ImageResult
                        elapsed=0.1, seconds_per_step=0.02)
 
 
+def finished_image_job(*, project: Any, user: Any, via: str = "", colours: tuple[str, ...] = ("red",)) -> Job:
+    """A studio job of ``user`` that ran (with ``fake_result``) and stored one asset per colour, files included."""
+    from tests.factories import membership_of
+    from webapp.studio import services as studio
+
+    job = studio.job_create(project=project, membership=membership_of(user, project.team),
+                            request=tiny_request(num_images=len(colours)), via=via)
+    studio.job_start(job_id=job.pk, worker="w")
+    return studio.job_complete(job=job, result=fake_result(job, colours=colours))
+
+
 # --- prompt templates ----------------------------------------------------------------
 
 CHAT_BODY = "Write {{count|number:1..5|default:2}} {{tone|select:formal,casual|default:formal}} lines about {{topic}}."
@@ -331,3 +342,8 @@ def url_patterns(resolver: Any = None, namespace: str = "", prefix: str = "") ->
             # A regex route (re_path) has no converters, only named groups.
             params = entry.pattern.converters or dict.fromkeys(entry.pattern.regex.groupindex)
             yield f"{namespace}{entry.name}", prefix + str(entry.pattern), params
+
+
+def principal_args(principal: Any) -> dict[str, Any]:
+    """The keyword arguments an API service takes for a bearer key's ``Principal``: its member and its key."""
+    return {"actor": principal.membership, "key": principal.key}

@@ -13,7 +13,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # GPU workers in production listen on one of these; the embedded worker on all.
 # Each queue has its own exchange and routing key: sharing the default key would
 # copy every message into every queue bound to it.
-app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("default", "text", "image"))
+app.conf.task_queues = tuple(
+    Queue(name, Exchange(name), routing_key=name) for name in ("default", "text", "image", "maintenance")
+)
 app.conf.task_default_exchange = "default"
 app.conf.task_default_routing_key = "default"
 app.autodiscover_tasks()

@@ -321,7 +321,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 # The queues a worker may consume; /healthz and /metrics report each.
-ATELIER_QUEUES = ("default", "text", "image")
+# ``maintenance`` carries only the beat's own tasks (the stale-job sweep, export expiry):
+# user work (exports on ``default``, replies on ``text``) can never queue ahead of them.
+ATELIER_QUEUES = ("default", "text", "image", "maintenance")
 # Workers write a heartbeat to Redis this often; /healthz counts a worker alive
 # within two intervals and forgets it after WORKER_FORGET_SECONDS without one.
 WORKER_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_WORKER_HEARTBEAT_SECONDS", "5"))
@@ -372,11 +374,22 @@ JOB_HEARTBEAT_SECONDS = float(os.environ.get("ATELIER_JOB_HEARTBEAT_SECONDS", "5
 JOB_STALE_SECONDS = float(os.environ.get("ATELIER_JOB_STALE_SECONDS", "60"))
 JOB_SWEEP_SECONDS = float(os.environ.get("ATELIER_JOB_SWEEP_SECONDS", "30"))
 # Celery beat (the Procfile's ``beat`` process) runs the one sweep of stale jobs.
+# Approved-set exports: each member may start EXPORTS_PER_MEMBER_PER_HOUR in a project,
+# a project may have MAX_LIVE_EXPORTS queued or building at once (0: no limit), and a zip
+# is deleted EXPORT_TTL_DAYS after it was built (the row stays, marked expired).
+EXPORTS_PER_MEMBER_PER_HOUR = int(os.environ.get("ATELIER_EXPORTS_PER_MEMBER_PER_HOUR", "10"))
+MAX_LIVE_EXPORTS = int(os.environ.get("ATELIER_MAX_LIVE_EXPORTS", "2"))
+EXPORT_TTL_DAYS = float(os.environ.get("ATELIER_EXPORT_TTL_DAYS", "7"))
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {
         "task": "core.sweep_stale_jobs",
         "schedule": JOB_SWEEP_SECONDS,
-        "options": {"queue": "default", "expires": 60},
+        "options": {"queue": "maintenance", "expires": 60},
+    },
+    "expire-exports": {
+        "task": "reviews.expire_exports",
+        "schedule": 3600.0,
+        "options": {"queue": "maintenance", "expires": 3000},
     },
 }
 # Progress updates and previews sent to the job card per second, at most
@@ -386,6 +399,9 @@ CELERY_BEAT_SCHEDULE = {
 # Quotas per person: live (queued) image jobs, and chat replies queued or decoding. 0: no limit.
 MAX_QUEUED_IMAGE_JOBS = int(os.environ.get("ATELIER_MAX_QUEUED_IMAGE_JOBS", "20"))
 MAX_LIVE_REPLIES = int(os.environ.get("ATELIER_MAX_LIVE_REPLIES", "4"))
+# What an image file carries: "public" (default) leaves the worker's host name and code
+# version out of PNGs that leave the server (they stay in the asset's lineage); "full" keeps them.
+PNG_LINEAGE = os.environ.get("ATELIER_PNG_LINEAGE", "public").strip().lower()
 STUDIO_PROGRESS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PROGRESS_PER_SECOND", "4"))
 STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_SECOND", "4"))
 
@@ -395,6 +411,8 @@ STUDIO_PREVIEWS_PER_SECOND = float(os.environ.get("ATELIER_STUDIO_PREVIEWS_PER_S
 METRICS_TOKEN = os.environ.get("ATELIER_METRICS_TOKEN", "")
 # The OpenAI-compatible API (/v1/): limits per key, and how long a request waits for a worker.
 API_REQUESTS_PER_MINUTE = int(os.environ.get("ATELIER_API_REQUESTS_PER_MINUTE", "120"))
+# Working keys (neither revoked nor expired) one person may hold in a team, viewers too. 0: no limit.
+MAX_KEYS_PER_MEMBER = int(os.environ.get("ATELIER_MAX_KEYS_PER_MEMBER", "10"))
 API_CONCURRENT_REQUESTS = int(os.environ.get("ATELIER_API_CONCURRENT_REQUESTS", "4"))
 API_MAX_BODY_BYTES = int(os.environ.get("ATELIER_API_MAX_BODY_BYTES", str(1024 * 1024)))
 # A job that no worker claims within this many seconds is dropped and the request gets a 503.

@@ -1,9 +1,11 @@
 """How a Celery worker starts: the one place that writes its command line.
 
-    python -m webapp.worker text|image|all [more celery worker options]
+    python -m webapp.worker text|image|maintenance|all [more celery worker options]
 
 ``text`` serves the ``text`` and ``default`` queues, ``image`` the ``image``
-queue, ``all`` every queue (the test suite, or a machine that wants one
+queue, ``maintenance`` only the beat's own tasks (the stale-job sweep, export
+expiry: a queue no user work fills, served by a small process that loads no
+model), ``all`` every queue (the test suite, or a machine that wants one
 process). A text worker is a pool of ``ATELIER_TEXT_BATCH`` threads whose replies
 one engine decodes in batches; the others run one job at a time (``-c 1``). Each
 gets the thread count of ``generation.config.worker_threads``: the text engine
@@ -21,7 +23,8 @@ from collections.abc import Mapping, Sequence
 QUEUES: dict[str, tuple[str, ...]] = {
     "text": ("text", "default"),
     "image": ("image",),
-    "all": ("default", "text", "image"),
+    "maintenance": ("maintenance",),
+    "all": ("default", "text", "image", "maintenance"),
 }
 
 
@@ -51,6 +54,10 @@ def worker_env(kind: str, environ: Mapping[str, str]) -> dict[str, str]:
     from generation.config import ConfigError, worker_threads
 
     env = dict(environ)
+    if kind == "maintenance":  # sweeps and clean-ups: no model, no engine
+        env["ATELIER_TORCH_THREADS"] = "1"
+        env.setdefault("ATELIER_PRELOAD_TEXT_MODEL", "0")
+        return env
     try:
         env["ATELIER_TORCH_THREADS"] = str(worker_threads(kind, environ))
     except ConfigError as error:

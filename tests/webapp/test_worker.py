@@ -18,8 +18,9 @@ def _option(argv: list[str], flag: str) -> str:
     return argv[len(argv) - 1 - argv[::-1].index(flag) + 1]  # the last one wins, as in celery
 
 
-@pytest.mark.parametrize(("kind", "queues"), [("image", "image"), ("all", "default,text,image")])
-def test_image_and_all_workers_serve_their_queues_one_job_at_a_time(kind, queues):
+@pytest.mark.parametrize(("kind", "queues"), [("image", "image"), ("maintenance", "maintenance"),
+                                              ("all", "default,text,image,maintenance")])
+def test_image_maintenance_and_all_workers_serve_their_queues_one_job_at_a_time(kind, queues):
     argv = worker_argv(kind)
     assert argv[1:6] == ["-m", "celery", "-A", "webapp", "worker"]
     assert (_option(argv, "-Q"), _option(argv, "-c"), _option(argv, "-n")) == (queues, "1", f"{kind}@%h")
@@ -39,7 +40,7 @@ def test_options_after_the_kind_come_last_so_they_win():
 
 
 def test_an_unknown_kind_is_refused_with_the_choices():
-    with pytest.raises(SystemExit, match="text, image, all"):
+    with pytest.raises(SystemExit, match="text, image, maintenance, all"):
         worker_argv("gpu")
 
 
@@ -52,6 +53,11 @@ def test_an_image_worker_skips_the_chat_model_unless_told_otherwise():
     assert worker_env("image", {})["ATELIER_PRELOAD_TEXT_MODEL"] == "0"
     assert worker_env("image", {"ATELIER_PRELOAD_TEXT_MODEL": "1"})["ATELIER_PRELOAD_TEXT_MODEL"] == "1"
     assert "ATELIER_PRELOAD_TEXT_MODEL" not in worker_env("text", {})
+
+
+def test_a_maintenance_worker_loads_no_model_and_takes_one_thread():
+    env = worker_env("maintenance", {"ATELIER_TORCH_THREADS": "9"})
+    assert (env["ATELIER_TORCH_THREADS"], env["ATELIER_PRELOAD_TEXT_MODEL"]) == ("1", "0")
 
 
 def test_a_bad_thread_count_stops_the_launch_and_names_the_variable():

@@ -13,3 +13,5 @@ class ApiConfig(AppConfig):
         from webapp.core.jobs import job_kind_register
 
         job_kind_register(TEXT_JOB)
+
+        from webapp.api import signals  # noqa: F401 - keys die with the membership that made them

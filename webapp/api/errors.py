@@ -61,6 +61,14 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, message, type="permission_error", code="insufficient_permissions")
 
 
+def access_revoked() -> ApiError:
+    """A stream whose key or role was taken away while it ran."""
+    return ApiError(
+        403, "Access was revoked while this stream ran (the key, the membership or the role changed).",
+        type="permission_error", code="access_revoked",
+    )
+
+
 def model_not_found(model: str) -> ApiError:
     return ApiError(
         404, f"The model {model!r} does not exist. GET /v1/models lists the available ones.",

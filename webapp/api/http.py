@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -20,8 +21,11 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHt
 from django.views.decorators.csrf import csrf_exempt
 
 from webapp.api import selectors, services
-from webapp.api.errors import ApiError, forbidden
+from webapp.api.errors import ApiError, access_revoked, forbidden
 from webapp.api.limits import Lease, limits_acquire
+from webapp.core.access import RECHECK_SECONDS
+from webapp.core.errors import error_logged, public_failure
+from webapp.core.jobs import QuotaExceeded
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +41,38 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
 
     def stream(self, events: AsyncIterator[bytes]) -> StreamingHttpResponse:
-        """An SSE response that owns the request's limit slot until the stream ends."""
+        """An SSE response that owns the request's limit slot until the stream ends.
+
+        Access is re-checked before each event, at most ``RECHECK_SECONDS`` apart, as
+        sockets do (``webapp.core.access``): once the key is revoked or its user may no
+        longer generate, the stream ends with an error event and ``[DONE]``, and closing
+        ``events`` stops the request's jobs.
+        """
         lease, self.lease = self.lease, None
+        principal = self.principal
+
+        async def allowed() -> bool:
+            return await sync_to_async(selectors.principal_may_still_generate, thread_sensitive=False)(
+                principal=principal
+            )
 
         async def body() -> AsyncIterator[bytes]:
+            checked = time.monotonic()
             try:
                 async for part in events:
+                    if time.monotonic() - checked >= RECHECK_SECONDS:
+                        checked = time.monotonic()
+                        if not await allowed():
+                            yield sse(access_revoked().body())
+                            yield sse("[DONE]")
+                            return
                     yield part
             finally:
-                if lease is not None:
-                    await sync_to_async(lease.release, thread_sensitive=False)()
+                try:
+                    await events.aclose()  # type: ignore[attr-defined]
+                finally:
+                    if lease is not None:
+                        await sync_to_async(lease.release, thread_sensitive=False)()
 
         response = StreamingHttpResponse(body(), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
@@ -127,13 +153,16 @@ def api_view(
                 response = exc.response()
             except PermissionDenied as exc:  # the permission gate (webapp.workspaces.permissions)
                 response = forbidden(str(exc)).response()
+            except QuotaExceeded as exc:  # the user's share of a queue (text jobs, image jobs waiting)
+                response = ApiError(429, " ".join(exc.messages), type="requests", code="quota_exceeded",
+                                    headers={"Retry-After": "1"}).response()
             except DjangoValidationError as exc:  # a service's own bound (e.g. the prompt history's length)
                 fields = list(getattr(exc, "message_dict", {}) or {})
                 param = {"text": "messages"}.get(fields[0], fields[0]) if fields else None
                 response = ApiError(400, " ".join(exc.messages), param=param, code="invalid_value").response()
             except Exception:
-                logger.exception("API request failed")
-                response = ApiError(500, "The server failed to handle the request.", type="server_error",
+                error_id = error_logged(logger, "API request %s %s failed", request.method, request.path)
+                response = ApiError(500, public_failure("The request", error_id), type="server_error",
                                     code="internal_error").response()
             finally:
                 if call is not None and call.lease is not None:

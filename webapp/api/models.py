@@ -14,7 +14,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from webapp.core.jobs import LIVE_STATUSES, JobStatus
+from webapp.core.models import JobModel
 
 
 def secret_hash(secret: str) -> str:
@@ -72,7 +72,7 @@ class TextKind(models.TextChoices):
     COMPLETION = "completion", "Completion"
 
 
-class TextJob(models.Model):
+class TextJob(JobModel):
     """One choice of one text request made through the API: a job on the ``text`` queue.
 
     A request with ``n`` choices makes ``n`` jobs sharing ``call_id``; each
@@ -94,8 +94,6 @@ class TextJob(models.Model):
     messages = models.JSONField(default=list)
     params = models.JSONField(default=dict)
 
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
-    reason = models.TextField(blank=True)
     # The field the engine refused (its own name, e.g. "max_new_tokens"), for a 400 naming it.
     reason_field = models.CharField(max_length=50, blank=True)
     text = models.TextField(blank=True)
@@ -105,22 +103,12 @@ class TextJob(models.Model):
     time_to_first_token = models.FloatField(null=True, blank=True)
     tokens_per_second = models.FloatField(null=True, blank=True)
 
-    worker = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["status", "heartbeat_at"], name="api_textjob_liveness")]
 
     def __str__(self) -> str:
         return f"text job {self.pk} ({self.status})"
-
-    @property
-    def is_live(self) -> bool:
-        return self.status in LIVE_STATUSES
 
 
 class ImageCall(models.Model):

@@ -8,6 +8,7 @@ one Redis round trip after the worker wrote it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,6 +23,11 @@ from webapp.api.errors import ApiError, engine_error, from_engine, no_worker
 from webapp.api.http import KEEPALIVE, sse
 from webapp.api.models import TextJob, TextKind
 from webapp.api.params import TEXT_PARAM_NAMES, TextSpec
+from webapp.core.errors import error_logged, public_failure
+from webapp.core.jobs import END_STATUSES, JobStatus
+from webapp.core.stream import log_follow
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,7 +52,7 @@ class TextRun:
         self.created = int(time.time())
         self.queue_timeout = float(settings.API_QUEUE_TIMEOUT)
         self.poll = min(1.0, float(settings.API_KEEPALIVE_SECONDS), max(0.05, self.queue_timeout / 4))
-        self._events = stream.log_follow(keys={c.index: stream.log_key(c.job) for c in self.choices}, block=self.poll)
+        self._events = log_follow(keys={c.index: stream.log_key(c.job) for c in self.choices}, block=self.poll)
         self._last_activity = time.monotonic()
 
     @property
@@ -54,7 +60,10 @@ class TextRun:
         return all(c.ended for c in self.choices)
 
     async def next(self) -> tuple[Choice, dict[str, Any]] | None:
-        """The next event of any choice, or ``None`` after an idle poll (liveness checked then)."""
+        """The next event of any choice, or ``None`` after an idle poll (an unclaimed job expires then).
+
+        A job whose worker died is failed by the beat sweep, and its end reaches the log like any other.
+        """
         item = await self._events.__anext__()
         if item is None:
             await self._check_idle()
@@ -62,6 +71,8 @@ class TextRun:
         index, event = item
         self._last_activity = time.monotonic()
         choice = self.choices[index]
+        if choice.ended:  # the end of a job this view expired, logged by the lifecycle: already handled
+            return None
         kind = event.get("t")
         if kind == "claimed":
             choice.claimed = True
@@ -89,8 +100,6 @@ class TextRun:
                         await self.stop()
                         raise no_worker(self.queue_timeout)
                     return
-            elif choice.claimed and idle >= 2:
-                await sync_to_async(services.text_job_check_alive)(job=choice.job)
 
     async def wait_started(self) -> None:
         """Until the first choice's engine accepted the request: 503 if no worker took it, 400 if refused."""
@@ -115,7 +124,9 @@ class TextRun:
                 names["messages"] = "prompt"
             message = end.get("reason", "").partition(": ")[2] or end.get("reason", "")
             return from_engine(SimpleNamespace(field=field_name, message=message), names=names)
-        return engine_error(f"The job failed: {end.get('reason') or 'unknown error'}")
+        # The reason can hold an exception's text (paths, hosts): the client gets an id, the log the reason.
+        error_id = error_logged(logger, "API text job failed: %s", end.get("reason") or "unknown error", exc_info=False)
+        return engine_error(public_failure("The job", error_id))
 
     async def stop(self) -> None:
         """Stop every choice still running or queued (the client went away)."""
@@ -211,6 +222,7 @@ class TextRun:
                     if event.get("status") == "failed" or choice.end.get("status") == "failed":
                         error = self.error(choice.end)
                         yield sse(error.body())
+                        yield sse("[DONE]")  # the stream ends cleanly: clients stop reading here
                         await self.stop()
                         return
                     yield self._chunk([self._delta(choice.index, finish=self._finish_reason(choice))])
@@ -225,7 +237,6 @@ class TextRun:
 
 # --- Images -----------------------------------------------------------------------
 
-_IMAGE_ENDED = ("succeeded", "done", "failed", "cancelled", "stopped")
 
 
 class ImageRun:
@@ -239,13 +250,13 @@ class ImageRun:
         self.queue_timeout = float(settings.API_QUEUE_TIMEOUT)
         self.created = int(time.time())
         self.started = time.monotonic()
-        self.status = "queued"
+        self.status: str = JobStatus.QUEUED
         self.reason = ""
 
     async def _refresh(self) -> None:
         row = await sync_to_async(services.image_job_state)(job_id=self.job.pk)
         self.status, self.reason = row["status"], row["reason"]
-        overdue = self.status == "queued" and time.monotonic() - self.started >= self.queue_timeout
+        overdue = self.status == JobStatus.QUEUED and time.monotonic() - self.started >= self.queue_timeout
         if overdue and await sync_to_async(services.image_job_expire_unclaimed)(
             job_id=self.job.pk, waited=self.queue_timeout
         ):
@@ -264,7 +275,7 @@ class ImageRun:
         try:
             while True:
                 await self._refresh()
-                if self.status in _IMAGE_ENDED:
+                if self.status in END_STATUSES:
                     return
                 try:
                     message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
@@ -282,20 +293,21 @@ class ImageRun:
     async def wait(self) -> None:
         while True:
             await self._refresh()
-            if self.status in _IMAGE_ENDED:
+            if self.status in END_STATUSES:
                 return
             await asyncio.sleep(0.2)
 
     async def stop(self) -> None:
-        if self.status not in _IMAGE_ENDED:
-            await sync_to_async(services.image_call_stop)(job=self.job, actor=self.principal.membership)
+        if self.status not in END_STATUSES:
+            await sync_to_async(services.image_call_stop)(job=self.job)
 
     async def images(self, *, url_for: Any) -> list[dict[str, Any]]:
         """The finished job's images as OpenAI's ``data`` entries; raises for a failed job."""
-        if self.status not in ("succeeded", "done"):
+        if self.status != JobStatus.DONE:
             raise engine_error(f"The image job ended {self.status}: {self.reason or 'no reason given'}")
         rows = await sync_to_async(services.image_job_assets)(
-            job_id=self.job.pk, key_id=self.principal.key.pk, with_bytes=self.spec.response_format == "b64_json"
+            job_id=self.job.pk, key_id=self.principal.key.pk, with_bytes=self.spec.response_format == "b64_json",
+            user=self.principal.user,
         )
         data = []
         for row in rows:

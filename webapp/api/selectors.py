@@ -52,6 +52,16 @@ def key_authenticate(*, authorization: str) -> Principal:
     return Principal(key=key, project=key.project, membership=membership)
 
 
+def principal_may_still_generate(*, principal: Principal) -> bool:
+    """Whether ``principal``'s key may still generate now (a stream re-checks this as it runs):
+    the key neither revoked nor expired, its user active, still in the team, with a role that generates."""
+    key = ApiKey.objects.select_related("user").filter(pk=principal.key.pk).first()
+    if key is None or not key.is_active or not key.user.is_active:
+        return False
+    membership = Membership.objects.filter(team_id=principal.project.team_id, user_id=key.user_id).first()
+    return membership_may(actor=membership, action="api.generate")
+
+
 def key_list_for_member(*, project: Project) -> QuerySet[ApiKey]:
     """The keys the viewing member sees: their own, or every key of the project for those who may revoke any."""
     keys = ApiKey.objects.filter(project=project).select_related("user")

@@ -7,13 +7,18 @@ from typing import Any
 from celery import shared_task
 
 from webapp.api import services
+from webapp.api.services.text import TEXT_JOB
+from webapp.core.jobs import job_fail_logged
 
 
 @shared_task(name="api.run_text_job", bind=True, acks_late=True, ignore_result=True)
-def run_text_job(self: Any, job_id: int) -> None:
-    """Run one API text job; anything that escapes marks it failed."""
+def run_text_job(self: Any, job_id: int, deferred: int = 0) -> None:
+    """Run one API text job (unless it is not its user's turn on the text queue: then it waits its
+    turn at the back); anything that escapes marks it failed (generic reason, error id)."""
+    if services.text_job_defer_unfair(job_id=job_id, deferred=deferred):
+        return
     try:
         services.text_job_run(job_id=job_id, worker=self.request.hostname or "")
-    except Exception as exc:
-        services.text_job_fail(job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
+    except Exception:
+        job_fail_logged(kind=TEXT_JOB, job_id=job_id, what="The completion")
         raise

@@ -134,6 +134,7 @@ async def image_file(call: Call, asset_id: int) -> HttpResponseBase:
     asset = await sync_to_async(selectors.asset_get_for_key)(key=call.principal.key, asset_id=asset_id)
     if asset is None:
         raise not_found("No such image for this key.")
+    await sync_to_async(services.image_file_record)(asset=asset, user=call.principal.user)
     response = FileResponse(asset.file.open("rb"), content_type="image/png")
     response["Cache-Control"] = "private, no-store"
     return response
@@ -150,13 +151,11 @@ async def v1_not_found(request: HttpRequest, rest: str = "") -> HttpResponseBase
 
 # --- The project's API page -----------------------------------------------------------
 
-NEW_SECRET_SESSION_KEY = "api_new_key_secret"  # noqa: S105 - a session key name
-
-
 @login_required
 def keys(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_member(user=request.user, project_id=project_id)
     form = KeyCreateForm()
+    new_secret: dict[str, Any] | None = None
     if request.method == "POST":
         form = KeyCreateForm(request.POST)
         if form.is_valid():
@@ -168,10 +167,9 @@ def keys(request: HttpRequest, project_id: int) -> HttpResponse:
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                # Shown once, on the page this redirects to; only its hash is kept.
-                request.session[NEW_SECRET_SESSION_KEY] = {"id": new.key.pk, "secret": new.secret}
-                return redirect("api:keys", project_id=project.pk)
-    new_secret = request.session.pop(NEW_SECRET_SESSION_KEY, None)
+                # Shown once, in this very response: never in the session, never cached; only its hash is kept.
+                new_secret = {"id": new.key.pk, "secret": new.secret}
+                form = KeyCreateForm()
     base_url = request.build_absolute_uri("/v1")
     context = {
         "project": project, "form": form, "keys": selectors.key_list_for_member(project=project),
@@ -180,7 +178,10 @@ def keys(request: HttpRequest, project_id: int) -> HttpResponse:
         "example_key": new_secret["secret"] if new_secret else "YOUR_KEY",
         "text_model": _models()[0]["id"],
     }
-    return render(request, "api/keys.html", context)
+    response = render(request, "api/keys.html", context)
+    if new_secret is not None:
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

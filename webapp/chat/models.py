@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from webapp.core.jobs import LIVE_STATUSES, JobStatus
+from webapp.core.jobs import JobStatus
+from webapp.core.models import JobModel
 
 
 class Conversation(models.Model):
@@ -45,7 +46,7 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
 
 
-class Message(models.Model):
+class Message(JobModel):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
     role = models.CharField(max_length=10, choices=Role.choices)
@@ -56,8 +57,6 @@ class Message(models.Model):
     html = models.TextField(blank=True, editable=False)
     # An assistant reply is a job (see webapp.core.jobs); a user's message is born "done".
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.DONE, db_index=True)
-    reason = models.TextField(blank=True, help_text="Why the reply failed or was stopped.")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     # What an assistant reply ran with (a snapshot: later settings changes don't touch it).
     model_name = models.CharField(max_length=100, blank=True)
@@ -76,20 +75,9 @@ class Message(models.Model):
     batch_max = models.PositiveSmallIntegerField(null=True, blank=True)
     batch_mean = models.FloatField(null=True, blank=True)
 
-    # Liveness of a reply being decoded: the worker touches heartbeat_at while it
-    # runs, so a reply whose worker died can be told apart and marked failed.
-    worker = models.CharField(max_length=200, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["status", "heartbeat_at"], name="chat_message_liveness")]
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk}: {self.text[:40]}"
-
-    @property
-    def is_live(self) -> bool:
-        return self.status in LIVE_STATUSES

@@ -25,10 +25,10 @@ from webapp.chat import stream
 from webapp.chat.markdown import render_markdown
 from webapp.chat.models import Conversation, Message, Role
 from webapp.chat.params import ReplySettings, settings_validate
-from webapp.core import bounds, jobs, pacing
-from webapp.core.errors import error_logged, public_failure
+from webapp.core import bounds, jobs
 from webapp.core.events import get_publisher
 from webapp.core.jobs import JobKind, JobStatus
+from webapp.core.textjobs import TextJobKind, TextOutcome, text_job_run
 from webapp.prompt_templates.services import template_use_record
 from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompts.services import prompt_record_create
@@ -49,6 +49,8 @@ REPLY = JobKind(
     queue="text",
     publish=stream.reply_state_publish,
     end_values=stream.reply_end_values,
+    owner="author_id",
+    scope={"role": Role.ASSISTANT},
 )
 
 
@@ -142,9 +144,10 @@ def _reply_create(
     *, conversation: Conversation, parent: Message, actor: Membership, reply_settings: ReplySettings
 ) -> Message:
     # Inside the caller's transaction: past the quota the prompt written just before goes too.
-    jobs.job_quota_check(
-        kind=REPLY, limit=settings.MAX_LIVE_REPLIES, what="replies queued or being written", lock=actor.user,
-        author=actor.user,
+    # Counted with the API's text jobs: one person's share of the ``text`` queue, however they send.
+    jobs.job_quota_check_queue(
+        queue=REPLY.queue, owner_id=actor.user.pk, limit=settings.MAX_LIVE_REPLIES,
+        what="replies queued or being written", lock=actor.user,
     )
     reply = Message.objects.create(
         conversation=conversation,
@@ -313,83 +316,36 @@ def _text_request(message: Message) -> TextRequest:
     )
 
 
-_FINISH_STATUS = {
-    "stop": JobStatus.DONE, "length": JobStatus.DONE, "cancelled": JobStatus.STOPPED, "error": JobStatus.FAILED,
-}
+def _reply_values(message: Message, outcome: TextOutcome) -> dict[str, Any]:
+    values: dict[str, Any] = {"html": render_markdown(outcome.text)}
+    final = outcome.final
+    if final is not None:
+        values.update(
+            elapsed=final.elapsed, batch_max=final.batch_max, batch_mean=final.batch_mean, model_name=final.model,
+            params=final.params.to_dict(),
+        )
+    return values
+
+
+def _reply_finished(message: Message, outcome: TextOutcome) -> None:
+    if outcome.status == JobStatus.DONE:
+        _audit_generated(message)
+
+
+REPLY_TEXT = TextJobKind(
+    kind=REPLY, log=stream.REPLY_LOG, request=_text_request, what="The reply", values=_reply_values,
+    finished=_reply_finished, load_first=True,
+)
 
 
 def reply_run(*, message_id: int, worker: str = "") -> Message | None:
-    """Decode a queued reply, streaming chunks as they come, and store how it ended.
+    """Decode a queued reply, streaming chunks as they come, and store how it ended (``core.textjobs``).
 
-    Claims the row (queued -> running) first, so a redelivered task or a
-    reply stopped while queued does nothing and returns ``None``. While
-    decoding, the lifecycle's heartbeat stores the text so far every
-    ``JOB_HEARTBEAT_SECONDS``; if the row is gone or no longer running
-    (deleted, swept) decoding stops. Engine failures end as "failed" with the
-    partial text and the reason.
+    Returns ``None`` when the reply was not queued any more (redelivered,
+    stopped in the queue) or was deleted or swept while decoding. Engine
+    failures end as "failed" with the partial text and the reason.
     """
-    from generation.errors import ValidationError as GenerationValidationError
-    from generation.text.engine import generate_text, text_engine
-    from generation.text.types import TextFinal
-
-    model_name = Message.objects.filter(pk=message_id, status=JobStatus.QUEUED).values_list("model_name", flat=True).first()
-    if model_name is None:
-        return None
-    # Load before claiming: loading a big model may take longer than the heartbeat
-    # allows, and a queued reply is never swept, a running one is. Every thread of a
-    # text worker hands its reply to this process's one engine, which batches them.
-    text_engine(model_name)
-    if not jobs.job_claim(kind=REPLY, job_id=message_id, worker=worker):
-        return None
-    message = Message.objects.select_related("conversation").get(pk=message_id)
-    out = stream.ReplyStream(message=message, group=message.conversation.group_name)
-    final = None
-    error = ""
-    with jobs.job_running(kind=REPLY, job=message, progress=lambda: {"text": out.text}) as run, pacing.streaming():
-        try:
-            for item in generate_text(_text_request(message), should_stop=run.should_stop):
-                if isinstance(item, TextFinal):
-                    final = item
-                    break
-                out.write(item.text)
-        except GenerationValidationError as exc:
-            error = f"{exc.field}: {exc.message}"
-        except Exception:
-            error = public_failure("The reply", error_logged(logger, "reply %s failed", message.pk))
-    out.flush()
-    values: dict[str, Any] = {"text": out.text, "html": render_markdown(out.text)}
-    if final is not None:
-        status = _FINISH_STATUS.get(final.finish_reason, JobStatus.DONE)
-        reason = final.error or (run.stop_reason if status == JobStatus.STOPPED else "")
-        values.update(
-            finish_reason=final.finish_reason,
-            prompt_tokens=final.prompt_tokens,
-            completion_tokens=final.completion_tokens,
-            time_to_first_token=final.time_to_first_token,
-            tokens_per_second=final.tokens_per_second,
-            elapsed=final.elapsed,
-            batch_max=final.batch_max,
-            batch_mean=final.batch_mean,
-            model_name=final.model,
-            params=final.params.to_dict(),
-        )
-    else:
-        status, reason = JobStatus.FAILED, error or "The engine ended without a result."
-        values.update(finish_reason="error")
-    try:
-        with transaction.atomic():
-            updated = jobs.job_finish(
-                kind=REPLY, job_id=message.pk, status=status, reason=reason, values=values, publish=False
-            )
-            if updated and status == JobStatus.DONE:
-                _audit_generated(message)
-        if updated:
-            out.end(status=status)
-    finally:
-        out.close()
-    if not updated:
-        return None  # deleted or swept while decoding
-    message.refresh_from_db()
+    message: Message | None = text_job_run(spec=REPLY_TEXT, job_id=message_id, worker=worker)
     return message
 
 
@@ -399,6 +355,12 @@ def _audit_generated(message: Message) -> None:
         actor=message.author, team_id=project.team_id, project_id=project.pk, action=AuditAction.GENERATED,
         object_kind="reply", object_id=message.pk, detail={"conversation": message.conversation_id},
     )
+
+
+def reply_defer_unfair(*, message_id: int, deferred: int) -> bool:
+    """True when the reply's task went to the back of the queue: its author runs more text jobs
+    than someone whose job waits (see ``jobs.job_defer_unfair``)."""
+    return jobs.job_defer_unfair(kind=REPLY, job_id=message_id, deferred=deferred)
 
 
 def reply_fail(*, message_id: int, reason: str) -> bool:

@@ -11,19 +11,21 @@ from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 
 from webapp.chat import services
-from webapp.core.errors import error_logged, public_failure
+from webapp.core.jobs import job_fail_logged
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="chat.generate_reply", bind=True, acks_late=True)
-def generate_reply(self: Any, message_id: int) -> str:
-    """Decode one reply. Anything that escapes ``reply_run`` marks the reply failed."""
+def generate_reply(self: Any, message_id: int, deferred: int = 0) -> str:
+    """Decode one reply (unless it is not its author's turn on the text queue: then it waits its
+    turn at the back). Anything that escapes ``reply_run`` marks the reply failed."""
+    if services.reply_defer_unfair(message_id=message_id, deferred=deferred):
+        return "deferred"
     try:
         message = services.reply_run(message_id=message_id, worker=self.request.hostname or "")
     except Exception:
-        error_id = error_logged(logger, "reply %s failed", message_id)
-        services.reply_fail(message_id=message_id, reason=public_failure("The reply", error_id))
+        job_fail_logged(kind=services.REPLY, job_id=message_id, what="The reply")
         raise
     return message.status if message is not None else "skipped"
 

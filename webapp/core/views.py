@@ -17,14 +17,17 @@ def _has_metrics_token(request: HttpRequest) -> bool:
 def healthz(request: HttpRequest) -> JsonResponse:
     """Health for load balancers and monitors: 200 when the database, Redis and storage answer, else 503.
 
-    Anyone sees the checks and how many workers are alive per queue; the
-    workers' names, hosts and heartbeats need the metrics token or a staff login.
+    Anyone sees up or down (``{"status": "ok"}`` or ``"error"``) and nothing
+    else: a failed check's exception can name hosts, paths and credentials'
+    users. The checks, their errors and the workers by queue (names, hosts,
+    heartbeats) need the metrics token or a staff login; the log has the detail.
     """
     from webapp.core.health import health_report
 
     detailed = request.user.is_staff or _has_metrics_token(request)
     report = health_report(detailed=detailed)
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    status = 200 if report["status"] == "ok" else 503
+    return JsonResponse(report if detailed else {"status": report["status"]}, status=status)
 
 
 @require_GET

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from webapp.core.jobs import JobStatus
+from webapp.core.models import JobModel
 
 
 class AssetKind(models.TextChoices):
@@ -147,37 +147,25 @@ class Comment(models.Model):
         return self.region_w is not None
 
 
-# An export is a job of the one lifecycle (webapp/core/jobs.py): the same statuses and columns.
-ExportStatus = JobStatus
-
-
-class ApprovedExport(models.Model):
-    """A zip of approved images with their lineage, built by a worker (queue ``default``)."""
+class ApprovedExport(JobModel):
+    """A zip of approved images with their lineage, built by a worker (queue ``default``): a job of
+    the one lifecycle (``webapp.core.jobs``)."""
 
     project = models.ForeignKey("workspaces.Project", on_delete=models.CASCADE, related_name="approved_exports")
     round = models.ForeignKey(ReviewRound, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
-    worker = models.CharField(max_length=200, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     files_done = models.PositiveIntegerField(default=0)
     files_total = models.PositiveIntegerField(default=0)
     file = models.CharField(max_length=255, blank=True)
     byte_size = models.PositiveBigIntegerField(default=0)
-    reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when the zip was deleted after ``EXPORT_TTL_DAYS`` (``file`` is then empty).
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"export {self.pk} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
 
     @property
     def progress_percent(self) -> int:

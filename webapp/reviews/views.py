@@ -242,7 +242,11 @@ def export_create(request: HttpRequest, project_id: int) -> HttpResponse:
         raise Http404("No such review round")
     round_id = form.cleaned_data["round"]
     review_round = selectors.round_get(project=project, round_id=round_id) if round_id else None
-    export = services.export_create(actor=project.membership, project=project, review_round=review_round)
+    try:
+        export = services.export_create(actor=project.membership, project=project, review_round=review_round)
+    except ValidationError as error:  # past the project's cap or the member's hourly rate: nothing queued
+        messages.error(request, " ".join(error.messages))
+        return redirect(project_reviews_url(project.pk))
     return redirect(f"{project_reviews_url(project.pk)}#export-{export.pk}")
 
 

@@ -6,6 +6,7 @@ import socket
 import subprocess
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 VERSION = "0.1.0"  # kept in step with pyproject.toml
@@ -32,3 +33,17 @@ def code_version() -> str:
 @cache
 def worker_host() -> str:
     return socket.gethostname()
+
+
+# Lineage that stays in the database: the file leaves the server (downloads, the API, approved-set zips).
+SERVER_ONLY = ("worker_host", "code_version")
+
+
+def png_params(params: dict[str, Any]) -> dict[str, Any]:
+    """What an image file carries: ``params`` without the worker's host and code version,
+    unless ``ATELIER_PNG_LINEAGE=full`` (the asset's row keeps both either way)."""
+    from django.conf import settings
+
+    if getattr(settings, "PNG_LINEAGE", "public") == "full":
+        return dict(params)
+    return {key: value for key, value in params.items() if key not in SERVER_ONLY}

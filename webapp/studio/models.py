@@ -6,11 +6,10 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from webapp.core.jobs import LIVE_STATUSES, JobStatus
+from webapp.core.jobs import JobStatus
+from webapp.core.models import JobModel
 
-__all__ = ["ACTIVE_STATUSES", "Asset", "Job", "JobOrigin", "JobStatus"]
-
-ACTIVE_STATUSES = LIVE_STATUSES
+__all__ = ["Asset", "Job", "JobOrigin", "JobStatus"]
 
 
 class JobOrigin(models.TextChoices):
@@ -19,7 +18,7 @@ class JobOrigin(models.TextChoices):
     VARY = "vary", "Variation"
 
 
-class Job(models.Model):
+class Job(JobModel):
     """One text-to-image request and what became of it: a job (see ``webapp.core.jobs``).
 
     ``params`` is the engine request (``ImageRequest.to_dict()``) with the seed
@@ -38,24 +37,18 @@ class Job(models.Model):
     source_asset = models.ForeignKey(
         "studio.Asset", on_delete=models.SET_NULL, null=True, blank=True, related_name="derived_jobs"
     )
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     params = models.JSONField(default=dict)
     model_name = models.CharField(max_length=200)
     task_id = models.CharField(max_length=64, blank=True)
     # Lineage, filled in by the worker.
     model_revision = models.CharField(max_length=64, blank=True)
-    worker = models.CharField(max_length=200, blank=True)
     worker_host = models.CharField(max_length=200, blank=True)
     code_version = models.CharField(max_length=100, blank=True)
     # Progress, as last written by the worker's heartbeat.
     steps_done = models.PositiveIntegerField(default=0)
     steps_total = models.PositiveIntegerField(default=0)
     seconds_per_step = models.FloatField(null=True, blank=True)
-    reason = models.TextField(blank=True, help_text="Why the job failed or was stopped.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)  # the gallery's order
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -70,10 +63,6 @@ class Job(models.Model):
     @property
     def prompt(self) -> str:
         return str(self.params.get("prompt", ""))
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
 
     @property
     def progress_percent(self) -> int:

@@ -10,8 +10,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from webapp.core.http import AnyUser
-from webapp.core.jobs import job_fair_positions
-from webapp.studio.models import ACTIVE_STATUSES, Asset, Job, JobStatus
+from webapp.core.jobs import LIVE_STATUSES, job_fair_positions
+from webapp.studio.models import Asset, Job, JobStatus
 from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member
 
@@ -45,7 +45,7 @@ def job_queue_for_user(*, project: Project, user: AnyUser) -> list[Job]:
     but a number. Two queries however long the queue is.
     """
     jobs = list(
-        Job.objects.filter(project=project, author_id=user.pk, status__in=ACTIVE_STATUSES).order_by("created_at", "id")
+        Job.objects.filter(project=project, author_id=user.pk, status__in=LIVE_STATUSES).order_by("created_at", "id")
     )
     positions = job_fair_positions(kind="studio.image") if any(job.status == JobStatus.QUEUED for job in jobs) else {}
     for job in jobs:

@@ -160,6 +160,7 @@ def _asset_response(asset: Asset, *, thumbnail: bool = False, attachment: bool =
 @require_GET
 def asset_image(request: HttpRequest, project_id: int, asset_id: int) -> FileResponse:
     asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
+    services.asset_record_download(asset=asset, user=request.user, via="view")
     return _asset_response(asset)
 
 

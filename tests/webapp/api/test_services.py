@@ -63,3 +63,69 @@ def test_a_job_no_worker_took_expires_but_a_claimed_one_does_not(call):
     assert lifecycle.job_claim(kind="api.text", job_id=call[1].pk, worker="w")
     assert not services.text_job_expire_unclaimed(job=call[1], waited=1)
     assert TextJob.objects.get(pk=call[1].pk).status == "running"
+
+
+def _engine(monkeypatch, *items):
+    """The engine replaced by one that yields ``items`` (raising any exception among them)."""
+    from generation.text import engine
+
+    def fake(request, *, should_stop):
+        for item in items:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    monkeypatch.setattr(engine, "generate_text", fake)
+
+
+def test_the_text_runner_logs_claimed_start_chunks_and_an_end_with_usage(call, monkeypatch):
+    from generation.text.types import DecodingParams, TextFinal, TokenDelta
+
+    final = TextFinal(text="Hello there", finish_reason="stop", prompt_tokens=3, completion_tokens=2,
+                      time_to_first_token=0.1, tokens_per_second=20.0, elapsed=0.2, model="m",
+                      params=DecodingParams())
+    _engine(monkeypatch, TokenDelta("Hello", 0, 0.1), TokenDelta(" there", 1, 0.2), final)
+    done = services.text_job_run(job_id=call[0].pk, worker="w@h")
+    events = _logged(call[0])
+    assert [e["t"] for e in events][:2] == ["claimed", "start"] and events[-1]["t"] == "end"
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert "".join(e.get("text", "") for e in events if e["t"] == "chunk") == "Hello there" == done.text
+    assert events[-1]["status"] == "done" and (events[-1]["prompt_tokens"], events[-1]["completion_tokens"]) == (3, 2)
+    assert (done.status, done.worker, done.completion_tokens) == ("done", "w@h", 2)
+    assert services.text_job_run(job_id=call[0].pk) is None  # a redelivered task does nothing
+
+
+def test_a_failing_engine_shows_a_generic_reason_with_an_error_id(call, monkeypatch, caplog):
+    from generation.text.types import TokenDelta
+
+    _engine(monkeypatch, TokenDelta("Half", 0, 0.1), RuntimeError("secret path /srv/x"))
+    failed = services.text_job_run(job_id=call[0].pk)
+    assert failed.status == "failed" and failed.text == "Half"
+    assert "error id" in failed.reason and "secret" not in failed.reason and "RuntimeError" not in failed.reason
+    assert _logged(call[0])[-1]["reason"] == failed.reason
+    assert any("secret path" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
+
+
+def test_an_expired_text_job_ends_through_the_lifecycle_and_tells_its_log(call, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.text_job_expire_unclaimed(job=call[0], waited=2)
+    expired = TextJob.objects.get(pk=call[0].pk)
+    assert (expired.status, expired.finish_reason) == ("failed", "error") and expired.finished_at is not None
+    end = _logged(call[0])[-1]
+    assert end["t"] == "end" and end["status"] == "failed" and "within 2 s" in end["reason"]
+
+
+def test_an_expired_image_job_tells_the_studio_card(project, bob, monkeypatch, django_capture_on_commit_callbacks):
+    from webapp.core import events
+    from webapp.studio.models import Job
+
+    sent = []
+    monkeypatch.setattr(events, "get_publisher", lambda: type("P", (), {"publish": lambda s, g, m: sent.append(m)})())
+    queued = Job.objects.create(project=project, author=bob, params={"prompt": "a cat"}, model_name="m")
+    taken = Job.objects.create(project=project, author=bob, params={"prompt": "a dog"}, model_name="m",
+                               status="running")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.image_job_expire_unclaimed(job_id=queued.pk, waited=1)
+        assert not services.image_job_expire_unclaimed(job_id=taken.pk, waited=1)
+    assert Job.objects.get(pk=queued.pk).status == "failed" and Job.objects.get(pk=taken.pk).status == "running"
+    assert sent == [{"type": "studio.job", "job_id": queued.pk, "status": "failed"}]

@@ -6,6 +6,7 @@ import pytest
 
 from tests.factories import membership_of
 from webapp.chat import stream
+from webapp.core.redis import get_redis
 
 
 class FakeClock:
@@ -65,14 +66,14 @@ def test_the_log_refuses_a_duplicate_sequence_number(reply):
     out.write("x")
     out.close()
     with pytest.raises(redis.ResponseError):
-        stream.get_redis().xadd(stream.log_key(reply), {b"e": json.dumps({"seq": 1})}, id="0-1")
+        get_redis().xadd(stream.log_key(reply), {b"e": json.dumps({"seq": 1})}, id="0-1")
 
 
 def test_the_log_expires(reply, settings):
     out = stream.ReplyStream(message=reply, group="g", interval=0)
     out.write("x")
     out.close()
-    ttl = stream.get_redis().ttl(stream.log_key(reply))
+    ttl = get_redis().ttl(stream.log_key(reply))
     assert 0 < ttl <= settings.CHAT_STREAM_TTL
 
 

@@ -32,8 +32,13 @@ def heartbeats(redis_server, monkeypatch):
         redis.delete(key)
 
 
-def test_healthz_reports_database_redis_and_storage(client, heartbeats):
-    response = client.get(reverse("core:healthz"))
+def _healthz(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    return client.get(reverse("core:healthz"), headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+def test_healthz_reports_database_redis_and_storage(client, settings, heartbeats):
+    response = _healthz(client, settings)
     body = response.json()
     assert response.status_code == 200
     assert body["status"] == "ok"
@@ -45,7 +50,7 @@ def test_healthz_is_503_and_names_redis_when_redis_is_down(client, settings, hea
     from webapp.core.embedded_redis import free_port
 
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
-    response = client.get(reverse("core:healthz"))
+    response = _healthz(client, settings)
     assert response.status_code == 503
     assert response.json()["status"] == "error"
     assert response.json()["redis"]["ok"] is False
@@ -57,19 +62,17 @@ def test_healthz_is_503_and_names_storage_when_the_bucket_is_missing(client, set
     storages = {**settings.STORAGES}
     storages["default"] = {**storages["default"], "OPTIONS": {**storages["default"]["OPTIONS"], "bucket_name": "missing"}}
     settings.STORAGES = storages
-    response = client.get(reverse("core:healthz"))
+    response = _healthz(client, settings)
     assert response.status_code == 503
     assert response.json()["storage"]["ok"] is False
     assert "NoSuchBucket" in response.json()["storage"]["error"]
 
 
-def test_healthz_counts_alive_workers_by_queue(client, heartbeats):
+def test_healthz_counts_alive_workers_by_queue(client, settings, heartbeats):
     workers.worker_heartbeat(name="text@gpu-1", queues=["text"])
     workers.worker_heartbeat(name="image@gpu-2", queues=["image", "default"])
-    body = client.get(reverse("core:healthz")).json()["workers"]
-    assert body["text"] == {"alive": 1}
-    assert body["image"] == {"alive": 1}
-    assert body["default"] == {"alive": 1}
+    body = _healthz(client, settings).json()["workers"]
+    assert [body[queue]["alive"] for queue in ("text", "image", "default")] == [1, 1, 1]
 
 
 def test_healthz_hides_worker_names_from_an_outsider(client, mallory, settings, heartbeats):
@@ -134,7 +137,9 @@ def test_the_running_stack_reports_its_worker_and_storage(celery_worker, asgi_se
     """The real worker's heartbeat reaches the real server's /healthz (storage: local disk or S3)."""
     deadline = time.monotonic() + 30
     while True:
-        with urllib.request.urlopen(f"{asgi_server}/healthz", timeout=10) as response:  # noqa: S310
+        request = urllib.request.Request(f"{asgi_server}/healthz",  # noqa: S310
+                                         headers={"Authorization": f"Bearer {os.environ['ATELIER_METRICS_TOKEN']}"})
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             body = json.loads(response.read())
         if all(body["workers"][q]["alive"] >= 1 for q in ("default", "text", "image")):
             break

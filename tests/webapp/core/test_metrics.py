@@ -112,3 +112,18 @@ def test_metrics_report_alive_workers_and_queue_depth(client, token, settings, r
             queue(conn.default_channel).purge()
     assert samples[("atelier_queue_depth", (("queue", "probe-metrics"),))] == 1
     assert samples[("atelier_workers", (("queue", "probe-metrics"),))] == 1
+
+
+def test_metrics_count_every_registered_kind_of_job(client, token, project, alice, redis_server):
+    from webapp.api.models import TextJob
+    from webapp.reviews.models import ApprovedExport
+
+    TextJob.objects.create(project=project, user=alice, call_id="c", kind="chat", model_name="m",
+                           completion_tokens=7)
+    ApprovedExport.objects.create(project=project, requested_by=alice)
+
+    samples = _scrape(client)
+
+    assert samples[("atelier_jobs", (("kind", "api_text"), ("status", "queued")))] == 1
+    assert samples[("atelier_jobs", (("kind", "reviews_export"), ("status", "queued")))] == 1
+    assert samples[("atelier_tokens_total", ())] == 7  # the API's tokens count too

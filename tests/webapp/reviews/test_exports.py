@@ -86,17 +86,21 @@ def test_an_export_that_is_not_queued_is_not_built_twice(project, alice):
     assert services.export_build(export_id=export.pk) is None
 
 
-def test_a_failing_export_says_why(project, make_image, alice, bob, monkeypatch):
+def test_a_failing_export_shows_a_generic_reason_and_logs_the_detail(project, make_image, alice, bob, monkeypatch,
+                                                                     caplog):
     _approved(project, make_image(project=project, author=bob), bob, alice)
     export = services.export_create(actor=membership(alice, project), project=project)
 
     def broken(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError("disk full at /srv/media")
 
     monkeypatch.setattr(default_storage, "save", broken)
     build_approved_export(export.pk)
     export.refresh_from_db()
-    assert (export.status, export.reason) == ("failed", "OSError: disk full")
+    assert export.status == "failed" and export.reason.startswith("The export failed because of an internal error")
+    assert "/srv/media" not in export.reason
+    error_id = export.reason.split("error id ")[1][:8]
+    assert any(error_id in r.getMessage() and "/srv/media" in (r.exc_text or "") for r in caplog.records)
 
 
 def test_an_outsider_cannot_export_a_project(project, other_project, mallory):

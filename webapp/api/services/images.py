@@ -28,11 +28,16 @@ def image_call_create(*, actor: Membership, key: ApiKey, spec: ImageSpec) -> Any
     return job
 
 
-def image_call_stop(*, job: Any, actor: Membership) -> None:
-    """Stop the job of a request whose client went away."""
-    from webapp.studio.services import job_cancel
+def image_call_stop(*, job: Any, reason: str = "The client went away.") -> None:
+    """Stop the job of a request whose client went away, or whose access was revoked meanwhile.
 
-    job_cancel(job=job, actor=actor)
+    The request made the job, so stopping it needs no role: through the lifecycle, not the
+    studio's ``job_cancel`` (which a user just made a viewer may no longer call).
+    """
+    from webapp.core import jobs
+    from webapp.studio.services import IMAGE_JOB
+
+    jobs.job_stop(kind=IMAGE_JOB, job=job, reason=reason)
 
 
 def image_job_state(*, job_id: int) -> dict[str, Any]:
@@ -42,30 +47,43 @@ def image_job_state(*, job_id: int) -> dict[str, Any]:
 
 
 def image_job_expire_unclaimed(*, job_id: int, waited: float) -> bool:
-    """Fail the job if it is still queued (no worker took it in time); False when a worker has it."""
-    from django.utils import timezone
+    """Fail the job if it is still queued (no worker took it in time); False when a worker has it.
 
-    from webapp.studio.models import Job
+    Through the lifecycle, so the studio's card hears of it too.
+    """
+    from webapp.core.jobs import job_expire
+    from webapp.studio.services import IMAGE_JOB
 
-    return bool(Job.objects.filter(pk=job_id, status="queued").update(
-        status="failed", reason=f"No worker took the job within {waited:g} s.", finished_at=timezone.now()
-    ))
+    return job_expire(kind=IMAGE_JOB, job_id=job_id, waited=waited)
 
 
-def image_job_assets(*, job_id: int, key_id: int, with_bytes: bool) -> list[dict[str, Any]]:
-    """The job's images in batch order (with their PNG bytes, base64, when asked); counts them for the key."""
+def image_job_assets(*, job_id: int, key_id: int, with_bytes: bool, user: Any = None) -> list[dict[str, Any]]:
+    """The job's images in batch order (with their PNG bytes, base64, when asked); counts them for the key.
+
+    Bytes that leave in the answer are a download: the batch gets one audit entry.
+    """
     import base64
 
     from webapp.api.services.keys import key_record_images
     from webapp.studio.models import Asset
+    from webapp.studio.services import assets_record_download
 
     rows = []
-    assets = list(Asset.objects.filter(job_id=job_id).order_by("batch_index"))
+    assets = list(Asset.objects.filter(job_id=job_id).select_related("project").order_by("batch_index"))
     for asset in assets:
         row: dict[str, Any] = {"id": asset.pk}
         if with_bytes:
             with asset.file.open("rb") as fh:
                 row["b64_json"] = base64.b64encode(fh.read()).decode("ascii")
         rows.append(row)
+    if with_bytes:
+        assets_record_download(assets=assets, user=user, via="api b64_json")
     key_record_images(key_id=key_id, images=len(assets))
     return rows
+
+
+def image_file_record(*, asset: Any, user: Any) -> None:
+    """An image fetched through ``/v1/images/<id>/content``: a download, in the audit trail."""
+    from webapp.studio.services import asset_record_download
+
+    asset_record_download(asset=asset, user=user, via="api")

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from webapp.api.models import ApiKey, secret_hash
@@ -27,9 +29,12 @@ class NewKey:
 def key_create(*, actor: Membership, project: Any, name: str, expires_at: datetime | None = None) -> NewKey:
     """A new key for ``actor``'s user in ``project``; the secret is in the result and nowhere else.
 
-    ``keys.create``: any member may make keys, viewers included (theirs can
-    only list models). Raises PermissionDenied when ``project`` is not
-    ``actor``'s team's, ValidationError for an empty name or an expiry in the past.
+    ``keys.create``: any member may make keys, viewers included (theirs can only list
+    models), and each holds at most ``MAX_KEYS_PER_MEMBER`` live keys (neither
+    revoked nor expired) across the team's projects, whatever their role: more
+    keys would multiply the per-key limits. Raises PermissionDenied when
+    ``project`` is not ``actor``'s team's, ValidationError for an empty name,
+    an expiry in the past, or one key too many.
     """
     membership_require(actor=actor, action="keys.create", project=project)
     name = name.strip()
@@ -38,11 +43,31 @@ def key_create(*, actor: Membership, project: Any, name: str, expires_at: dateti
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey.objects.create(
-        project=project, user=actor.user, name=name[:100], prefix=secret[:PREFIX_LENGTH],
-        secret_hash=secret_hash(secret), expires_at=expires_at,
-    )
+    with transaction.atomic():
+        _key_cap_check(actor=actor)
+        key = ApiKey.objects.create(
+            project=project, user=actor.user, name=name[:100], prefix=secret[:PREFIX_LENGTH],
+            secret_hash=secret_hash(secret), expires_at=expires_at,
+        )
     return NewKey(key=key, secret=secret)
+
+
+def _key_cap_check(*, actor: Membership) -> None:
+    limit = int(settings.MAX_KEYS_PER_MEMBER)
+    if limit <= 0:
+        return
+    # The user's row is locked first (PostgreSQL), so two racing requests cannot both pass.
+    list(type(actor.user)._default_manager.select_for_update().filter(pk=actor.user_id).values_list("pk", flat=True))
+    live = (
+        ApiKey.objects.filter(project__team_id=actor.team_id, user_id=actor.user_id, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .count()
+    )
+    if live >= limit:
+        raise ValidationError(
+            f"You already have {live} working keys in this team; the limit is {limit}. Revoke one first.",
+            code="quota",
+        )
 
 
 def key_revoke(*, actor: Membership, key: ApiKey) -> ApiKey:
@@ -52,6 +77,14 @@ def key_revoke(*, actor: Membership, key: ApiKey) -> ApiKey:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
     return key
+
+
+def keys_revoke_for_member(*, team_id: int, user_id: int) -> int:
+    """Revoke every live key of ``user_id`` in the team's projects (the member left, was removed, or
+    became a viewer); returns how many. A revoked key stays revoked: re-joining needs new keys."""
+    return ApiKey.objects.filter(project__team_id=team_id, user_id=user_id, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 def key_record_request(*, key_id: int) -> None:

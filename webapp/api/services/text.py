@@ -2,9 +2,9 @@
 
 The web side (``text_call_create``) records the prompt and one job per
 choice and enqueues them on the ``text`` queue after commit. The worker
-(``text_job_run``) claims a job, runs the engine under the lifecycle's
-heartbeat and stop watch, appends its events to the job's log (see
-``webapp.api.stream``) and stores how it ended. The view reads the log.
+runs a job with the one text runner (``webapp.core.textjobs``), which
+appends its events to the job's log (see ``webapp.api.stream``) and stores
+how it ended. The view reads the log.
 The lifecycle's ends (stopped in the queue, failed by the sweep or a lost
 worker) reach the log through the kind's ``publish``.
 """
@@ -12,23 +12,26 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from webapp.api import stream
 from webapp.api.models import ApiKey, TextJob, TextKind
 from webapp.api.params import TextSpec
 from webapp.api.services.keys import key_record_tokens
 from webapp.core import jobs as lifecycle
-from webapp.core import pacing
+from webapp.core import textjobs
 from webapp.core.jobs import END_STATUSES, JobKind, JobStatus
+from webapp.core.textjobs import TextJobKind, TextOutcome
 from webapp.prompts.models import PromptKind, PromptSource
 from webapp.prompts.services import prompt_record_create
 from webapp.workspaces.models import Membership
 from webapp.workspaces.permissions import membership_require
+
+if TYPE_CHECKING:
+    from generation.text.types import TextRequest
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +41,8 @@ SEED_MODULUS = 2**32
 def _publish_end(job: TextJob) -> None:
     """The lifecycle ended a job that no worker is streaming: tell the view through the job's log."""
     if job.status in END_STATUSES:
-        stream.end_append(job=job, status=job.status, finish_reason=job.finish_reason or "error",
-                          reason=job.reason, field=job.reason_field)
+        stream.TEXT_JOB_LOG.end(job, status=job.status, finish_reason=job.finish_reason or "error",
+                                reason=job.reason, field=job.reason_field)
 
 
 def _end_values(job: TextJob, status: str) -> dict[str, Any]:
@@ -48,7 +51,7 @@ def _end_values(job: TextJob, status: str) -> dict[str, Any]:
 
 TEXT_JOB = JobKind(
     name="api.text", model=TextJob, task_name="api.run_text_job", queue="text",
-    publish=_publish_end, end_values=_end_values,
+    publish=_publish_end, end_values=_end_values, owner="user_id",
 )
 
 
@@ -66,6 +69,11 @@ def text_call_create(*, actor: Membership, key: ApiKey, spec: TextSpec, kind: st
     call_id = uuid.uuid4().hex
     system = "\n\n".join(m["content"] for m in spec.messages if m["role"] == "system")
     with transaction.atomic():
+        # The user's share of the ``text`` queue, counted with their chat replies (``QuotaExceeded``: a 429).
+        lifecycle.job_quota_check_queue(
+            queue=TEXT_JOB.queue, owner_id=actor.user.pk, limit=settings.MAX_LIVE_REPLIES, adding=spec.n,
+            what="text jobs (chat replies and API completions) queued or running", lock=actor.user,
+        )
         record = prompt_record_create(
             project=key.project, author=actor.user, kind=PromptKind.CHAT, text=spec.prompt_text,
             params={"model": spec.model, "system": system, **spec.params, "api": kind, "n": spec.n},
@@ -94,12 +102,7 @@ def text_jobs_stop(*, jobs: list[TextJob], reason: str = "The client went away."
 
 def text_job_expire_unclaimed(*, job: TextJob, waited: float) -> bool:
     """Fail ``job`` if it is still queued (no worker took it); False when a worker has it by now."""
-    reason = f"No worker took the job within {waited:g} s."
-    with transaction.atomic():
-        updated = TextJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-            status=JobStatus.FAILED, reason=reason, finish_reason="error", finished_at=timezone.now()
-        )
-    return bool(updated)
+    return lifecycle.job_expire(kind=TEXT_JOB, job_id=job.pk, waited=waited)
 
 
 def text_job_state(*, job_id: int) -> dict[str, Any] | None:
@@ -112,18 +115,10 @@ def text_job_state(*, job_id: int) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
-def text_job_check_alive(*, job: TextJob) -> dict[str, Any] | None:
-    """The job's row; a running job whose heartbeat stopped is failed first (its worker died)."""
-    cutoff = timezone.now() - timedelta(seconds=lifecycle.stale_seconds())
-    if TextJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).exists():
-        lifecycle.job_fail(kind=TEXT_JOB, job_id=job.pk, reason="The worker stopped responding; the text is incomplete.")
-    return text_job_state(job_id=job.pk)
-
-
 # --- The worker side --------------------------------------------------------------
 
 
-def _text_request(job: TextJob) -> Any:
+def _text_request(job: TextJob) -> TextRequest:
     from generation.text.types import ChatMessage, DecodingParams, TextRequest
 
     return TextRequest(
@@ -134,76 +129,43 @@ def _text_request(job: TextJob) -> Any:
     )
 
 
-_FINISH_STATUS = {"stop": JobStatus.DONE, "length": JobStatus.DONE, "cancelled": JobStatus.STOPPED,
-                  "error": JobStatus.FAILED}
+def _text_job_values(job: TextJob, outcome: TextOutcome) -> dict[str, Any]:
+    return {"reason_field": outcome.error_field[:50]} if outcome.final is None else {}
+
+
+def _text_job_end_fields(outcome: TextOutcome, values: dict[str, Any]) -> dict[str, Any]:
+    """The end event the view answers from: status, finish reason, the refused field, usage."""
+    return {
+        "status": outcome.status, "finish_reason": values["finish_reason"], "reason": outcome.reason,
+        "field": values.get("reason_field", ""), "prompt_tokens": values.get("prompt_tokens"),
+        "completion_tokens": values.get("completion_tokens"),
+    }
+
+
+def _text_job_finished(job: TextJob, outcome: TextOutcome) -> None:
+    if outcome.final is not None:
+        key_record_tokens(key_id=job.key_id, tokens=outcome.final.prompt_tokens + outcome.final.completion_tokens)
+
+
+TEXT_JOB_TEXT = TextJobKind(
+    kind=TEXT_JOB, log=stream.TEXT_JOB_LOG, request=_text_request, what="The completion", values=_text_job_values,
+    end_fields=_text_job_end_fields, finished=_text_job_finished, announce=True,
+)
 
 
 def text_job_run(*, job_id: int, worker: str = "") -> TextJob | None:
-    """Run a queued job: claim it, decode while appending to its log, store the end.
+    """Run a queued job: claim it, decode while appending to its log, store the end (``core.textjobs``).
 
     Returns ``None`` when the job is not queued any more (stopped, expired,
     redelivered). The engine's ``ValidationError`` (a prompt too long for
     ``max_tokens``, say) ends the job failed with ``reason_field`` naming the
     engine's field, so the view can answer 400 naming the parameter.
     """
-    from generation.errors import ValidationError as GenerationValidationError
-    from generation.text.engine import generate_text
-    from generation.text.types import TextFinal
-
-    if not lifecycle.job_claim(kind=TEXT_JOB, job_id=job_id, worker=worker):
-        return None
-    job = TextJob.objects.get(pk=job_id)
-    log = stream.JobLog(job=job)
-    log.event("claimed")
-    final = None
-    error, error_field = "", ""
-    with lifecycle.job_running(kind=TEXT_JOB, job=job, progress=lambda: {"text": log.text}) as run, pacing.streaming():
-        try:
-            items = generate_text(_text_request(job), should_stop=run.should_stop)
-            log.event("start")
-            for item in items:
-                if isinstance(item, TextFinal):
-                    final = item
-                    break
-                log.write(item.text)
-        except GenerationValidationError as exc:
-            error, error_field = f"{exc.field}: {exc.message}", exc.field
-        except Exception as exc:
-            logger.exception("API text job %s failed", job.pk)
-            error = f"{type(exc).__name__}: {exc}"
-    log.flush()
-    values: dict[str, Any] = {"text": log.text}
-    if final is not None:
-        status = _FINISH_STATUS.get(final.finish_reason, JobStatus.DONE)
-        reason = final.error or ("Stopped." if status == JobStatus.STOPPED else "")
-        values.update(
-            finish_reason=final.finish_reason, prompt_tokens=final.prompt_tokens,
-            completion_tokens=final.completion_tokens, time_to_first_token=final.time_to_first_token,
-            tokens_per_second=final.tokens_per_second,
-        )
-    else:
-        status = JobStatus.FAILED
-        reason = error or "The engine ended without a result."
-        values.update(reason_field=error_field[:50], finish_reason="error")
-    try:
-        finished = lifecycle.job_finish(kind=TEXT_JOB, job_id=job.pk, status=status, reason=reason, values=values,
-                                   publish=False)
-        if finished:
-            if final is not None:
-                key_record_tokens(key_id=job.key_id, tokens=final.prompt_tokens + final.completion_tokens)
-            log.event(
-                "end", status=status, finish_reason=values["finish_reason"], reason=reason,
-                field=values.get("reason_field", ""), prompt_tokens=values.get("prompt_tokens"),
-                completion_tokens=values.get("completion_tokens"),
-            )
-    finally:
-        log.close()
-    if not finished:
-        return None  # swept or deleted meanwhile
-    job.refresh_from_db()
+    job: TextJob | None = textjobs.text_job_run(spec=TEXT_JOB_TEXT, job_id=job_id, worker=worker)
     return job
 
 
-def text_job_fail(*, job_id: int, reason: str) -> bool:
-    """Fail a queued or running job; False when it had already ended."""
-    return lifecycle.job_fail(kind=TEXT_JOB, job_id=job_id, reason=reason)
+def text_job_defer_unfair(*, job_id: int, deferred: int) -> bool:
+    """True when the job's task went to the back of the queue: its user runs more text jobs than
+    someone whose job waits (see ``lifecycle.job_defer_unfair``)."""
+    return lifecycle.job_defer_unfair(kind=TEXT_JOB, job_id=job_id, deferred=deferred)

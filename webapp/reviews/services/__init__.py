@@ -7,6 +7,7 @@ from webapp.reviews.services.exports import (
     export_create,
     export_fail,
     export_record_download,
+    exports_expire,
     manifest_entry,
 )
 from webapp.reviews.services.reviews import (
@@ -31,6 +32,7 @@ __all__ = [
     "export_create",
     "export_fail",
     "export_record_download",
+    "exports_expire",
     "manifest_entry",
     "review_attach_next_version",
     "review_iterate",

@@ -3,7 +3,7 @@
 The web process records the export and enqueues it (queue ``default``); a
 worker builds it. Images are copied one at a time from storage into a zip in
 a temporary file, so memory holds one chunk of one image, never the set.
-An export is a job of the one lifecycle (``webapp/core/jobs.py``): claimed,
+An export is a job of the one lifecycle (``webapp.core.jobs``): claimed,
 kept alive by a heartbeat that also writes its progress, swept when its
 worker dies, and ended done or failed there.
 """
@@ -17,9 +17,11 @@ import shutil
 import tempfile
 import uuid
 import zipfile
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -59,14 +61,55 @@ def export_create(*, actor: Membership, project: Any, review_round: ReviewRound 
     """Record an export of the project's approved images (or one round's) and enqueue it after commit.
 
     ``exports.create``: any member of the team, viewers included: it only packs what they can already download.
+    Each member may start ``EXPORTS_PER_MEMBER_PER_HOUR`` exports of a project an hour, and the
+    project may have ``MAX_LIVE_EXPORTS`` queued or building at once: past either,
+    ``jobs.QuotaExceeded`` (a ValidationError) and nothing is written.
     """
     membership_require(actor=actor, action="exports.create", project=project)
     if review_round is not None and review_round.project_id != project.pk:
         raise ValidationError({"round": "That review round belongs to another project."})
     with transaction.atomic():
+        # The project's row is locked first: two racing requests take turns (SQLite serialises anyway).
+        jobs.job_quota_check(kind=EXPORT_JOB, limit=settings.MAX_LIVE_EXPORTS, lock=project, project=project,
+                             what="exports of this project queued or being built")
+        _export_rate_check(actor=actor, project=project)
         export = ApprovedExport.objects.create(project=project, round=review_round, requested_by=actor.user)
         jobs.job_enqueue(kind=EXPORT_JOB, job_id=export.pk)
     return export
+
+
+def _export_rate_check(*, actor: Membership, project: Any) -> None:
+    limit = int(settings.EXPORTS_PER_MEMBER_PER_HOUR)
+    if limit <= 0:
+        return
+    since = timezone.now() - timedelta(hours=1)
+    recent = ApprovedExport.objects.filter(project=project, requested_by=actor.user, created_at__gte=since).count()
+    if recent >= limit:
+        raise jobs.QuotaExceeded(
+            f"You started {recent} exports of this project in the last hour; the limit is {limit}. "
+            "Download one of them, or try again later."
+        )
+
+
+def exports_expire(*, now: Any = None) -> int:
+    """Delete the zips of exports built more than ``EXPORT_TTL_DAYS`` ago and mark their rows expired.
+
+    Celery beat runs it (task ``reviews.expire_exports``, on the ``maintenance``
+    queue). The row stays, with its manifest counts, for the audit trail.
+    Returns how many expired.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=float(settings.EXPORT_TTL_DAYS))
+    expired = 0
+    stale = ApprovedExport.objects.filter(expired_at__isnull=True, finished_at__lt=cutoff).exclude(file="")
+    for export_id, name in list(stale.values_list("pk", "file")):
+        if ApprovedExport.objects.filter(pk=export_id, expired_at__isnull=True).update(expired_at=now, file=""):
+            try:
+                default_storage.delete(name)
+            except Exception:
+                logger.exception("could not delete the zip of expired export %s", export_id)
+            expired += 1
+    return expired
 
 
 def approved_reviews(*, project: Any, review_round: ReviewRound | None = None) -> list[ReviewRequest]:

@@ -304,7 +304,7 @@ def review_iterate(*, actor: Membership, review: ReviewRequest, vary: bool, prom
         params["prompt"] = prompt.strip()
     with transaction.atomic():
         locked = ReviewRequest.objects.select_for_update().get(pk=review.pk)
-        if locked.next_job_id and locked.next_job.is_active:  # type: ignore[union-attr]
+        if locked.next_job_id and locked.next_job.is_live:  # type: ignore[union-attr]
             raise ValidationError("A new version is already being made.")
         job = job_create(
             project=review.project, actor=actor, request=ImageRequest.from_dict(params),

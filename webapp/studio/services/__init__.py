@@ -8,7 +8,7 @@ by task name.
 """
 from __future__ import annotations
 
-from webapp.studio.services.assets import asset_record_download
+from webapp.studio.services.assets import asset_record_download, assets_record_download
 from webapp.studio.services.jobs import IMAGE_JOB, job_cancel, job_create, job_fail, job_rerun
 from webapp.studio.services.runner import (
     JobNotRunning,
@@ -24,6 +24,7 @@ __all__ = [
     "JobNotRunning",
     "JobProgress",
     "asset_record_download",
+    "assets_record_download",
     "job_cancel",
     "job_complete",
     "job_create",

@@ -35,6 +35,7 @@ SEED_RANGE = 2**32
 IMAGE_JOB = JobKind(
     name="studio.image", model=Job, task_name="studio.run_image_job", queue="image", publish=job_state_publish,
     fair_by="author_id",
+    label="image",
 )
 
 

@@ -94,7 +94,7 @@ def job_complete(*, job: Job, result: Any) -> Job:
                 "job_id": job.pk,
             }
             original = io.BytesIO()
-            save_png(image, original, params)
+            save_png(image, original, lineage.png_params(params))
             data = original.getvalue()
             stem = f"studio/{job.project_id}/{uuid.uuid4().hex}"
             name = _store(f"{stem}.png", data, stored)
