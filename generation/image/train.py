@@ -121,6 +121,13 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--cfg-drop", type=float, default=0.1, help="probability of an empty caption")
+    parser.add_argument(
+        "--high-t-share",
+        type=float,
+        default=0.0,
+        help="curriculum: this share of each batch draws t from [--high-t-from, T) instead of [0, T)",
+    )
+    parser.add_argument("--high-t-from", type=int, default=900)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--init", type=Path, default=None, help="continue from the weights in this folder (fresh optimizer state)"
@@ -148,6 +155,24 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 
         args.checkpoint = var_dir() / "train-default" / f"{args.out.resolve().name}.pt"
     return args
+
+
+def draw_timesteps(n: int, *, total: int, high_share: float = 0.0, high_from: int = 900) -> Any:
+    """``n`` training timesteps: uniform on [0, total), except a ``high_share`` drawn from [high_from, total).
+
+    Background and position are only worth reading from the caption at the
+    noisiest steps (below them x_t itself shows them), so uniform timesteps
+    give those words almost no gradient (README, issue 25). With
+    ``high_share=0`` this is the plain L_simple draw and uses the torch RNG as
+    the first default model's training did.
+    """
+    import torch
+
+    t = torch.randint(0, total, (n,))
+    if high_share > 0:
+        high = torch.rand(n) < high_share
+        t = torch.where(high, torch.randint(high_from, total, (n,)), t)
+    return t
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -306,7 +331,12 @@ def main(argv: list[str] | None = None) -> int:
             captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
         )
         noise = torch.randn_like(x0)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],))
+        t = draw_timesteps(
+            x0.shape[0],
+            total=scheduler.config.num_train_timesteps,
+            high_share=args.high_t_share,
+            high_from=args.high_t_from,
+        )
         x_t = scheduler.add_noise(x0, noise, t)  # √ᾱ_t x0 + √(1-ᾱ_t) ε
         prediction = unet(x_t, t, encoder_hidden_states=text_encoder(ids.input_ids)[0]).sample
         loss = torch.nn.functional.mse_loss(prediction, noise)

@@ -107,3 +107,17 @@ def test_a_resumed_run_ends_where_an_unbroken_one_does(tmp_path: Path, monkeypat
     assert all(bool((whole[name] == resumed[name]).all()) for name in whole)
     with (tmp_path / "split" / "loss_log.csv").open() as handle:
         assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2", "3"]
+
+
+def test_the_timestep_curriculum_draws_its_share_from_the_noisiest_steps() -> None:
+    import torch
+
+    from generation.image.train import draw_timesteps
+
+    torch.manual_seed(0)
+    plain = draw_timesteps(20000, total=1000)
+    curriculum = draw_timesteps(20000, total=1000, high_share=0.5, high_from=900)
+
+    assert 0.08 < float((plain >= 900).float().mean()) < 0.12
+    assert 0.52 < float((curriculum >= 900).float().mean()) < 0.58  # 0.5 + 0.5 * 0.1
+    assert int(curriculum.min()) >= 0 and int(curriculum.max()) <= 999
