@@ -136,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clip-sample", choices=("true", "false"), default=None, help="override clip_sample (diagnosis)"
     )
-    parser.add_argument("--limit", type=int, default=None, help="only the first N prompts of each set")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="only N prompts of each set, spread evenly over it (quick runs)"
+    )
     parser.add_argument("--held-out-only", action="store_true", help="skip the trained-pair prompts")
     parser.add_argument("--grid", type=Path, default=None, help="write a sample grid PNG here")
     args = parser.parse_args(argv)
@@ -154,12 +156,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.clip_sample:
         overrides["clip_sample"] = args.clip_sample == "true"
 
-    sets = {"held_out": shapes.all_scenes(held_out=True)[: args.limit]}
+    def spread(scenes: list[shapes.Scene]) -> list[shapes.Scene]:
+        if not args.limit or args.limit >= len(scenes):
+            return scenes
+        return [scenes[i * len(scenes) // args.limit] for i in range(args.limit)]
+
+    sets = {"held_out": spread(shapes.all_scenes(held_out=True))}
     if not args.held_out_only:
         trained = random.Random(7).sample(
             shapes.all_scenes(held_out=False), len(shapes.all_scenes(held_out=True))
         )
-        sets["trained_pairs"] = trained[: args.limit]
+        sets["trained_pairs"] = spread(trained)
     result: dict[str, Any] = {
         "bench": "image_adherence",
         "model": args.model,
