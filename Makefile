@@ -96,7 +96,8 @@ bench: install models
 	$(PY) bench/engine_gil.py
 	$(PY) bench/chat_stream.py
 	$(PY) bench/image_steps.py
-	$(PY) bench/image_adherence.py --trained
+	$(PY) bench/image_adherence.py
+	$(PY) bench/image_conditioning.py
 	$(PY) bench/studio_steps.py
 	$(PY) bench/worker_split.py
 	$(PY) bench/api_stream.py

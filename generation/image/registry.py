@@ -24,6 +24,10 @@ from generation.errors import GenerationError, ValidationError
 
 DEFAULT_IMAGE_MODEL = "atelier-shapes"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
+# The first default model's weights (2174 steps, issue 25's "before"), kept so
+# assets drawn with it (model revision 2f9d9debb8e86c32) can be drawn again.
+SHAPES_V1_NAME = "atelier-shapes-v1"
+SHAPES_V1_DIR = Path(__file__).resolve().parent / "shapes_v1"
 
 # Model kinds: "atelier-shapes" is this package's pixel-space pipeline; "diffusers"
 # is any pipeline AutoPipelineForText2Image / DiffusionPipeline can load; "auto"
@@ -72,6 +76,21 @@ BUILTIN_MODELS: tuple[ImageModelSpec, ...] = (
         default_height=32,
         # Chosen by bench/image_adherence.py: ancestral DDPM at 50 steps beat
         # DDIM and DPM++ on held-out prompts for this small pixel-space model.
+        default_steps=50,
+        default_guidance=3.0,
+        default_scheduler="ddpm",
+        min_size=32,
+        max_size=64,
+        max_pixels=64 * 64,
+    ),
+    ImageModelSpec(
+        name=SHAPES_V1_NAME,
+        display_name="Atelier shapes v1 (32x32, the first default)",
+        source=str(SHAPES_V1_DIR),
+        kind="atelier-shapes",
+        default_width=32,
+        default_height=32,
+        # Exactly the settings its images were drawn with.
         default_steps=50,
         default_guidance=3.0,
         default_scheduler="ddpm",

@@ -15,6 +15,14 @@ Data comes from :mod:`generation.image.shapes`, drawn on the fly; the held-out
 (colour, shape) pairs are never drawn. The output folder is a diffusers
 pipeline (EMA weights) plus ``train_config.json`` and ``loss_log.csv``; it is
 rewritten at every checkpoint, so a stopped run still leaves usable weights.
+
+Training resumes across sessions: every save also writes a checkpoint (raw and
+EMA weights, optimizer, learning-rate schedule, step, loss log and the data and
+torch random states; about 32 MB, so it lives under ``var/`` rather than in
+git). ``--resume`` continues from it exactly where it stopped: the same data
+stream and the same cosine schedule over ``--steps`` (the total across
+sessions), so a run split over several sessions equals an unsplit one.
+``--max-minutes`` only ends a session; the learning rate follows the steps.
 """
 
 from __future__ import annotations
@@ -113,9 +121,25 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--cfg-drop", type=float, default=0.1, help="probability of an empty caption")
+    parser.add_argument(
+        "--high-t-share",
+        type=float,
+        default=0.0,
+        help="curriculum: this share of each batch draws t from [--high-t-from, T) instead of [0, T)",
+    )
+    parser.add_argument("--high-t-from", type=int, default=900)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--init", type=Path, default=None, help="continue from the weights in this folder (fresh optimizer state)"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="resumable checkpoint file (default: var/train-default/<out folder name>.pt)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from --checkpoint when it exists (else start afresh)"
     )
     parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--log-every", type=int, default=50)
@@ -123,9 +147,42 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         "--max-minutes",
         type=float,
         default=60.0,
-        help="wall-clock budget: the learning rate anneals by whichever of steps or time runs out first",
+        help="wall-clock budget of this session: it saves a checkpoint and stops (resume with --resume)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.checkpoint is None:
+        from generation.config import var_dir
+
+        args.checkpoint = var_dir() / "train-default" / f"{args.out.resolve().name}.pt"
+    return args
+
+
+def draw_timesteps(n: int, *, total: int, high_share: float = 0.0, high_from: int = 900) -> Any:
+    """``n`` training timesteps: uniform on [0, total), except a ``high_share`` drawn from [high_from, total).
+
+    Background and position are only worth reading from the caption at the
+    noisiest steps (below them x_t itself shows them), so uniform timesteps
+    give those words almost no gradient (README, issue 25). With
+    ``high_share=0`` this is the plain L_simple draw and uses the torch RNG as
+    the first default model's training did.
+    """
+    import torch
+
+    t = torch.randint(0, total, (n,))
+    if high_share > 0:
+        high = torch.rand(n) < high_share
+        t = torch.where(high, torch.randint(high_from, total, (n,)), t)
+    return t
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: a stop mid-write leaves the previous checkpoint."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    partial.replace(path)
 
 
 def _save(pipe: Any, ema: Any, params: list, out: Path, config: dict, log: list[dict]) -> None:
@@ -177,17 +234,30 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
 
     def lr_at(step: int) -> float:
-        # Cosine decay over whichever budget (steps or wall time) is closer to
-        # running out, so a slow shared machine still ends on a small rate.
+        # Cosine decay over the total steps (across resumed sessions), so a
+        # split run follows the same schedule as an unsplit one.
         if step < args.warmup:
             return (step + 1) / args.warmup
         progress = (step - args.warmup) / max(1, args.steps - args.warmup)
-        if args.max_minutes:
-            progress = max(progress, (time.monotonic() - started) / (args.max_minutes * 60))
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     ema = EMAModel(params, decay=args.ema_decay, use_ema_warmup=True, inv_gamma=1.0, power=3 / 4)
+    rng = random.Random(args.seed)
+    first_step = 0
+    if args.resume and args.checkpoint.is_file():
+        state = torch.load(args.checkpoint, weights_only=False)
+        unet.load_state_dict(state["unet"])
+        text_encoder.load_state_dict(state["text_encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        lr_schedule.load_state_dict(state["lr_schedule"])
+        ema.load_state_dict(state["ema"])
+        rng.setstate(state["data_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        first_step = int(state["step"])
+        history, prior_log = state["history"], state["log"]
+        base_steps, base_time = int(state["base_steps"]), float(state["elapsed_s"])
+        print(f"resumed from {args.checkpoint} at step {first_step}", flush=True)
     counts = {
         "unet": sum(p.numel() for p in unet.parameters()),
         "text_encoder": sum(p.numel() for p in text_encoder.parameters()),
@@ -215,11 +285,44 @@ def main(argv: list[str] | None = None) -> int:
     print(f"parameters: {counts}, threads: {threads}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    rng = random.Random(args.seed)
     log: list[dict] = prior_log
     running, seen = 0.0, 0
-    progress = tqdm(range(args.steps), desc="train-default", mininterval=5, file=sys.stdout)
-    step = 0
+    # Steps count from the start of this run (``first_step`` > 0 when resumed);
+    # ``base_steps`` are those of an --init model this run continues from.
+    session_started_at = first_step
+    elapsed_before = base_time
+
+    def save(step_done: int) -> None:
+        config["trained_steps"] = base_steps + step_done
+        config["elapsed_s"] = round(elapsed_before + time.monotonic() - started, 1)
+        _save(pipe, ema, params, args.out, config, log)
+        _save_checkpoint(
+            args.checkpoint,
+            {
+                "step": step_done,
+                "unet": unet.state_dict(),
+                "text_encoder": text_encoder.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "lr_schedule": lr_schedule.state_dict(),
+                "ema": ema.state_dict(),
+                "data_rng": rng.getstate(),
+                "torch_rng": torch.get_rng_state(),
+                "history": history,
+                "log": log,
+                "base_steps": base_steps,
+                "elapsed_s": config["elapsed_s"],
+            },
+        )
+
+    progress = tqdm(
+        range(first_step, args.steps),
+        initial=first_step,
+        total=args.steps,
+        desc="train-default",
+        mininterval=5,
+        file=sys.stdout,
+    )
+    step = first_step - 1
     for step in progress:
         pixels, scenes = shapes.batch(rng, args.batch_size)
         x0 = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
@@ -228,7 +331,12 @@ def main(argv: list[str] | None = None) -> int:
             captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
         )
         noise = torch.randn_like(x0)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],))
+        t = draw_timesteps(
+            x0.shape[0],
+            total=scheduler.config.num_train_timesteps,
+            high_share=args.high_t_share,
+            high_from=args.high_t_from,
+        )
         x_t = scheduler.add_noise(x0, noise, t)  # √ᾱ_t x0 + √(1-ᾱ_t) ε
         prediction = unet(x_t, t, encoder_hidden_states=text_encoder(ids.input_ids)[0]).sample
         loss = torch.nn.functional.mse_loss(prediction, noise)
@@ -245,23 +353,20 @@ def main(argv: list[str] | None = None) -> int:
                 "step": base_steps + step + 1,
                 "loss": round(running / seen, 5),
                 "lr": f"{lr_schedule.get_last_lr()[0]:.3g}",
-                "elapsed_s": round(base_time + time.monotonic() - started, 1),
+                "elapsed_s": round(elapsed_before + time.monotonic() - started, 1),
             }
             log.append(entry)
             progress.set_postfix(loss=entry["loss"])
             running, seen = 0.0, 0
         out_of_time = args.max_minutes is not None and time.monotonic() - started > args.max_minutes * 60
-        if (step + 1) % args.save_every == 0 or out_of_time:
-            config["trained_steps"] = base_steps + step + 1
-            config["elapsed_s"] = round(base_time + time.monotonic() - started, 1)
-            _save(pipe, ema, params, args.out, config, log)
+        if (step + 1) % args.save_every == 0 and not out_of_time:
+            save(step + 1)
         if out_of_time:
-            print(f"stopping after {args.max_minutes} minutes", flush=True)
+            print(f"stopping after {args.max_minutes} minutes; continue with --resume", flush=True)
             break
-    config["trained_steps"] = base_steps + step + 1
-    config["elapsed_s"] = round(base_time + time.monotonic() - started, 1)
     config["final_loss"] = log[-1]["loss"] if log else None
-    _save(pipe, ema, params, args.out, config, log)
+    config["session_steps"] = step + 1 - session_started_at
+    save(step + 1)
     print(
         json.dumps(
             {"out": str(args.out), **{k: config[k] for k in ("trained_steps", "elapsed_s", "final_loss")}}

@@ -52,3 +52,9 @@ def test_the_default_model_draws_what_the_prompt_asks_for(
     spec = get_image_model_spec(DEFAULT_IMAGE_MODEL)
     assert result.images[0].size == (spec.default_width, spec.default_height)
     assert classify(checker, list(result.images)) == [{"shape": shape, "colour": colour}]
+
+
+def test_the_first_default_model_keeps_the_revision_its_assets_point_at() -> None:
+    from generation.image.engine import _weights_revision
+
+    assert _weights_revision(get_image_model_spec("atelier-shapes-v1").source) == "2f9d9debb8e86c32"

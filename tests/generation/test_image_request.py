@@ -158,7 +158,7 @@ def test_user_models_come_from_inline_json(monkeypatch: pytest.MonkeyPatch) -> N
 
     assert spec.source == "runwayml/stable-diffusion-v1-5"
     assert spec.display_name == "sd15" and spec.default_guidance == 7.5
-    assert [m.name for m in image_models()] == [DEFAULT_IMAGE_MODEL, "sd15"]
+    assert [m.name for m in image_models()] == [DEFAULT_IMAGE_MODEL, "atelier-shapes-v1", "sd15"]
     assert ImageRequest(prompt="a cat", model="sd15").guidance_scale == 7.5
 
 
@@ -197,3 +197,10 @@ def test_validation_loads_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "False"
+
+
+def test_the_first_default_model_stays_registered_under_its_own_name() -> None:
+    spec = get_image_model_spec("atelier-shapes-v1")
+
+    assert spec.kind == "atelier-shapes" and Path(spec.source).name == "shapes_v1"
+    assert (spec.default_scheduler, spec.default_steps, spec.default_guidance) == ("ddpm", 50, 3.0)

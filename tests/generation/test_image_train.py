@@ -85,3 +85,39 @@ def test_train_default_can_continue_from_earlier_weights(tmp_path: Path, monkeyp
     assert config["trained_steps"] == 2 and config["previous_run"]["trained_steps"] == 1
     with (tmp_path / "second" / "loss_log.csv").open() as handle:
         assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2"]
+
+
+def test_a_resumed_run_ends_where_an_unbroken_one_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors.torch import load_file
+
+    monkeypatch.setenv("ATELIER_TORCH_THREADS", "1")
+    tiny = ["--steps", "3", "--batch-size", "2", "--log-every", "1", "--warmup", "1"]
+    train_main(["--out", str(tmp_path / "whole"), "--checkpoint", str(tmp_path / "whole.pt"), *tiny])
+    split = ["--out", str(tmp_path / "split"), "--checkpoint", str(tmp_path / "split.pt"), *tiny]
+
+    train_main([*split, "--max-minutes", "0"])  # the session ends after its first step
+    stopped = json.loads((tmp_path / "split" / "train_config.json").read_text())
+    train_main([*split, "--resume"])
+
+    assert stopped["trained_steps"] == 1
+    config = json.loads((tmp_path / "split" / "train_config.json").read_text())
+    assert config["trained_steps"] == 3 and config["session_steps"] == 2
+    whole = load_file(str(tmp_path / "whole" / "unet" / "diffusion_pytorch_model.safetensors"))
+    resumed = load_file(str(tmp_path / "split" / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert all(bool((whole[name] == resumed[name]).all()) for name in whole)
+    with (tmp_path / "split" / "loss_log.csv").open() as handle:
+        assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2", "3"]
+
+
+def test_the_timestep_curriculum_draws_its_share_from_the_noisiest_steps() -> None:
+    import torch
+
+    from generation.image.train import draw_timesteps
+
+    torch.manual_seed(0)
+    plain = draw_timesteps(20000, total=1000)
+    curriculum = draw_timesteps(20000, total=1000, high_share=0.5, high_from=900)
+
+    assert 0.08 < float((plain >= 900).float().mean()) < 0.12
+    assert 0.52 < float((curriculum >= 900).float().mean()) < 0.58  # 0.5 + 0.5 * 0.1
+    assert int(curriculum.min()) >= 0 and int(curriculum.max()) <= 999
