@@ -245,7 +245,7 @@ def finished_image_job(*, project: Any, user: Any, via: str = "", colours: tuple
     from tests.factories import membership_of
     from webapp.studio import services as studio
 
-    job = studio.job_create(project=project, membership=membership_of(user, project.team),
+    job = studio.job_create(project=project, actor=membership_of(user, project.team),
                             request=tiny_request(num_images=len(colours)), via=via)
     studio.job_start(job_id=job.pk, worker="w")
     return studio.job_complete(job=job, result=fake_result(job, colours=colours))

@@ -23,6 +23,8 @@ from tests.webapp.api.conftest import ApiClient, make_key
 from webapp.api import selectors as api_selectors
 from webapp.api import services as api_services
 from webapp.api.params import chat_spec
+from webapp.api.services.text import TEXT_JOB
+from webapp.core import jobs as lifecycle
 from webapp.studio import lineage
 
 pytestmark = [pytest.mark.django_db]
@@ -78,7 +80,7 @@ def failed_call(project, bob, redis_server, no_enqueue, django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True):
         jobs = api_services.text_call_create(**principal_args(principal), spec=spec, kind="chat")
     with django_capture_on_commit_callbacks(execute=True):
-        api_services.text_job_fail(job_id=jobs[0].pk, reason=f"RuntimeError: {SECRET}")
+        lifecycle.job_fail(kind=TEXT_JOB, job_id=jobs[0].pk, reason=f"RuntimeError: {SECRET}")
     # The view follows these jobs (already failed) instead of making new ones.
     monkeypatch.setattr(api_services, "text_call_create", lambda **kwargs: jobs)
     return ApiClient(key.secret)
