@@ -347,3 +347,25 @@ def url_patterns(resolver: Any = None, namespace: str = "", prefix: str = "") ->
 def principal_args(principal: Any) -> dict[str, Any]:
     """The keyword arguments an API service takes for a bearer key's ``Principal``: its member and its key."""
     return {"actor": principal.membership, "key": principal.key}
+
+
+@contextmanager
+def text_worker_own_queue(name: str, *, env: Mapping[str, str | None] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A text worker (``worker_running``) on a queue of its own, ``text-<name>-<pid>``, so no other test's
+    worker takes the jobs a test routes there (``text_queue_route``); yields the queue and the process."""
+    queue = f"text-{name}-{os.getpid()}"
+    with worker_running("text", "-Q", queue, "-n", f"{queue}@%h", log=f"text-{name}-worker.log", env=env,
+                        ready=worker_answers(queue), ready_timeout=240) as process:
+        yield queue, process
+
+
+def text_queue_route(monkeypatch: Any, target: str) -> None:
+    """Send the tasks meant for the ``text`` queue to ``target`` for the rest of the test."""
+    from webapp.core import jobs
+
+    sent = jobs.task_send
+
+    def send(name: str, *, args: list[Any], queue: str, task_id: str | None = None) -> None:
+        sent(name, args=args, queue=target if queue == "text" else queue, task_id=task_id)
+
+    monkeypatch.setattr(jobs, "task_send", send)

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Iterator
 
 import pytest
 from django.test import AsyncClient
 
-from tests.helpers import wait_for, worker_answers, worker_running
+from tests.helpers import text_queue_route, text_worker_own_queue, wait_for
 from tests.webapp.api.conftest import make_key
 from webapp.api.models import TextJob
-from webapp.core import jobs
 
 pytestmark = [pytest.mark.stack, pytest.mark.model, pytest.mark.django_db(transaction=True)]
 
@@ -29,16 +27,8 @@ MODEL = "smollm2-135m-instruct"
 
 @pytest.fixture
 def doomed_worker(redis_server, django_db_setup, monkeypatch) -> Iterator:
-    queue = f"text-doomed-{os.getpid()}"
-    sent = jobs.task_send
-    with worker_running("text", "-Q", queue, "-n", f"{queue}@%h", log="text-doomed-worker.log",
-                        ready=worker_answers(queue), ready_timeout=240) as process:
-
-        def send(name, *, args, queue, task_id=None):
-            sent(name, args=args, queue=process.queue if queue == "text" else queue, task_id=task_id)
-
-        process.queue = queue
-        monkeypatch.setattr(jobs, "task_send", send)
+    with text_worker_own_queue("doomed") as (queue, process):
+        text_queue_route(monkeypatch, queue)
         yield process
 
 

@@ -4,7 +4,6 @@ default model). Before the fix the flood (here 10 keys x 4 requests x n=4 = 160 
 ahead of her chat in the queue."""
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Iterator
@@ -13,14 +12,13 @@ import pytest
 from django.db import transaction
 
 from tests.factories import membership_of
-from tests.helpers import principal_args, short_settings, wait_for, worker_answers, worker_running
+from tests.helpers import principal_args, short_settings, text_queue_route, text_worker_own_queue, wait_for
 from tests.webapp.api.conftest import make_key
 from webapp.api import selectors, services
 from webapp.api.models import TextJob
 from webapp.api.params import chat_spec
 from webapp.chat import services as chat
 from webapp.chat import stream as chat_stream
-from webapp.core import jobs
 from webapp.core.jobs import QuotaExceeded
 from webapp.core.redis import get_redis
 
@@ -31,20 +29,13 @@ MODEL = "smollm2-135m-instruct"
 
 @pytest.fixture(scope="module")
 def flood_worker(redis_server, django_db_setup) -> Iterator[str]:
-    queue = f"text-flood-{os.getpid()}"
-    with worker_running("text", "-Q", queue, "-n", f"{queue}@%h", log="text-flood-worker.log",
-                        env={"ATELIER_TEXT_BATCH": "8"}, ready=worker_answers(queue), ready_timeout=240):
+    with text_worker_own_queue("flood", env={"ATELIER_TEXT_BATCH": "8"}) as (queue, _):
         yield queue
 
 
 @pytest.fixture
 def to_flood_worker(flood_worker, monkeypatch):
-    sent = jobs.task_send
-
-    def send(name, *, args, queue, task_id=None):
-        sent(name, args=args, queue=flood_worker if queue == "text" else queue, task_id=task_id)
-
-    monkeypatch.setattr(jobs, "task_send", send)
+    text_queue_route(monkeypatch, flood_worker)
 
 
 def _first_token_seconds(project, user) -> float:

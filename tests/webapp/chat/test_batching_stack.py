@@ -2,7 +2,6 @@
 4 chats sent at once in one batch, with the real default model and the real Redis."""
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
@@ -11,10 +10,9 @@ from django.conf import settings
 from django.db import transaction
 
 from tests.factories import membership_of
-from tests.helpers import short_settings, worker_answers, worker_running
+from tests.helpers import short_settings, text_queue_route, text_worker_own_queue
 from webapp.chat import services
 from webapp.chat.models import Message
-from webapp.core import jobs
 from webapp.core.jobs import END_STATUSES, JobStatus
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
@@ -33,22 +31,15 @@ PROMPTS = [
 @pytest.fixture(scope="module")
 def text_worker(redis_server, django_db_setup) -> Iterator[str]:
     """A text worker on a queue of its own, so no other test's worker takes these replies."""
-    queue = f"text-batch-{os.getpid()}"
     # Same tokens alone and batched needs OpenVINO's f32 kernels (README: the text engine).
     env = {"ATELIER_TEXT_BATCH": "8", "ATELIER_OPENVINO_PRECISION": "exact"}
-    with worker_running("text", "-Q", queue, "-n", f"{queue}@%h", log="text-worker.log", env=env,
-                        ready=worker_answers(queue), ready_timeout=240):
+    with text_worker_own_queue("batch", env=env) as (queue, _):
         yield queue
 
 
 @pytest.fixture
 def to_text_worker(text_worker, monkeypatch):
-    sent = jobs.task_send
-
-    def send(name, *, args, queue, task_id=None):
-        sent(name, args=args, queue=text_worker if queue == "text" else queue, task_id=task_id)
-
-    monkeypatch.setattr(jobs, "task_send", send)
+    text_queue_route(monkeypatch, text_worker)
 
 
 def _send(project, user, prompt: str) -> int:
