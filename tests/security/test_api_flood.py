@@ -12,8 +12,14 @@ import pytest
 from django.db import transaction
 
 from tests.factories import membership_of
-from tests.helpers import principal_args, short_settings, text_queue_route, text_worker_own_queue, wait_for
-from tests.webapp.api.conftest import make_key
+from tests.helpers import (
+    make_key,
+    principal_args,
+    short_settings,
+    text_queue_route,
+    text_worker_own_queue,
+    wait_for,
+)
 from webapp.api import selectors, services
 from webapp.api.models import TextJob
 from webapp.api.params import chat_spec

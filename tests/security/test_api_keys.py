@@ -33,7 +33,7 @@ def test_the_new_secret_is_shown_by_the_post_that_made_it_and_never_stored_in_th
 
 
 def _works(secret: str) -> int:
-    from tests.webapp.api.conftest import ApiClient
+    from tests.helpers import ApiClient
 
     return ApiClient(secret).get("/v1/models").status_code
 
@@ -41,7 +41,7 @@ def _works(secret: str) -> int:
 def test_removing_a_member_revokes_their_keys_and_rejoining_does_not_revive_them(project, team, alice, bob,
                                                                                 redis_server):
     from tests.factories import membership_of
-    from tests.webapp.api.conftest import make_key
+    from tests.helpers import make_key
     from webapp.workspaces import services as workspaces
     from webapp.workspaces.models import Role
 
@@ -56,7 +56,7 @@ def test_removing_a_member_revokes_their_keys_and_rejoining_does_not_revive_them
 
 def test_leaving_the_team_revokes_ones_keys(project, team, bob, redis_server):
     from tests.factories import membership_of
-    from tests.webapp.api.conftest import make_key
+    from tests.helpers import make_key
     from webapp.workspaces import services as workspaces
 
     new = make_key(bob, project)
@@ -67,7 +67,7 @@ def test_leaving_the_team_revokes_ones_keys(project, team, bob, redis_server):
 
 def test_dropping_to_viewer_revokes_the_keys_for_good(project, team, alice, bob, redis_server):
     from tests.factories import membership_of
-    from tests.webapp.api.conftest import make_key
+    from tests.helpers import make_key
     from webapp.workspaces import services as workspaces
     from webapp.workspaces.models import Role
 
@@ -81,7 +81,7 @@ def test_dropping_to_viewer_revokes_the_keys_for_good(project, team, alice, bob,
 
 def test_a_role_change_that_still_generates_keeps_the_keys(project, team, alice, bob, carol, redis_server):
     from tests.factories import membership_of
-    from tests.webapp.api.conftest import make_key
+    from tests.helpers import make_key
     from webapp.workspaces import services as workspaces
     from webapp.workspaces.models import Role
 

@@ -9,8 +9,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from tests.factories import membership_of
-from tests.helpers import principal_args, short_settings, tiny_request
-from tests.webapp.api.conftest import ApiClient, make_key
+from tests.helpers import ApiClient, make_key, principal_args, short_settings, tiny_request
 from webapp.api import selectors, services
 from webapp.api.models import ApiKey, TextJob
 from webapp.api.params import chat_spec

@@ -18,8 +18,7 @@ from django.db import connection
 from django.test import AsyncClient
 
 from tests.factories import membership_of
-from tests.helpers import wait_for
-from tests.webapp.api.conftest import make_key
+from tests.helpers import make_key, wait_for
 from webapp.api.models import TextJob
 from webapp.workspaces import services as workspaces
 from webapp.workspaces.models import Role

@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tests.helpers import finished_image_job
-from tests.webapp.api.conftest import ApiClient, make_key
+from tests.helpers import ApiClient, finished_image_job, make_key
 from webapp.api.models import ImageCall
 from webapp.api.services import image_job_assets
 from webapp.audit.models import AuditAction, AuditEntry

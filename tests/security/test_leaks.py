@@ -18,8 +18,7 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from generation.image import read_png_metadata
-from tests.helpers import finished_image_job, principal_args
-from tests.webapp.api.conftest import ApiClient, make_key
+from tests.helpers import ApiClient, finished_image_job, make_key, principal_args
 from webapp.api import selectors as api_selectors
 from webapp.api import services as api_services
 from webapp.api.params import chat_spec

@@ -53,7 +53,7 @@ def _chat_make(*, project: Any, user: Any, long: bool) -> Any:
     membership = membership_of(user)
     conversation = services.conversation_create(project=project, actor=membership, reply_settings=short_settings())
     return services.message_send(
-        conversation=conversation, actor=membership, text="Tell me a long story." if long else "Say hi.",
+        conversation=conversation, actor=membership, text="Count from one to one thousand in words." if long else "Say hi.",
         parent=None, reply_settings=short_settings(max_new_tokens=1000 if long else 8),
     )
 
