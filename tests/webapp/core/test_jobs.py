@@ -54,8 +54,14 @@ def _chat_make(*, project: Any, user: Any, long: bool) -> Any:
     conversation = services.conversation_create(project=project, actor=membership, reply_settings=short_settings())
     return services.message_send(
         conversation=conversation, actor=membership, text="Count from one to one thousand in words." if long else "Say hi.",
-        parent=None, reply_settings=short_settings(max_new_tokens=1000 if long else 8),
+        parent=None, reply_settings=short_settings(**(_NEVER_ENDS if long else {})),
     )
+
+
+# A long reply must not end by itself before the test stops it: greedy decoding of a small model
+# may reach its end-of-sequence token within the first second. Sampling at the highest temperature
+# with no filters makes the end token one of 49,152 almost equally likely picks at every step.
+_NEVER_ENDS = {"max_new_tokens": 1000, "strategy": "sample", "temperature": 2.0, "top_k": 0, "top_p": 1.0, "seed": 7}
 
 
 def _chat_progressed(row: Any) -> bool:
