@@ -199,7 +199,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses logins while locked out
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend's checks, by username or by e-mail address (the login form takes either).
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 # Login throttling: after AXES_FAILURE_LIMIT failures, the account from that address,
 # and the address (whatever the account), are each locked for the cool-off.
@@ -220,10 +221,11 @@ ATELIER_TRUSTED_PROXY_COUNT = env_int("ATELIER_TRUSTED_PROXY_COUNT", 1, minimum=
 # A lockout notice goes out by mail; a mail server that does not answer must not hold a login up.
 EMAIL_TIMEOUT = 10
 AXES_VERBOSE = False
-# Signup: "open" (anyone may create an account) or "invite" (only through an invite link).
+# Signup: "open" (anyone may create an account), "invite" (only through an invite link) or
+# "closed" (nobody: a site admin makes accounts). The site's first account can always sign up.
 ATELIER_SIGNUP = os.environ.get("ATELIER_SIGNUP", "open").lower()
-if ATELIER_SIGNUP not in {"open", "invite"}:
-    raise RuntimeError(f"ATELIER_SIGNUP must be 'open' or 'invite', not {ATELIER_SIGNUP!r}")
+if ATELIER_SIGNUP not in {"open", "invite", "closed"}:
+    raise RuntimeError(f"ATELIER_SIGNUP must be 'open', 'invite' or 'closed', not {ATELIER_SIGNUP!r}")
 # First-run setup: the first account (the site admin) needs the one-time token that `make run`
 # prints (manage.py setup_token). Unset, it is required unless ATELIER_HOST is loopback and the
 # request itself arrived on a loopback socket from a loopback client, addressed to a loopback host,
@@ -234,6 +236,23 @@ ATELIER_SETUP_TOKEN_REQUIRED = env_switch("ATELIER_SETUP_TOKEN_REQUIRED")
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "workspaces:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
+
+# --- Accounts: django-allauth (issue 20) ---------------------------------------
+# allauth runs sign-up, login, logout, password change and reset, and e-mail addresses, in
+# Atelier's templates (templates/account/, templates/allauth/). webapp/accounts keeps what is
+# Atelier's own: the setup token, ATELIER_SIGNUP and invites (adapter.py, forms.py, services.py).
+INSTALLED_APPS += ["allauth", "allauth.account"]
+# Before axes: axes must stay last.
+MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "allauth.account.middleware.AccountMiddleware")
+ACCOUNT_ADAPTER = "webapp.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"login": "webapp.accounts.forms.LoginForm"}
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+# A login lasts as Django's session does (no "remember me" box).
+ACCOUNT_SESSION_REMEMBER = True
+# django-axes locks failed logins (by account and address, and by address): allauth's own
+# failed-login limit would also lock an account by its name alone, from anywhere.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

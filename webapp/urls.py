@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("webapp.accounts.urls")),
+    path("accounts/", include("allauth.urls")),
     path("", include("webapp.core.urls")),
     path("", include("webapp.workspaces.urls")),
     path("", include("webapp.prompts.urls")),

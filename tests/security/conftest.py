@@ -50,4 +50,6 @@ def world(team, alice, bob, carol, dave, project, no_enqueue):
         "template_id": template.pk, "number": 1, "kind": AssetKind.IMAGE, "review_id": review.pk,
         "comment_id": comment.pk, "export_id": export.pk, "key_id": key.pk, "model": default_model_name(),
         "token": invite.token, "rest": "no/such/endpoint",
+        # allauth's links (e-mail confirmation, password reset): the key is its own credential.
+        "key": "no-such-key", "uidb36": "0",
     }

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.django_db
 # 401: the /v1 API takes bearer keys only, so a session (anyone's) is refused as unauthenticated.
 REFUSED = {401, 403, 404, 405}
 # Views that take no object id from the path, or whose id is its own credential.
-NOT_OBJECT_URLS = {"workspaces:invite_accept"}
+NOT_OBJECT_URLS = {"workspaces:invite_accept",
+                   # allauth's e-mail links: the key is the credential (tests/security/test_account_links.py)
+                   "account_confirm_email", "account_reset_password_from_key"}
 # Writes a viewer may do, and why.
 VIEWER_MAY_POST = {
     "workspaces:member_remove": "anyone may leave a team (the matrix posts their own membership)",

@@ -16,6 +16,9 @@ from webapp.accounts.models import User
 USERNAME_MAX = 150
 EMAIL_MAX = 254
 PASSWORD_MAX = 4096  # argon2 hashes anything, but a megabyte password is a CPU attack
+# Set by the invite page when an anonymous visitor opens a usable invite link: the invite's id.
+# Signup checks that invite again and spends it; the id alone is no pass.
+SIGNUP_INVITE_SESSION_KEY = "atelier_signup_invite"
 
 
 def setup_token_path() -> Path:
@@ -116,6 +119,18 @@ def signup_invite_usable(invite_id: Any) -> bool:
     return isinstance(invite_id, int) and _signup_invites is not None and _signup_invites.usable(invite_id)
 
 
+def signup_is_open(*, request: Any) -> bool:
+    """Whether the signup form opens for ``request``: always for the site's first account (the setup
+    token guards it), then by ATELIER_SIGNUP: ``open``; ``invite`` with a usable invite opened in
+    this session; ``closed`` never."""
+    if not User.objects.exists() or settings.ATELIER_SIGNUP == "open":
+        return True
+    if settings.ATELIER_SIGNUP == "invite":
+        # Set by the invite page (workspaces) when an anonymous visitor opens a usable invite link.
+        return signup_invite_usable(request.session.get(SIGNUP_INVITE_SESSION_KEY))
+    return False
+
+
 def _check_bounds(*, username: str, email: str, password: str) -> None:
     errors = {}
     if len(username) > USERNAME_MAX:
@@ -149,6 +164,8 @@ def user_signup(
     token_ok = first and bool(setup) and constant_time_compare(setup, setup_token())
     if first and setup_token_required(request) and not token_ok:
         raise ValidationError({"setup_token": "The first account needs the setup token that `make run` printed."})
+    if not first and settings.ATELIER_SIGNUP == "closed":
+        raise ValidationError("Signup on this site is closed: ask a site admin for an account.")
     by_invite = not first and settings.ATELIER_SIGNUP == "invite"
     if by_invite and not signup_invite_usable(invite_id):
         raise ValidationError("Signup on this site is by invitation only: open your invite link first.")

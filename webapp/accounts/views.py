@@ -1,47 +1,51 @@
 from __future__ import annotations
 
+from typing import Any
+
+from allauth.account import views as allauth_views
 from django.conf import settings
-from django.contrib.auth import login
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
 
 from webapp.accounts.forms import SignupForm
-from webapp.accounts.models import User
-from webapp.accounts.services import setup_token_needed, signup_invite_usable, user_signup
+from webapp.accounts.services import (
+    SIGNUP_INVITE_SESSION_KEY,
+    setup_token_needed,
+    signup_invite_usable,
+)
 
-# Set by the invite page when an anonymous visitor opens a usable invite link: the invite's id.
-# Signup checks that invite again and spends it; the id alone is no pass.
-SIGNUP_INVITE_SESSION_KEY = "atelier_signup_invite"
+__all__ = ["SIGNUP_INVITE_SESSION_KEY", "SignupView", "signup"]
 
 
-def signup(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
-        return redirect("workspaces:dashboard")
-    setup_needed = setup_token_needed(request)
-    invite_id = request.session.get(SIGNUP_INVITE_SESSION_KEY)
-    invited = signup_invite_usable(invite_id)
-    closed = settings.ATELIER_SIGNUP == "invite" and not invited and User.objects.exists()
-    initial = {"setup_token": request.GET.get("setup", "")[:100]} if setup_needed else None
-    form = SignupForm(request.POST or None, initial=initial, setup_needed=setup_needed)
-    if request.method == "POST" and not closed and form.is_valid():
+class SignupView(allauth_views.SignupView):
+    """allauth's signup, with the first-run setup token and invite-only signup (``SignupForm.save``)."""
+
+    form_class = SignupForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        invite_id = self.request.session.get(SIGNUP_INVITE_SESSION_KEY)
+        kwargs["setup_needed"] = setup_token_needed(self.request)
+        kwargs["invite_id"] = invite_id if signup_invite_usable(invite_id) else None
+        return kwargs
+
+    def get_initial(self) -> dict[str, Any]:
+        initial = super().get_initial()
+        initial["setup_token"] = self.request.GET.get("setup", "")[:100]
+        return initial
+
+    def form_valid(self, form: SignupForm) -> HttpResponse:
         try:
-            user = user_signup(
-                username=form.cleaned_data["username"],
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data["password1"],
-                setup=form.cleaned_data.get("setup_token", ""),
-                invite_id=invite_id if invited else None,
-                request=request,
-            )
+            response = super().form_valid(form)
         except ValidationError as error:
             form.add_error(None, error)
-        else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            request.session.pop(SIGNUP_INVITE_SESSION_KEY, None)
-            next_url = request.GET.get("next", "")
-            if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-                return redirect(next_url)
-            return redirect("workspaces:dashboard")
-    return render(request, "accounts/signup.html", {"form": form, "closed": closed})
+            return self.form_invalid(form)
+        self.request.session.pop(SIGNUP_INVITE_SESSION_KEY, None)
+        return response
+
+    def closed(self) -> HttpResponse:
+        return TemplateResponse(self.request, self.template_name_signup_closed, {"mode": settings.ATELIER_SIGNUP})
+
+
+signup = SignupView.as_view()

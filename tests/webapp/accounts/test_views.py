@@ -75,7 +75,7 @@ def test_password_change_takes_effect(client_for):
     client = client_for(alice)
     response = client.post(
         reverse("accounts:password_change"),
-        {"old_password": PASSWORD, "new_password1": "a much newer secret 42", "new_password2": "a much newer secret 42"},
+        {"oldpassword": PASSWORD, "password1": "a much newer secret 42", "password2": "a much newer secret 42"},
     )
     assert response.status_code == 302
     alice.refresh_from_db()
@@ -85,3 +85,37 @@ def test_password_change_takes_effect(client_for):
 def test_django_admin_opens_for_the_site_admin(client):
     _signup(client, "alice")
     assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_closed_signup_refuses_everyone_but_the_first_account(client, settings):
+    settings.ATELIER_SIGNUP = "closed"
+    assert _signup(client, "alice").status_code == 302  # the site's first account: its admin
+    client.logout()
+    response = _signup(client, "bob")
+    assert not User.objects.filter(username="bob").exists()
+    assert b"Signup on this site is closed" in response.content
+
+
+def test_closed_signup_is_enforced_by_the_service(settings):
+    from django.core.exceptions import ValidationError
+
+    from webapp.accounts.services import user_signup
+
+    settings.ATELIER_SIGNUP = "closed"
+    UserFactory(username="alice")
+    with pytest.raises(ValidationError, match="closed"):
+        user_signup(username="bob", email="", password=PASSWORD)
+
+
+def test_login_by_email_address(client):
+    UserFactory(username="alice", email="alice@example.com")
+    response = client.post(reverse("accounts:login"), {"login": "alice@example.com", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get(reverse("workspaces:dashboard")).context["user"].username == "alice"
+
+
+def test_a_wrong_password_gets_the_form_back_with_an_error(client):
+    UserFactory(username="alice")
+    response = client.post(reverse("accounts:login"), {"login": "alice", "password": "not it"})
+    assert response.status_code == 200
+    assert b"not correct" in response.content
