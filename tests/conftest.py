@@ -293,3 +293,13 @@ def pytest_collection_modifyitems(config, items):
     # in-process asyncio test, so nothing they leave behind can reach one; browser tests last.
     items.sort(key=lambda item: (item.get_closest_marker("browser") is not None,
                                  "/reliability/" in str(item.path).replace("\\", "/")))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> Iterator[None]:
+    """allauth counts sign-ups, resets and confirmation mails in the cache (per address and per
+    address family): each test starts with none counted, as a fresh minute would."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

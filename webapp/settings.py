@@ -253,6 +253,33 @@ ACCOUNT_SESSION_REMEMBER = True
 # django-axes locks failed logins (by account and address, and by address): allauth's own
 # failed-login limit would also lock an account by its name alone, from anywhere.
 ACCOUNT_RATE_LIMITS = {"login_failed": None}
+# E-mail: EMAIL_URL (smtp+tls://user:password@host:587) sends through SMTP; unset, each message
+# is written to var/mail/ as an .eml file and a log line names it and its link (webapp/accounts/mail.py).
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Atelier <atelier@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+if os.environ.get("EMAIL_URL"):
+    from webapp.accounts.mail import email_url_settings
+
+    globals().update(email_url_settings(os.environ["EMAIL_URL"]))
+else:
+    EMAIL_BACKEND = "webapp.accounts.mail.EmlFileBackend"
+# Verification of a sign-up's address: "optional" (a link is sent; the account works at once),
+# "mandatory" (an address is required and the account opens once it is verified) or "none".
+ATELIER_EMAIL_VERIFICATION = os.environ.get("ATELIER_EMAIL_VERIFICATION", "optional").strip().lower()
+if ATELIER_EMAIL_VERIFICATION not in {"optional", "mandatory", "none"}:
+    raise ImproperlyConfigured("ATELIER_EMAIL_VERIFICATION must be 'optional', 'mandatory' or 'none', "
+                               f"not {ATELIER_EMAIL_VERIFICATION!r}")
+ACCOUNT_EMAIL_VERIFICATION = ATELIER_EMAIL_VERIFICATION
+if ATELIER_EMAIL_VERIFICATION == "mandatory":
+    ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+# A changed address replaces the old one only once a link sent to it is followed.
+ACCOUNT_CHANGE_EMAIL = True
+# Sign-up and reset answer the same for a known and an unknown address (a known one gets a
+# mail saying so): "strict" lets a sign-up with a taken address through, unverified.
+ACCOUNT_PREVENT_ENUMERATION = "strict"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Atelier: "
+# A reset link works once (its token hashes the password and the last login) and for this long.
+PASSWORD_RESET_TIMEOUT = int(60 * float(os.environ.get("ATELIER_PASSWORD_RESET_MINUTES", "60")))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

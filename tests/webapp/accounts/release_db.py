@@ -52,9 +52,10 @@ def upgrade() -> None:
 
 
 def login() -> None:
+    from allauth.account.models import EmailAddress
     from django.test import Client
 
-    results = {}
+    results = {"addresses": list(EmailAddress.objects.values_list("email", "primary", "verified"))}
     for field, value in (("login", USERNAME), ("login", EMAIL), ("username", USERNAME)):
         client = Client()
         response = client.post("/accounts/login/", {field: value, "password": PASSWORD})
