@@ -329,19 +329,22 @@ class ApiClient:
                                 headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
 
 
-def url_patterns(resolver: Any = None, namespace: str = "", prefix: str = "") -> Iterator[tuple[str, str, dict]]:
+def url_patterns(resolver: Any = None, namespace: str = "", prefix: str = "",
+                 outer: dict | None = None) -> Iterator[tuple[str, str, dict]]:
     """Every named URL of the URLconf as ``(namespaced name, route, converters)``: the walks
-    (outsider tests, the IDOR matrix, CSRF) start here, so a new app's URLs join them all."""
+    (outsider tests, the IDOR matrix, CSRF) start here, so a new app's URLs join them all.
+    ``outer``: the converters of the includes above (``path("keys/<int:pk>/", include(...))``)."""
     from django.urls import URLPattern, URLResolver, get_resolver
 
     for entry in (resolver or get_resolver()).url_patterns:
         if isinstance(entry, URLResolver):
             ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            yield from url_patterns(entry, ns, prefix + str(entry.pattern))
+            inherited = {**(outer or {}), **getattr(entry.pattern, "converters", {})}
+            yield from url_patterns(entry, ns, prefix + str(entry.pattern), inherited)
         elif isinstance(entry, URLPattern) and entry.name:
             # A regex route (re_path) has no converters, only named groups.
             params = entry.pattern.converters or dict.fromkeys(entry.pattern.regex.groupindex)
-            yield f"{namespace}{entry.name}", prefix + str(entry.pattern), params
+            yield f"{namespace}{entry.name}", prefix + str(entry.pattern), {**(outer or {}), **params}
 
 
 def principal_args(principal: Any) -> dict[str, Any]:

@@ -280,6 +280,13 @@ ACCOUNT_PREVENT_ENUMERATION = "strict"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "Atelier: "
 # A reset link works once (its token hashes the password and the last login) and for this long.
 PASSWORD_RESET_TIMEOUT = int(60 * float(os.environ.get("ATELIER_PASSWORD_RESET_MINUTES", "60")))
+# Two-factor (allauth.mfa): an authenticator app (TOTP, shown as a QR code) with recovery codes,
+# and security keys or passkeys (WebAuthn). API keys are unaffected: they are a second secret already.
+INSTALLED_APPS += ["allauth.mfa"]
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = "Atelier"
+# Browsers allow WebAuthn on http://localhost; allauth checks the origin too.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = ATELIER_IS_LOOPBACK
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from allauth.mfa.models import Authenticator
 
 from tests.factories import membership_of
 from webapp.api.services.keys import key_create
@@ -52,4 +53,7 @@ def world(team, alice, bob, carol, dave, project, no_enqueue):
         "token": invite.token, "rest": "no/such/endpoint",
         # allauth's links (e-mail confirmation, password reset): the key is its own credential.
         "key": "no-such-key", "uidb36": "0",
+        # allauth.mfa's security-key pages (keys/<int:pk>/...): alice's key.
+        "pk": Authenticator.objects.create(user=alice, type=Authenticator.Type.WEBAUTHN,
+                                           data={"name": "alice's key", "credential": {}}).pk,
     }

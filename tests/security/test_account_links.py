@@ -16,7 +16,10 @@ pytestmark = pytest.mark.django_db
 
 LINK = re.compile(r"https?://testserver(/\S+)")
 OWN_ACCOUNT_PAGES = ["account_email", "account_change_password", "accounts:password_change", "account_set_password",
-                     "account_reauthenticate"]
+                     "account_reauthenticate", "mfa_index", "mfa_reauthenticate", "mfa_activate_totp",
+                     "mfa_deactivate_totp", "mfa_view_recovery_codes", "mfa_generate_recovery_codes",
+                     "mfa_download_recovery_codes", "mfa_list_webauthn", "mfa_add_webauthn",
+                     "mfa_reauthenticate_webauthn"]
 
 
 @pytest.mark.parametrize("name", OWN_ACCOUNT_PAGES)
@@ -62,3 +65,19 @@ def test_an_outsider_cannot_confirm_an_address_with_a_made_up_key(client_for, ma
     assert client.get(url).status_code in {200, 404}
     client.post(url)
     assert not EmailAddress.objects.get(email="m2@example.com").verified
+
+
+@pytest.mark.parametrize("name", ["mfa_remove_webauthn", "mfa_edit_webauthn"])
+def test_an_outsider_cannot_touch_someone_elses_security_key(name, alice, mallory):
+    from allauth.mfa.models import Authenticator
+
+    key = Authenticator.objects.create(user=alice, type=Authenticator.Type.WEBAUTHN,
+                                       data={"name": "alice's key", "credential": {}})
+    client = Client()
+    client.post(reverse("accounts:login"), {"login": mallory.username, "password": PASSWORD})
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    url = reverse(name, kwargs={"pk": key.pk})
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"name": "mallory's now"}).status_code == 404
+    key.refresh_from_db()
+    assert key.data["name"] == "alice's key"
