@@ -287,6 +287,9 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_TOTP_ISSUER = "Atelier"
 # Browsers allow WebAuthn on http://localhost; allauth checks the origin too.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = ATELIER_IS_LOOPBACK
+# A team may require two-factor of its members (webapp/workspaces/middleware.py).
+MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
+                  "webapp.workspaces.middleware.TwoFactorRequiredMiddleware")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

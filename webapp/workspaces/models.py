@@ -22,6 +22,8 @@ ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 class Team(models.Model):
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Members without two-factor are sent to set it up before they reach the team (middleware.py).
+    require_two_factor = models.BooleanField(default=False)
     members: models.ManyToManyField = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
     )

@@ -77,6 +77,8 @@ PERMISSIONS: dict[str, Rule] = {
     "keys.create": _rule("make API keys of their own", ALL, ALL, ALL, ALL),
     "keys.revoke": _rule("revoke API keys", ALL, ALL, OWN, OWN),
     "api.generate": _rule("generate through the API", ALL, ALL, ALL),
+    # Accounts (issue 20).
+    "team.require_two_factor": _rule("require two-factor of the team's members", ALL),
 }
 
 

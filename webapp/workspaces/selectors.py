@@ -104,3 +104,14 @@ def project_get_for_member(*, user: Any, project_id: int) -> Project:
         raise Http404("No such project") from None
     project.membership = Membership.objects.get(team_id=project.team_id, user=user)
     return project
+
+
+def team_requiring_two_factor(*, user: Any, team_id: int | None = None, project_id: int | None = None) -> Team | None:
+    """The team (named by ``team_id``, or by ``project_id``'s project) if ``user`` is its member and it
+    requires two-factor; otherwise None (an outsider gets the page's own 404)."""
+    teams = Team.objects.filter(require_two_factor=True, memberships__user=user)
+    if team_id is not None:
+        return teams.filter(pk=team_id).first()
+    if project_id is not None:
+        return teams.filter(projects__pk=project_id).first()
+    return None

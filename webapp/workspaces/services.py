@@ -167,3 +167,17 @@ def project_update(*, project: Project, actor: Membership, name: str, descriptio
 def project_delete(*, project: Project, actor: Membership) -> None:
     membership_require(actor=actor, action="project.delete", project=project)
     project.delete()
+
+
+def team_two_factor_set(*, actor: Membership, required: bool) -> Team:
+    """Require (or stop requiring) two-factor of ``actor``'s team. An owner turns it on only with
+    two-factor of their own, so the requirement never locks out the person who set it."""
+    from webapp.accounts.selectors import user_has_two_factor
+
+    membership_require(actor=actor, action="team.require_two_factor")
+    if required and not user_has_two_factor(user=actor.user):
+        raise ValidationError("Turn on two-factor for your own account first.")
+    team = actor.team
+    team.require_two_factor = required
+    team.save(update_fields=["require_two_factor"])
+    return team

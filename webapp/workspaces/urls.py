@@ -18,4 +18,5 @@ urlpatterns = [
     path("projects/<int:project_id>/", views.project_detail, name="project_detail"),
     path("projects/<int:project_id>/settings/", views.project_settings, name="project_settings"),
     path("projects/<int:project_id>/delete/", views.project_delete, name="project_delete"),
+    path("teams/<int:team_id>/two-factor/", views.team_two_factor, name="team_two_factor"),
 ]

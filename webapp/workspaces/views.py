@@ -174,3 +174,18 @@ def project_delete(request: HttpRequest, project_id: int) -> HttpResponse:
     services.project_delete(project=project, actor=project.membership)
     messages.success(request, f"Project “{project.name}” deleted.")
     return redirect(reverse("workspaces:team_detail", kwargs={"team_id": team.pk}))
+
+
+@login_required
+@require_POST
+def team_two_factor(request: HttpRequest, team_id: int) -> HttpResponse:
+    membership = selectors.membership_get(user=request.user, team_id=team_id)
+    required = request.POST.get("required") == "on"
+    try:
+        services.team_two_factor_set(actor=membership, required=required)
+    except ValidationError as error:
+        _flash_errors(request, error)
+    else:
+        messages.success(request, "Two-factor is now required of every member." if required
+                         else "Two-factor is no longer required.")
+    return redirect("workspaces:team_detail", team_id=team_id)
