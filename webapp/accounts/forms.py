@@ -27,6 +27,8 @@ class LoginForm(allauth_forms.LoginForm):
             data["login"] = data["username"]
             kwargs["data"] = data
         super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Username or e-mail"
+        self.fields["login"].widget.attrs["placeholder"] = ""
 
 
 class SignupForm(allauth_forms.SignupForm):
