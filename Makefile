@@ -102,6 +102,7 @@ bench: install models
 	$(PY) bench/worker_split.py
 	$(PY) bench/api_stream.py
 	$(PY) bench/concurrency.py
+	$(PY) bench/login_server_time.py
 
 clean-var:
 	rm -rf var
