@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from webapp.accounts.models import User
+from webapp.core.access import access_revoke
 
 USERNAME_MAX = 150
 EMAIL_MAX = 254
@@ -178,4 +180,67 @@ def user_signup(
         user.is_superuser = True
         user.save(update_fields=["is_staff", "is_superuser"])
         transaction.on_commit(lambda: setup_token_path().unlink(missing_ok=True))
+    return user
+
+
+# --- Offboarding (issue 20) -----------------------------------------------------------
+
+
+def _require_site_admin(actor: Any) -> None:
+    if not (actor.is_active and actor.is_staff and actor.has_perm("accounts.change_user")):
+        raise PermissionDenied("Only a site admin may deactivate or reactivate accounts.")
+
+
+def sessions_end(*, user: User) -> int:
+    """Delete every session logged in as ``user`` (database sessions, Django's default); returns how many."""
+    from django.contrib.sessions.models import Session
+
+    mine = [session.pk for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+            if session.get_decoded().get("_auth_user_id") == str(user.pk)]
+    Session.objects.filter(pk__in=mine).delete()
+    return len(mine)
+
+
+def _queued_jobs_cancel(*, user: User) -> int:
+    """Stop ``user``'s queued jobs of every kind that names its owner (chat replies, API text jobs,
+    image jobs), through the lifecycle; running jobs finish."""
+    from webapp.core.jobs import JobStatus, job_kinds, job_stop
+
+    stopped = 0
+    for kind in job_kinds():
+        column = kind.owner or kind.fair_by
+        if not column:
+            continue
+        for job in kind.rows().filter(**{column: user.pk, "status": JobStatus.QUEUED}):
+            stopped += job_stop(kind=kind, job=job, reason="The account was deactivated.") == JobStatus.STOPPED
+    return stopped
+
+
+def user_deactivate(*, actor: Any, user: User) -> User:
+    """Deactivate ``user`` at once: no login (allauth refuses inactive accounts), their sessions end,
+    their open sockets close (``access.revoked``, after commit),
+    their API keys are revoked (``user_deactivated``: the api app listens) and their queued jobs stop.
+    What they made (assets, reviews, templates, audit entries) stays, attributed to them.
+    Only a site admin (staff allowed to change users) may; nobody deactivates themselves.
+    """
+    from webapp.accounts.signals import user_deactivated
+
+    _require_site_admin(actor)
+    if user.pk == actor.pk:
+        raise ValidationError("You cannot deactivate your own account.")
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        user_deactivated.send(sender=User, user=user)
+        transaction.on_commit(lambda: access_revoke(user_id=user.pk, reason="account deactivated"))
+    sessions_end(user=user)
+    _queued_jobs_cancel(user=user)
+    return user
+
+
+def user_reactivate(*, actor: Any, user: User) -> User:
+    """Let ``user`` log in again. Keys revoked at deactivation stay revoked: they make new ones."""
+    _require_site_admin(actor)
+    user.is_active = True
+    user.save(update_fields=["is_active"])
     return user

@@ -12,12 +12,16 @@ from django.contrib.auth.signals import user_logged_out
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db.models.signals import post_save, pre_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from webapp.core.access import access_revoke
 
 User = get_user_model()
 logger = logging.getLogger(__name__)
+
+# Sent (with ``user``) inside the transaction that deactivates an account (services.user_deactivate):
+# apps above accounts end what the account held (the api app revokes its keys).
+user_deactivated = Signal()
 
 
 @receiver(user_logged_out)

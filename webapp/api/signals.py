@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
+from webapp.accounts.signals import user_deactivated
 from webapp.workspaces.models import Membership
 from webapp.workspaces.permissions import membership_may
 
@@ -38,3 +39,11 @@ def _membership_deleted(sender: Any, instance: Membership, **kwargs: Any) -> Non
     from webapp.api.services import keys_revoke_for_member
 
     keys_revoke_for_member(team_id=instance.team_id, user_id=instance.user_id)
+
+
+@receiver(user_deactivated, dispatch_uid="api_keys_revoke_on_deactivation")
+def _user_deactivated(sender: Any, user: Any, **kwargs: Any) -> None:
+    """A deactivated account's keys are revoked in every team; reactivating does not revive them."""
+    from webapp.api.services import keys_revoke_for_user
+
+    keys_revoke_for_user(user_id=user.pk)

@@ -17,6 +17,7 @@ from webapp.api.services.keys import (
     key_record_tokens,
     key_revoke,
     keys_revoke_for_member,
+    keys_revoke_for_user,
     secret_hash,
 )
 from webapp.api.services.text import (
@@ -42,6 +43,7 @@ __all__ = [
     "key_record_tokens",
     "key_revoke",
     "keys_revoke_for_member",
+    "keys_revoke_for_user",
     "secret_hash",
     "text_call_create",
     "text_job_defer_unfair",

@@ -87,6 +87,11 @@ def keys_revoke_for_member(*, team_id: int, user_id: int) -> int:
     )
 
 
+def keys_revoke_for_user(*, user_id: int) -> int:
+    """Revoke every live key of ``user_id`` in every team (the account was deactivated); returns how many."""
+    return ApiKey.objects.filter(user_id=user_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
 def key_record_request(*, key_id: int) -> None:
     ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now(), request_count=F("request_count") + 1)
 
