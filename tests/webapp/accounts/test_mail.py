@@ -212,3 +212,30 @@ def test_a_changed_address_counts_only_once_verified(client_for):
     client.post(LINK.search(message.body).group(0))
     alice.refresh_from_db()
     assert alice.email == "alice@new.example"
+
+
+def _settings_with(monkeypatch, **env: str) -> dict:
+    import runpy
+
+    from tests.helpers import ROOT
+
+    for name in ("EMAIL_URL", "DEFAULT_FROM_EMAIL", "ATELIER_EMAIL_VERIFICATION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "webapp" / "settings.py"))
+
+
+def test_settings_read_email_url_and_the_sender(monkeypatch):
+    built = _settings_with(monkeypatch, EMAIL_URL="smtp+tls://bot:s3cret@mail.acme.example:587",
+                           DEFAULT_FROM_EMAIL="Acme Atelier <atelier@acme.example>")
+    assert built["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert (built["EMAIL_HOST"], built["EMAIL_PORT"], built["EMAIL_USE_TLS"]) == ("mail.acme.example", 587, True)
+    assert built["DEFAULT_FROM_EMAIL"] == "Acme Atelier <atelier@acme.example>"
+    assert _settings_with(monkeypatch)["EMAIL_BACKEND"] == "webapp.accounts.mail.EmlFileBackend"
+
+
+def test_mandatory_verification_makes_the_address_a_required_field(monkeypatch):
+    assert "email*" in _settings_with(monkeypatch, ATELIER_EMAIL_VERIFICATION="mandatory")["ACCOUNT_SIGNUP_FIELDS"]
+    with pytest.raises(ImproperlyConfigured, match="ATELIER_EMAIL_VERIFICATION"):
+        _settings_with(monkeypatch, ATELIER_EMAIL_VERIFICATION="sometimes")
