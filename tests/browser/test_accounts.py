@@ -97,3 +97,32 @@ def test_two_factor_is_set_up_from_its_page_and_asked_at_login(asgi_server, new_
     page.get_by_role("button", name="Sign In").click()
     page.wait_for_url(f"{asgi_server}/")
     assert page.get_by_role("button", name="Log out").is_visible()
+
+
+def test_a_security_key_is_added_and_asked_at_login(asgi_server, new_page):
+    """WebAuthn through allauth's own scripts (under our CSP), with Chromium's virtual authenticator.
+    On http the relying party must be ``localhost`` (an IP address is no RP ID)."""
+    alice = UserFactory(username="alice", email="alice@example.com")
+    EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
+    base = asgi_server.replace("127.0.0.1", "localhost")
+    page = new_page()
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "usb", "hasResidentKey": True, "hasUserVerification": True,
+        "isUserVerified": True, "automaticPresenceSimulation": True}})
+    _log_in(page, base, "alice")
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/accounts/2fa/webauthn/add/")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_label("Name").fill("my key")
+    page.get_by_role("button", name="Add").click()
+    page.wait_for_url(re.compile(r"/accounts/2fa/(recovery-codes|webauthn)/$"))
+    page.get_by_role("button", name="Log out").click()
+
+    _log_in(page, base, "alice")
+    page.wait_for_url(re.compile(r"/accounts/2fa/authenticate/$"))
+    page.get_by_role("button", name="Use a security key").click()
+    page.wait_for_url(f"{base}/")
+    assert page.get_by_role("button", name="Log out").is_visible()
