@@ -28,7 +28,7 @@ class LoginForm(allauth_forms.LoginForm):
             kwargs["data"] = data
         super().__init__(*args, **kwargs)
         self.fields["login"].label = "Username or e-mail"
-        self.fields["login"].widget.attrs["placeholder"] = ""
+        self.fields["login"].widget.attrs.update(placeholder="", autocomplete="username")
 
 
 class SignupForm(allauth_forms.SignupForm):
