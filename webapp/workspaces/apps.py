@@ -12,3 +12,4 @@ class WorkspacesConfig(AppConfig):
         from webapp.workspaces.services import SignupInvites
 
         signup_invites_register(SignupInvites())
+        from webapp.workspaces import signals  # noqa: F401 - connects the receivers

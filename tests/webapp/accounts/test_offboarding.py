@@ -146,3 +146,15 @@ def test_unticking_active_on_the_change_form_deactivates_through_the_service(adm
     bob.refresh_from_db()
     assert not bob.is_active
     assert bobs_client.get(reverse("workspaces:dashboard")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_deactivating_revokes_the_invite_links_they_made(admin_user, team, alice):
+    from webapp.workspaces import services as workspace_services
+    from webapp.workspaces.models import Membership
+
+    invite = workspace_services.invite_create(actor=Membership.objects.get(team=team, user=alice))
+    services.user_deactivate(actor=admin_user, user=alice)
+    services.user_reactivate(actor=admin_user, user=alice)
+    invite.refresh_from_db()
+    assert not invite.is_usable
