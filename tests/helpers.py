@@ -339,7 +339,9 @@ def url_patterns(resolver: Any = None, namespace: str = "", prefix: str = "",
     for entry in (resolver or get_resolver()).url_patterns:
         if isinstance(entry, URLResolver):
             ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            inherited = {**(outer or {}), **getattr(entry.pattern, "converters", {})}
+            # A regex include (allauth's OIDC ``^(?P<provider_id>[^/]+)/``) has named groups, not converters.
+            own = getattr(entry.pattern, "converters", None) or dict.fromkeys(entry.pattern.regex.groupindex)
+            inherited = {**(outer or {}), **own}
             yield from url_patterns(entry, ns, prefix + str(entry.pattern), inherited)
         elif isinstance(entry, URLPattern) and entry.name:
             # A regex route (re_path) has no converters, only named groups.

@@ -290,6 +290,29 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = ATELIER_IS_LOOPBACK
 # A team may require two-factor of its members (webapp/workspaces/middleware.py).
 MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
                   "webapp.workspaces.middleware.TwoFactorRequiredMiddleware")
+# Single sign-on (OIDC, allauth's openid_connect provider, with a nonce: webapp/accounts/oidc.py).
+# ATELIER_OIDC_PROVIDERS: a JSON list of {"name", "issuer", "client_id", "secret"}; each gets a
+# "Sign in with <name>" button. A provider's account joins an existing one only by a verified
+# address; new accounts follow ATELIER_SIGNUP. ATELIER_OIDC_ROLE_MAP: {"group": ["Team", "role"]}
+# grants memberships from the `groups` claim at each login (webapp/workspaces/sso.py).
+INSTALLED_APPS += ["allauth.socialaccount", "allauth.socialaccount.providers.openid_connect"]
+from webapp.accounts.oidc_config import oidc_providers_setting, oidc_role_map_setting  # noqa: E402
+
+ATELIER_OIDC_PROVIDERS = oidc_providers_setting(os.environ.get("ATELIER_OIDC_PROVIDERS", ""))
+ATELIER_OIDC_ROLE_MAP = oidc_role_map_setting(os.environ.get("ATELIER_OIDC_ROLE_MAP", ""))
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "provider_class": "webapp.accounts.oidc.NonceOpenIDConnectProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": ATELIER_OIDC_PROVIDERS,
+    }
+}
+SOCIALACCOUNT_ADAPTER = "webapp.accounts.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

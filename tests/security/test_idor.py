@@ -28,7 +28,10 @@ NOT_OBJECT_URLS = {"workspaces:invite_accept",
                    "account_confirm_email", "account_reset_password_from_key",
                    # behind allauth's reauthentication, which a forced login lacks: test_account_links.py
                    # reauthenticates an outsider and then finds no one else's key
-                   "mfa_remove_webauthn", "mfa_edit_webauthn"}
+                   "mfa_remove_webauthn", "mfa_edit_webauthn",
+                   # provider_id names a configured identity provider, no one's object:
+                   # tests/webapp/accounts/test_oidc.py has their outsider tests
+                   "openid_connect_login", "openid_connect_callback"}
 # Writes a viewer may do, and why.
 VIEWER_MAY_POST = {
     "workspaces:member_remove": "anyone may leave a team (the matrix posts their own membership)",

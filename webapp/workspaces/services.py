@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from webapp.core import bounds
 from webapp.core.access import access_revoke
-from webapp.workspaces.models import Invite, Membership, Project, Role, Team
+from webapp.workspaces.models import ROLE_RANK, Invite, Membership, Project, Role, Team
 from webapp.workspaces.permissions import membership_may, membership_require
 from webapp.workspaces.selectors import invite_creator_may_grant
 
@@ -129,6 +130,12 @@ def membership_remove(*, actor: Membership, membership: Membership) -> None:
             membership_require(actor=actor, action="team.manage_owners")
     if membership.role == Role.OWNER and _owner_count(membership.team_id) <= 1:
         raise ValidationError("The last owner cannot leave: make someone else owner first.")
+    _membership_end(membership=membership)
+
+
+def _membership_end(*, membership: Membership) -> None:
+    """The one way a membership ends (a removal, leaving, or the single sign-on map): open invites
+    it made are revoked, open sockets close, and API keys stop at their next request."""
     membership.delete()
     _invites_revoke_by(team_id=membership.team_id, user_id=membership.user_id)
     access_revoke(user_id=membership.user_id, reason="removed from the team")
@@ -181,3 +188,38 @@ def team_two_factor_set(*, actor: Membership, required: bool) -> Team:
     team.require_two_factor = required
     team.save(update_fields=["require_two_factor"])
     return team
+
+
+@transaction.atomic
+def memberships_sync_from_groups(*, user: Any, groups: list[str]) -> None:
+    """Apply ATELIER_OIDC_ROLE_MAP to ``user``'s identity-provider ``groups`` at a login.
+
+    A mapped team the user is not in is joined with the mapped role (the highest when several groups
+    map to one team); a membership the map granted follows the role and ends, as a manual removal does,
+    when no group maps to its team any more. A membership made by hand (invite, an admin) is left as it
+    is. A team named in the map that does not exist is skipped; so is the team's last owner."""
+    wanted: dict[int, str] = {}
+    for group in groups:
+        if group not in settings.ATELIER_OIDC_ROLE_MAP:
+            continue
+        team_name, role = settings.ATELIER_OIDC_ROLE_MAP[group]
+        teams = list(Team.objects.filter(name=team_name)[:2])
+        if len(teams) != 1:
+            continue
+        current = wanted.get(teams[0].pk)
+        if current is None or ROLE_RANK[Role(role)] > ROLE_RANK[Role(current)]:
+            wanted[teams[0].pk] = role
+    for membership in Membership.objects.select_for_update().filter(user=user):
+        granted = wanted.pop(membership.team_id, "")
+        if not membership.granted_by_sso:
+            continue
+        last_owner = membership.role == Role.OWNER and _owner_count(membership.team_id) <= 1
+        if not granted and not last_owner:
+            _membership_end(membership=membership)
+        elif granted and granted != membership.role and not (last_owner and granted != Role.OWNER):
+            membership.role = granted
+            membership.save(update_fields=["role"])
+            _invites_revoke_beyond(membership=membership)
+            access_revoke(user_id=membership.user_id, reason="role changed")
+    for team_id, role in wanted.items():
+        Membership.objects.create(team_id=team_id, user=user, role=role, granted_by_sso=True)

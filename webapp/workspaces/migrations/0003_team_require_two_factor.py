@@ -15,4 +15,9 @@ class Migration(migrations.Migration):
             name='require_two_factor',
             field=models.BooleanField(default=False),
         ),
+        migrations.AddField(
+            model_name='membership',
+            name='granted_by_sso',
+            field=models.BooleanField(default=False),
+        ),
     ]

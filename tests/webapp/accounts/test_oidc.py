@@ -1,0 +1,246 @@
+"""Issue 20, point 4: single sign-on with OIDC, against a real provider served in the test
+(tests/oidc_provider.py: discovery, JWKS, signed ID tokens, a consent page, a `groups` claim)."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from allauth.account.models import EmailAddress
+from allauth.socialaccount.models import SocialAccount
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import UserFactory
+from tests.helpers import ApiClient, make_key
+from tests.oidc_provider import OidcProvider
+from webapp.accounts.oidc_config import oidc_providers_setting, oidc_role_map_setting
+from webapp.workspaces.models import Membership, Role
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+PROVIDER_ID = "acme-sso"
+ROLE_MAP = {"design-leads": ("Acme", "admin"), "designers": ("Acme", "member"), "watchers": ("Acme", "viewer")}
+FAILED = b"Third-Party Login Failure"
+
+
+@pytest.fixture(scope="module")
+def idp():
+    provider = OidcProvider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(autouse=True)
+def sso(idp, settings, monkeypatch):
+    """Atelier configured for the test provider, as ATELIER_OIDC_PROVIDERS and ATELIER_OIDC_ROLE_MAP would."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    idp.tamper = {}
+    idp.user = {"sub": "u-1", "email": "erin@example.com", "email_verified": True,
+                "preferred_username": "erin", "groups": []}
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {
+        **settings.SOCIALACCOUNT_PROVIDERS["openid_connect"],
+        "APPS": oidc_providers_setting(json.dumps([idp.app_setting()])),
+    }}
+    settings.ATELIER_OIDC_ROLE_MAP = ROLE_MAP
+    return idp
+
+
+def _sso_login(client: Client, idp: OidcProvider, *, state: str | None = None) -> Any:
+    """Press "Sign in with Acme SSO", consent at the provider, and come back: the callback's answer."""
+    start = client.post(reverse("openid_connect_login", kwargs={"provider_id": PROVIDER_ID}))
+    assert start.status_code == 302 and start["Location"].startswith(f"{idp.issuer}/authorize?"), start
+    consent = requests.get(start["Location"], timeout=10)
+    assert consent.status_code == 200 and b"Allow" in consent.content
+    query = {k: v[0] for k, v in parse_qs(urlsplit(start["Location"]).query).items()}
+    assert query["nonce"] and query["code_challenge"]
+    back = requests.post(f"{idp.issuer}/authorize", data=query, allow_redirects=False, timeout=10)
+    callback = urlsplit(back.headers["Location"])
+    params = {k: v[0] for k, v in parse_qs(callback.query).items()}
+    if state is not None:
+        params["state"] = state
+    return client.get(callback.path, params)
+
+
+def _signed_in(client: Client) -> Any:
+    user_id = client.session.get("_auth_user_id")
+    return User.objects.get(pk=user_id) if user_id else None
+
+
+@pytest.fixture
+def someone(db):
+    """Sign-up is open to others once the site has its first account (its admin)."""
+    return UserFactory(username="admin0")
+
+
+def test_the_login_page_has_a_sign_in_button_for_each_provider(client):
+    page = client.get(reverse("accounts:login"))
+    assert b"Sign in with Acme SSO" in page.content
+    assert reverse("openid_connect_login", kwargs={"provider_id": PROVIDER_ID}).encode() in page.content
+
+
+def test_a_new_person_signs_in_and_gets_an_account_with_a_verified_address(client, sso, someone):
+    response = _sso_login(client, sso)
+    assert response.status_code == 302 and response["Location"] == reverse("workspaces:dashboard")
+    erin = _signed_in(client)
+    assert erin.username == "erin" and erin.email == "erin@example.com"
+    assert EmailAddress.objects.get(user=erin).verified
+    assert SocialAccount.objects.get(user=erin).uid == "u-1"
+    assert not erin.has_usable_password()
+
+
+def test_the_first_account_of_the_site_is_not_made_by_single_sign_on(client, sso):
+    response = _sso_login(client, sso)
+    assert _signed_in(client) is None and not User.objects.exists()
+    assert b"closed" in response.content.lower()
+
+
+def test_with_sign_up_closed_a_new_person_is_refused(client, sso, someone, settings):
+    settings.ATELIER_SIGNUP = "closed"
+    response = _sso_login(client, sso)
+    assert _signed_in(client) is None and not User.objects.filter(username="erin").exists()
+    assert b"closed" in response.content.lower()
+
+
+def test_an_existing_account_is_joined_by_a_verified_address_even_with_sign_up_closed(client, sso, alice, settings):
+    settings.ATELIER_SIGNUP = "closed"
+    EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
+    sso.user = {**sso.user, "email": alice.email}
+    _sso_login(client, sso)
+    assert _signed_in(client) == alice
+    assert SocialAccount.objects.get(uid="u-1").user == alice
+    alice.refresh_from_db()
+    assert alice.has_usable_password()  # her password still works
+
+
+def test_an_address_the_provider_has_not_verified_joins_no_account(client, sso, alice):
+    EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
+    sso.user = {**sso.user, "email": alice.email, "email_verified": False}
+    _sso_login(client, sso)
+    assert _signed_in(client) != alice
+    assert not SocialAccount.objects.filter(user=alice).exists()
+
+
+def test_an_address_atelier_has_not_verified_joins_no_account(client, sso, alice):
+    EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=False)
+    sso.user = {**sso.user, "email": alice.email}
+    _sso_login(client, sso)
+    assert _signed_in(client) != alice
+    assert not SocialAccount.objects.filter(user=alice).exists()
+    alice.refresh_from_db()
+    assert alice.has_usable_password()
+
+
+@pytest.mark.parametrize(("claim", "value"), [
+    ("iss", "http://127.0.0.1:9/another-issuer"),
+    ("aud", "another-client"),
+    ("exp", int(time.time()) - 3600),
+    ("nonce", "not-the-nonce-this-login-sent"),
+])
+def test_an_id_token_that_is_not_for_this_login_is_refused_with_a_clear_page(client, sso, someone, claim, value):
+    sso.tamper = {claim: value}
+    response = _sso_login(client, sso)
+    assert response.status_code == 401 and FAILED in response.content
+    assert _signed_in(client) is None and not User.objects.filter(username="erin").exists()
+
+
+def test_an_id_token_without_a_nonce_is_refused(client, sso, someone, monkeypatch):
+    original = sso.approve
+
+    def approve_dropping_nonce(query):
+        return original({k: v for k, v in query.items() if k != "nonce"})
+
+    monkeypatch.setattr(sso, "approve", approve_dropping_nonce)
+    response = _sso_login(client, sso)
+    assert FAILED in response.content and _signed_in(client) is None
+
+
+def test_a_tampered_state_is_refused_with_a_clear_page(client, sso, someone):
+    response = _sso_login(client, sso, state="tampered-state")
+    assert FAILED in response.content
+    assert _signed_in(client) is None and not User.objects.filter(username="erin").exists()
+
+
+@pytest.mark.usefixtures("redis_server")  # the API counts requests per key in Redis
+def test_groups_map_to_team_roles_at_each_login_and_a_lost_group_removes_the_membership(sso, team, someone):
+    sso.user = {**sso.user, "groups": ["designers"]}
+    _sso_login(Client(), sso)
+    erin = User.objects.get(username="erin")
+    membership = Membership.objects.get(user=erin, team=team)
+    assert membership.role == Role.MEMBER and membership.granted_by_sso
+    # The highest role of the groups that map to a team.
+    sso.user = {**sso.user, "groups": ["designers", "design-leads", "unmapped"]}
+    _sso_login(Client(), sso)
+    assert Membership.objects.get(user=erin, team=team).role == Role.ADMIN
+    project = team.projects.create(name="Launch", created_by=erin)
+    key = make_key(erin, project)
+    assert ApiClient(key.secret).get("/v1/models").status_code == 200
+    # The group is gone at the provider: the membership ends as a manual removal does.
+    sso.user = {**sso.user, "groups": ["unmapped"]}
+    _sso_login(Client(), sso)
+    assert not Membership.objects.filter(user=erin, team=team).exists()
+    assert ApiClient(key.secret).get("/v1/models").status_code == 401
+
+
+def test_the_map_leaves_a_membership_made_by_hand_alone(sso, team, bob):
+    EmailAddress.objects.create(user=bob, email=bob.email, primary=True, verified=True)
+    sso.user = {**sso.user, "email": bob.email, "groups": ["watchers"]}
+    _sso_login(Client(), sso)
+    assert Membership.objects.get(user=bob, team=team).role == Role.MEMBER
+    sso.user = {**sso.user, "groups": []}
+    _sso_login(Client(), sso)
+    assert Membership.objects.get(user=bob, team=team).role == Role.MEMBER
+
+
+def test_a_group_removal_closes_the_members_open_sockets(sso, team, someone, monkeypatch):
+    revoked: list[tuple[int, str]] = []
+    from webapp.workspaces import services
+
+    sso.user = {**sso.user, "groups": ["designers"]}
+    _sso_login(Client(), sso)
+    erin = User.objects.get(username="erin")
+    real = services.access_revoke
+    monkeypatch.setattr(services, "access_revoke",
+                        lambda *, user_id, reason: (revoked.append((user_id, reason)), real(user_id=user_id, reason=reason)))
+    sso.user = {**sso.user, "groups": []}
+    _sso_login(Client(), sso)
+    assert revoked == [(erin.pk, "removed from the team")]
+
+
+def test_a_map_to_a_team_that_does_not_exist_grants_nothing(sso, someone, settings):
+    settings.ATELIER_OIDC_ROLE_MAP = {"designers": ("Nowhere", "member")}
+    sso.user = {**sso.user, "groups": ["designers"]}
+    _sso_login(Client(), sso)
+    assert not Membership.objects.filter(user__username="erin").exists()
+
+
+@pytest.mark.parametrize("name", ["openid_connect_login", "openid_connect_callback"])
+def test_an_outsider_cannot_use_a_provider_that_is_not_configured(name, client_for, mallory):
+    url = reverse(name, kwargs={"provider_id": "not-configured"})
+    assert client_for(mallory).get(url).status_code == 404
+    assert Client().post(url).status_code == 404
+
+
+def test_an_outsider_callback_without_a_login_of_theirs_signs_nobody_in(client_for, mallory, someone):
+    client = Client()
+    url = reverse("openid_connect_callback", kwargs={"provider_id": PROVIDER_ID})
+    response = client.get(url, {"code": "stolen", "state": "someone-elses"})
+    assert FAILED in response.content and _signed_in(client) is None
+
+
+def test_the_settings_name_the_field_that_is_wrong():
+    with pytest.raises(ImproperlyConfigured, match="ATELIER_OIDC_PROVIDERS is not valid JSON"):
+        oidc_providers_setting("{nope")
+    with pytest.raises(ImproperlyConfigured, match=r"ATELIER_OIDC_PROVIDERS\[0\] needs a text 'issuer'"):
+        oidc_providers_setting('[{"name": "Acme", "client_id": "c", "secret": "s"}]')
+    with pytest.raises(ImproperlyConfigured, match=r"ATELIER_OIDC_ROLE_MAP\['g'\]"):
+        oidc_role_map_setting('{"g": ["Acme", "emperor"]}')
+    app = oidc_providers_setting('[{"name": "Acme SSO", "issuer": "https://id.example/", "client_id": "c", '
+                                 '"secret": "s"}]')[0]
+    assert app["provider_id"] == "acme-sso" and app["settings"]["server_url"] == "https://id.example"
+    assert oidc_role_map_setting('{"g": ["Acme", "admin"]}') == {"g": ("Acme", "admin")}
