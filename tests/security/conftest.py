@@ -56,4 +56,6 @@ def world(team, alice, bob, carol, dave, project, no_enqueue):
         # allauth.mfa's security-key pages (keys/<int:pk>/...): alice's key.
         "pk": Authenticator.objects.create(user=alice, type=Authenticator.Type.WEBAUTHN,
                                            data={"name": "alice's key", "credential": {}}).pk,
+        # allauth's OIDC pages (oidc/<provider_id>/login/...): a configured identity provider, no one's object.
+        "provider_id": "acme-sso",
     }
