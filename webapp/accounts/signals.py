@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from allauth.mfa.signals import authenticator_removed
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,6 +23,12 @@ logger = logging.getLogger(__name__)
 # Sent (with ``user``) inside the transaction that deactivates an account (services.user_deactivate):
 # apps above accounts end what the account held (the api app revokes its keys).
 user_deactivated = Signal()
+
+
+@receiver(authenticator_removed, dispatch_uid="accounts_access_revoke_on_authenticator_removed")
+def _authenticator_removed(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """A team may require two-factor: the user's sockets re-check now that they may have none."""
+    access_revoke(user_id=user.pk, reason="two-factor removed")
 
 
 @receiver(user_logged_out)

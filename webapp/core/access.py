@@ -19,6 +19,7 @@ Other long-lived things (API streams) listen to the same group or call the same 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -34,6 +35,21 @@ CLOSE_NOT_FOUND = 4404  # an anonymous visitor, an outsider, or nothing there: t
 # Events to the client re-check the database at most this often (the revoked
 # event is the fast path; this bounds the damage when it is lost).
 RECHECK_SECONDS = 1.0
+
+
+# Rules of upper apps that every live connection obeys besides its own ``access_reload``, each
+# ``gate(user=..., url_kwargs=...) -> bool`` (workspaces: a team that requires two-factor).
+_live_gates: list[Callable[..., bool]] = []
+
+
+def live_access_gate_register(gate: Callable[..., bool]) -> None:
+    """Add a rule every socket checks at connect and at each re-check (registered in an app's ready())."""
+    if gate not in _live_gates:
+        _live_gates.append(gate)
+
+
+def _gates_pass(*, user: Any, url_kwargs: dict[str, Any]) -> bool:
+    return all(gate(user=user, url_kwargs=url_kwargs) for gate in _live_gates)
 
 
 def user_group_name(user_id: int) -> str:
@@ -89,6 +105,8 @@ class LiveAccessMixin:
     - ``access_groups()``: the socket's channel-layer groups, named from what
       ``access_reload`` loaded and the session's user.
 
+    The rules upper apps register (``live_access_gate_register``) are checked with it, every time.
+
     The mixin's ``connect`` closes with ``CLOSE_NOT_FOUND`` for anonymous
     visitors and outsiders; otherwise it joins ``user_<id>`` and the socket's
     groups, then accepts. ``disconnect`` leaves them all. A client action
@@ -111,7 +129,10 @@ class LiveAccessMixin:
 
     def _access_open_sync(self) -> bool:
         user = self.scope.get("user")
-        return user is not None and user.is_authenticated and self.access_reload()
+        return user is not None and user.is_authenticated and self.access_reload() and self._gates_pass_sync()
+
+    def _gates_pass_sync(self) -> bool:
+        return _gates_pass(user=self.scope["user"], url_kwargs=self.scope.get("url_route", {}).get("kwargs", {}))
 
     def _access_check_sync(self) -> bool:
         user = self.scope.get("user")
@@ -119,7 +140,8 @@ class LiveAccessMixin:
         session_key = getattr(session, "session_key", None)
         if user is None or not user.is_authenticated:
             return False
-        return session_user_current(session_key=session_key, user_id=user.pk) and self.access_reload()
+        return (session_user_current(session_key=session_key, user_id=user.pk) and self.access_reload()
+                and self._gates_pass_sync())
 
     async def connect(self) -> None:
         if not await database_sync_to_async(self._access_open_sync)():

@@ -115,3 +115,14 @@ def team_requiring_two_factor(*, user: Any, team_id: int | None = None, project_
     if project_id is not None:
         return teams.filter(projects__pk=project_id).first()
     return None
+
+
+def live_two_factor_gate(*, user: Any, url_kwargs: dict[str, Any]) -> bool:
+    """A live connection under a project (``project_id`` in its route) of a team that requires two-factor
+    is open only to a member with two-factor (registered with core.access in WorkspacesConfig.ready)."""
+    from webapp.accounts.selectors import user_has_two_factor
+
+    project_id = url_kwargs.get("project_id")
+    if project_id is None or team_requiring_two_factor(user=user, project_id=project_id) is None:
+        return True
+    return user_has_two_factor(user=user)

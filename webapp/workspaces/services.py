@@ -187,6 +187,9 @@ def team_two_factor_set(*, actor: Membership, required: bool) -> Team:
     team = actor.team
     team.require_two_factor = required
     team.save(update_fields=["require_two_factor"])
+    if required:  # the members' open sockets re-check at once: those without two-factor close
+        for user_id in team.memberships.values_list("user_id", flat=True):
+            access_revoke(user_id=user_id, reason="team requires two-factor")
     return team
 
 
