@@ -10,13 +10,20 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import (
+    format_hotp_value,
+    generate_totp_secret,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import UserFactory
+from tests.factories import TeamFactory, UserFactory
 from tests.helpers import ApiClient, make_key
 from tests.oidc_provider import OidcProvider
 from webapp.accounts.oidc_config import oidc_providers_setting, oidc_role_map_setting
@@ -244,3 +251,21 @@ def test_the_settings_name_the_field_that_is_wrong():
                                  '"secret": "s"}]')[0]
     assert app["provider_id"] == "acme-sso" and app["settings"]["server_url"] == "https://id.example"
     assert oidc_role_map_setting('{"g": ["Acme", "admin"]}') == {"g": ("Acme", "admin")}
+
+
+def test_single_sign_on_asks_an_account_with_two_factor_for_its_code_then_maps_the_groups(sso, team, alice,
+                                                                                         settings):
+    EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
+    secret = generate_totp_secret()
+    Authenticator.objects.create(user=alice, type=Authenticator.Type.TOTP, data={"secret": secret})
+    studio_b = TeamFactory(name="Studio B")
+    settings.ATELIER_OIDC_ROLE_MAP = {**ROLE_MAP, "b-team": ("Studio B", "member")}
+    sso.user = {**sso.user, "email": alice.email, "groups": ["b-team"]}
+    client = Client()
+    response = _sso_login(client, sso)
+    assert response["Location"] == reverse("mfa_authenticate") and _signed_in(client) is None
+    assert not Membership.objects.filter(user=alice, team=studio_b).exists()
+    client.post(reverse("mfa_authenticate"), {"code": format_hotp_value(hotp_value(secret, next(
+        yield_hotp_counters_from_time())))})
+    assert _signed_in(client) == alice
+    assert Membership.objects.get(user=alice, team=studio_b).role == Role.MEMBER
