@@ -294,7 +294,7 @@ MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
 # ATELIER_OIDC_PROVIDERS: a JSON list of {"name", "issuer", "client_id", "secret"}; each gets a
 # "Sign in with <name>" button. A provider's account joins an existing one only by a verified
 # address; new accounts follow ATELIER_SIGNUP. ATELIER_OIDC_ROLE_MAP: {"group": ["Team", "role"]}
-# grants memberships from the `groups` claim at each login (webapp/workspaces/sso.py).
+# grants memberships from the `groups` claim at each login (workspaces.services.memberships_sync_from_groups).
 INSTALLED_APPS += ["allauth.socialaccount", "allauth.socialaccount.providers.openid_connect"]
 from webapp.accounts.oidc_config import oidc_providers_setting, oidc_role_map_setting  # noqa: E402
 
