@@ -269,3 +269,26 @@ def test_single_sign_on_asks_an_account_with_two_factor_for_its_code_then_maps_t
         yield_hotp_counters_from_time())))})
     assert _signed_in(client) == alice
     assert Membership.objects.get(user=alice, team=studio_b).role == Role.MEMBER
+
+
+def test_settings_read_the_providers_and_the_role_map_from_the_environment(monkeypatch):
+    import runpy
+
+    from tests.helpers import ROOT
+
+    def built(**env: str) -> dict:
+        for name in ("ATELIER_OIDC_PROVIDERS", "ATELIER_OIDC_ROLE_MAP"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return runpy.run_path(str(ROOT / "webapp" / "settings.py"))
+
+    assert built()["SOCIALACCOUNT_PROVIDERS"]["openid_connect"]["APPS"] == []
+    configured = built(ATELIER_OIDC_PROVIDERS=json.dumps([{"name": "Acme SSO", "issuer": "https://id.example",
+                                                          "client_id": "c", "secret": "s"}]),
+                       ATELIER_OIDC_ROLE_MAP='{"design-leads": ["Acme", "admin"]}')
+    (app,) = configured["SOCIALACCOUNT_PROVIDERS"]["openid_connect"]["APPS"]
+    assert (app["provider_id"], app["client_id"], app["settings"]["server_url"]) == ("acme-sso", "c", "https://id.example")
+    assert configured["ATELIER_OIDC_ROLE_MAP"] == {"design-leads": ("Acme", "admin")}
+    with pytest.raises(ImproperlyConfigured, match=r"ATELIER_OIDC_PROVIDERS\[0\] needs a text 'secret'"):
+        built(ATELIER_OIDC_PROVIDERS='[{"name": "A", "issuer": "https://id.example", "client_id": "c"}]')
