@@ -296,7 +296,11 @@ MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
 # address; new accounts follow ATELIER_SIGNUP. ATELIER_OIDC_ROLE_MAP: {"group": ["Team", "role"]}
 # grants memberships from the `groups` claim at each login (workspaces.services.memberships_sync_from_groups).
 INSTALLED_APPS += ["allauth.socialaccount", "allauth.socialaccount.providers.openid_connect"]
-from webapp.accounts.oidc_config import oidc_providers_setting, oidc_role_map_setting  # noqa: E402
+from webapp.accounts.oidc_config import (  # noqa: E402
+    oidc_form_action_origins,
+    oidc_providers_setting,
+    oidc_role_map_setting,
+)
 
 ATELIER_OIDC_PROVIDERS = oidc_providers_setting(os.environ.get("ATELIER_OIDC_PROVIDERS", ""))
 ATELIER_OIDC_ROLE_MAP = oidc_role_map_setting(os.environ.get("ATELIER_OIDC_ROLE_MAP", ""))
@@ -440,6 +444,9 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     },
 }
+# Single sign-on: "Sign in with <name>" posts to us and is redirected to the provider, and browsers hold
+# form-action to the redirect's target too.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] += oidc_form_action_origins(ATELIER_OIDC_PROVIDERS)
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Product settings -------------------------------------------------------------

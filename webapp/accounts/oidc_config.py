@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -59,3 +60,14 @@ def oidc_role_map_setting(raw: str) -> dict[str, tuple[str, str]]:
                                        f"role one of {sorted(roles)}.")
         mapping[group] = (target[0], target[1])
     return mapping
+
+
+def oidc_form_action_origins(apps: list[dict[str, Any]]) -> list[str]:
+    """The providers' origins (``https://id.example``): their authorization endpoints are on the issuer's."""
+    origins = []
+    for app in apps:
+        url = urlsplit(app["settings"]["server_url"])
+        origin = f"{url.scheme}://{url.netloc}"
+        if origin not in origins:
+            origins.append(origin)
+    return origins

@@ -290,5 +290,8 @@ def test_settings_read_the_providers_and_the_role_map_from_the_environment(monke
     (app,) = configured["SOCIALACCOUNT_PROVIDERS"]["openid_connect"]["APPS"]
     assert (app["provider_id"], app["client_id"], app["settings"]["server_url"]) == ("acme-sso", "c", "https://id.example")
     assert configured["ATELIER_OIDC_ROLE_MAP"] == {"design-leads": ("Acme", "admin")}
+    # The login form's redirect to the provider is allowed by the CSP (form-action), and only it.
+    assert configured["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]["form-action"][1:] == ["https://id.example"]
+    assert built()["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]["form-action"] == ["'self'"]
     with pytest.raises(ImproperlyConfigured, match=r"ATELIER_OIDC_PROVIDERS\[0\] needs a text 'secret'"):
         built(ATELIER_OIDC_PROVIDERS='[{"name": "A", "issuer": "https://id.example", "client_id": "c"}]')
