@@ -103,6 +103,7 @@ bench: install models
 	$(PY) bench/api_stream.py
 	$(PY) bench/concurrency.py
 	$(PY) bench/login_server_time.py
+	$(PY) bench/oidc_login_server_time.py
 
 clean-var:
 	rm -rf var
