@@ -295,3 +295,28 @@ def test_settings_read_the_providers_and_the_role_map_from_the_environment(monke
     assert built()["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]["form-action"] == ["'self'"]
     with pytest.raises(ImproperlyConfigured, match=r"ATELIER_OIDC_PROVIDERS\[0\] needs a text 'secret'"):
         built(ATELIER_OIDC_PROVIDERS='[{"name": "A", "issuer": "https://id.example", "client_id": "c"}]')
+
+
+def test_a_taken_username_joins_nobody_s_account_the_new_one_gets_another(client, sso, alice):
+    sso.user = {**sso.user, "preferred_username": "alice"}
+    _sso_login(client, sso)
+    erin = _signed_in(client)
+    assert erin is not None and erin != alice and erin.username != "alice"
+    assert erin.email == "erin@example.com" and not SocialAccount.objects.filter(user=alice).exists()
+
+
+def test_a_deactivated_account_cannot_sign_in_by_single_sign_on(client, sso, alice):
+    EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
+    sso.user = {**sso.user, "email": alice.email}
+    _sso_login(Client(), sso)  # linked once
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    response = _sso_login(client, sso)
+    assert _signed_in(client) is None
+    assert response["Location"] == reverse("account_inactive")
+
+
+def test_the_connections_page_lists_the_linked_provider(client, sso, someone):
+    _sso_login(client, sso)
+    page = client.get(reverse("socialaccount_connections"))
+    assert page.status_code == 200 and b"Acme SSO" in page.content
