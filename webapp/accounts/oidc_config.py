@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 _PROVIDER_FIELDS = ("name", "issuer", "client_id", "secret")
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 def _json(name: str, raw: str, kind: type) -> Any:
@@ -33,6 +34,12 @@ def oidc_providers_setting(raw: str) -> list[dict[str, Any]]:
         for field in _PROVIDER_FIELDS:
             if not isinstance(entry.get(field), str) or not entry[field].strip():
                 raise ImproperlyConfigured(f"ATELIER_OIDC_PROVIDERS[{index}] needs a text '{field}'.")
+        issuer = urlsplit(entry["issuer"])
+        # The ID token comes straight from the token endpoint, so TLS is what vouches for it (allauth then
+        # skips its signature, as OIDC Core 3.1.3.7 allows): plain http only on this machine.
+        if issuer.scheme != "https" and not (issuer.scheme == "http" and issuer.hostname in _LOOPBACK):
+            raise ImproperlyConfigured(f"ATELIER_OIDC_PROVIDERS[{index}] 'issuer' must be an https:// URL "
+                                       f"(http:// only on localhost), not {entry['issuer']!r}.")
         provider_id = re.sub(r"[^a-z0-9]+", "-", entry["name"].lower()).strip("-") or f"oidc-{index}"
         apps.append({
             "provider_id": provider_id,

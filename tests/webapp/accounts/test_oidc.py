@@ -245,6 +245,8 @@ def test_the_settings_name_the_field_that_is_wrong():
         oidc_providers_setting("{nope")
     with pytest.raises(ImproperlyConfigured, match=r"ATELIER_OIDC_PROVIDERS\[0\] needs a text 'issuer'"):
         oidc_providers_setting('[{"name": "Acme", "client_id": "c", "secret": "s"}]')
+    with pytest.raises(ImproperlyConfigured, match=r"ATELIER_OIDC_PROVIDERS\[0\] 'issuer' must be an https://"):
+        oidc_providers_setting('[{"name": "A", "issuer": "http://id.example", "client_id": "c", "secret": "s"}]')
     with pytest.raises(ImproperlyConfigured, match=r"ATELIER_OIDC_ROLE_MAP\['g'\]"):
         oidc_role_map_setting('{"g": ["Acme", "emperor"]}')
     app = oidc_providers_setting('[{"name": "Acme SSO", "issuer": "https://id.example/", "client_id": "c", '
