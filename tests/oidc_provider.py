@@ -155,3 +155,23 @@ def _handler(provider: OidcProvider) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": "not_found"})
 
     return Handler
+
+
+def sso_login(client: Any, provider: OidcProvider, *, provider_id: str = "acme-sso", state: str | None = None) -> Any:
+    """With Django's test ``client``: press "Sign in with <name>", consent at ``provider``, and come back
+    (``state`` replaces the one the provider returns); the callback's answer."""
+    import requests
+    from django.urls import reverse
+
+    start = client.post(reverse("openid_connect_login", kwargs={"provider_id": provider_id}))
+    assert start.status_code == 302 and start["Location"].startswith(f"{provider.issuer}/authorize?"), start
+    consent = requests.get(start["Location"], timeout=10)
+    assert consent.status_code == 200 and b"Allow" in consent.content
+    query = {k: v[0] for k, v in parse_qs(urlsplit(start["Location"]).query).items()}
+    assert query["nonce"] and query["code_challenge"]
+    back = requests.post(f"{provider.issuer}/authorize", data=query, allow_redirects=False, timeout=10)
+    callback = urlsplit(back.headers["Location"])
+    params = {k: v[0] for k, v in parse_qs(callback.query).items()}
+    if state is not None:
+        params["state"] = state
+    return client.get(callback.path, params)

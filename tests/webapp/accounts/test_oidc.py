@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import (
@@ -25,7 +23,7 @@ from django.urls import reverse
 
 from tests.factories import TeamFactory, UserFactory
 from tests.helpers import ApiClient, make_key
-from tests.oidc_provider import OidcProvider
+from tests.oidc_provider import OidcProvider, sso_login
 from webapp.accounts.oidc_config import oidc_providers_setting, oidc_role_map_setting
 from webapp.workspaces.models import Membership, Role
 
@@ -58,22 +56,6 @@ def sso(idp, settings, monkeypatch):
     return idp
 
 
-def _sso_login(client: Client, idp: OidcProvider, *, state: str | None = None) -> Any:
-    """Press "Sign in with Acme SSO", consent at the provider, and come back: the callback's answer."""
-    start = client.post(reverse("openid_connect_login", kwargs={"provider_id": PROVIDER_ID}))
-    assert start.status_code == 302 and start["Location"].startswith(f"{idp.issuer}/authorize?"), start
-    consent = requests.get(start["Location"], timeout=10)
-    assert consent.status_code == 200 and b"Allow" in consent.content
-    query = {k: v[0] for k, v in parse_qs(urlsplit(start["Location"]).query).items()}
-    assert query["nonce"] and query["code_challenge"]
-    back = requests.post(f"{idp.issuer}/authorize", data=query, allow_redirects=False, timeout=10)
-    callback = urlsplit(back.headers["Location"])
-    params = {k: v[0] for k, v in parse_qs(callback.query).items()}
-    if state is not None:
-        params["state"] = state
-    return client.get(callback.path, params)
-
-
 def _signed_in(client: Client) -> Any:
     user_id = client.session.get("_auth_user_id")
     return User.objects.get(pk=user_id) if user_id else None
@@ -92,7 +74,7 @@ def test_the_login_page_has_a_sign_in_button_for_each_provider(client):
 
 
 def test_a_new_person_signs_in_and_gets_an_account_with_a_verified_address(client, sso, someone):
-    response = _sso_login(client, sso)
+    response = sso_login(client, sso)
     assert response.status_code == 302 and response["Location"] == reverse("workspaces:dashboard")
     erin = _signed_in(client)
     assert erin.username == "erin" and erin.email == "erin@example.com"
@@ -102,14 +84,14 @@ def test_a_new_person_signs_in_and_gets_an_account_with_a_verified_address(clien
 
 
 def test_the_first_account_of_the_site_is_not_made_by_single_sign_on(client, sso):
-    response = _sso_login(client, sso)
+    response = sso_login(client, sso)
     assert _signed_in(client) is None and not User.objects.exists()
     assert b"closed" in response.content.lower()
 
 
 def test_with_sign_up_closed_a_new_person_is_refused(client, sso, someone, settings):
     settings.ATELIER_SIGNUP = "closed"
-    response = _sso_login(client, sso)
+    response = sso_login(client, sso)
     assert _signed_in(client) is None and not User.objects.filter(username="erin").exists()
     assert b"closed" in response.content.lower()
 
@@ -118,7 +100,7 @@ def test_an_existing_account_is_joined_by_a_verified_address_even_with_sign_up_c
     settings.ATELIER_SIGNUP = "closed"
     EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
     sso.user = {**sso.user, "email": alice.email}
-    _sso_login(client, sso)
+    sso_login(client, sso)
     assert _signed_in(client) == alice
     assert SocialAccount.objects.get(uid="u-1").user == alice
     alice.refresh_from_db()
@@ -128,7 +110,7 @@ def test_an_existing_account_is_joined_by_a_verified_address_even_with_sign_up_c
 def test_an_address_the_provider_has_not_verified_joins_no_account(client, sso, alice):
     EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
     sso.user = {**sso.user, "email": alice.email, "email_verified": False}
-    _sso_login(client, sso)
+    sso_login(client, sso)
     assert _signed_in(client) != alice
     assert not SocialAccount.objects.filter(user=alice).exists()
 
@@ -136,7 +118,7 @@ def test_an_address_the_provider_has_not_verified_joins_no_account(client, sso, 
 def test_an_address_atelier_has_not_verified_joins_no_account(client, sso, alice):
     EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=False)
     sso.user = {**sso.user, "email": alice.email}
-    _sso_login(client, sso)
+    sso_login(client, sso)
     assert _signed_in(client) != alice
     assert not SocialAccount.objects.filter(user=alice).exists()
     alice.refresh_from_db()
@@ -151,7 +133,7 @@ def test_an_address_atelier_has_not_verified_joins_no_account(client, sso, alice
 ])
 def test_an_id_token_that_is_not_for_this_login_is_refused_with_a_clear_page(client, sso, someone, claim, value):
     sso.tamper = {claim: value}
-    response = _sso_login(client, sso)
+    response = sso_login(client, sso)
     assert response.status_code == 401 and FAILED in response.content
     assert _signed_in(client) is None and not User.objects.filter(username="erin").exists()
 
@@ -163,12 +145,12 @@ def test_an_id_token_without_a_nonce_is_refused(client, sso, someone, monkeypatc
         return original({k: v for k, v in query.items() if k != "nonce"})
 
     monkeypatch.setattr(sso, "approve", approve_dropping_nonce)
-    response = _sso_login(client, sso)
+    response = sso_login(client, sso)
     assert FAILED in response.content and _signed_in(client) is None
 
 
 def test_a_tampered_state_is_refused_with_a_clear_page(client, sso, someone):
-    response = _sso_login(client, sso, state="tampered-state")
+    response = sso_login(client, sso, state="tampered-state")
     assert FAILED in response.content
     assert _signed_in(client) is None and not User.objects.filter(username="erin").exists()
 
@@ -176,20 +158,20 @@ def test_a_tampered_state_is_refused_with_a_clear_page(client, sso, someone):
 @pytest.mark.usefixtures("redis_server")  # the API counts requests per key in Redis
 def test_groups_map_to_team_roles_at_each_login_and_a_lost_group_removes_the_membership(sso, team, someone):
     sso.user = {**sso.user, "groups": ["designers"]}
-    _sso_login(Client(), sso)
+    sso_login(Client(), sso)
     erin = User.objects.get(username="erin")
     membership = Membership.objects.get(user=erin, team=team)
     assert membership.role == Role.MEMBER and membership.granted_by_sso
     # The highest role of the groups that map to a team.
     sso.user = {**sso.user, "groups": ["designers", "design-leads", "unmapped"]}
-    _sso_login(Client(), sso)
+    sso_login(Client(), sso)
     assert Membership.objects.get(user=erin, team=team).role == Role.ADMIN
     project = team.projects.create(name="Launch", created_by=erin)
     key = make_key(erin, project)
     assert ApiClient(key.secret).get("/v1/models").status_code == 200
     # The group is gone at the provider: the membership ends as a manual removal does.
     sso.user = {**sso.user, "groups": ["unmapped"]}
-    _sso_login(Client(), sso)
+    sso_login(Client(), sso)
     assert not Membership.objects.filter(user=erin, team=team).exists()
     assert ApiClient(key.secret).get("/v1/models").status_code == 401
 
@@ -197,10 +179,10 @@ def test_groups_map_to_team_roles_at_each_login_and_a_lost_group_removes_the_mem
 def test_the_map_leaves_a_membership_made_by_hand_alone(sso, team, bob):
     EmailAddress.objects.create(user=bob, email=bob.email, primary=True, verified=True)
     sso.user = {**sso.user, "email": bob.email, "groups": ["watchers"]}
-    _sso_login(Client(), sso)
+    sso_login(Client(), sso)
     assert Membership.objects.get(user=bob, team=team).role == Role.MEMBER
     sso.user = {**sso.user, "groups": []}
-    _sso_login(Client(), sso)
+    sso_login(Client(), sso)
     assert Membership.objects.get(user=bob, team=team).role == Role.MEMBER
 
 
@@ -209,20 +191,20 @@ def test_a_group_removal_closes_the_members_open_sockets(sso, team, someone, mon
     from webapp.workspaces import services
 
     sso.user = {**sso.user, "groups": ["designers"]}
-    _sso_login(Client(), sso)
+    sso_login(Client(), sso)
     erin = User.objects.get(username="erin")
     real = services.access_revoke
     monkeypatch.setattr(services, "access_revoke",
                         lambda *, user_id, reason: (revoked.append((user_id, reason)), real(user_id=user_id, reason=reason)))
     sso.user = {**sso.user, "groups": []}
-    _sso_login(Client(), sso)
+    sso_login(Client(), sso)
     assert revoked == [(erin.pk, "removed from the team")]
 
 
 def test_a_map_to_a_team_that_does_not_exist_grants_nothing(sso, someone, settings):
     settings.ATELIER_OIDC_ROLE_MAP = {"designers": ("Nowhere", "member")}
     sso.user = {**sso.user, "groups": ["designers"]}
-    _sso_login(Client(), sso)
+    sso_login(Client(), sso)
     assert not Membership.objects.filter(user__username="erin").exists()
 
 
@@ -264,7 +246,7 @@ def test_single_sign_on_asks_an_account_with_two_factor_for_its_code_then_maps_t
     settings.ATELIER_OIDC_ROLE_MAP = {**ROLE_MAP, "b-team": ("Studio B", "member")}
     sso.user = {**sso.user, "email": alice.email, "groups": ["b-team"]}
     client = Client()
-    response = _sso_login(client, sso)
+    response = sso_login(client, sso)
     assert response["Location"] == reverse("mfa_authenticate") and _signed_in(client) is None
     assert not Membership.objects.filter(user=alice, team=studio_b).exists()
     client.post(reverse("mfa_authenticate"), {"code": format_hotp_value(hotp_value(secret, next(
@@ -301,7 +283,7 @@ def test_settings_read_the_providers_and_the_role_map_from_the_environment(monke
 
 def test_a_taken_username_joins_nobody_s_account_the_new_one_gets_another(client, sso, alice):
     sso.user = {**sso.user, "preferred_username": "alice"}
-    _sso_login(client, sso)
+    sso_login(client, sso)
     erin = _signed_in(client)
     assert erin is not None and erin != alice and erin.username != "alice"
     assert erin.email == "erin@example.com" and not SocialAccount.objects.filter(user=alice).exists()
@@ -310,15 +292,15 @@ def test_a_taken_username_joins_nobody_s_account_the_new_one_gets_another(client
 def test_a_deactivated_account_cannot_sign_in_by_single_sign_on(client, sso, alice):
     EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
     sso.user = {**sso.user, "email": alice.email}
-    _sso_login(Client(), sso)  # linked once
+    sso_login(Client(), sso)  # linked once
     alice.is_active = False
     alice.save(update_fields=["is_active"])
-    response = _sso_login(client, sso)
+    response = sso_login(client, sso)
     assert _signed_in(client) is None
     assert response["Location"] == reverse("account_inactive")
 
 
 def test_the_connections_page_lists_the_linked_provider(client, sso, someone):
-    _sso_login(client, sso)
+    sso_login(client, sso)
     page = client.get(reverse("socialaccount_connections"))
     assert page.status_code == 200 and b"Acme SSO" in page.content
