@@ -2,6 +2,8 @@
 and how an OIDC login may join an account."""
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
@@ -10,10 +12,11 @@ from allauth.socialaccount.helpers import render_authentication_error
 from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.http import HttpRequest
 
 from webapp.accounts.oidc import oidc_claims, oidc_nonce_matches
-from webapp.accounts.services import signup_is_open
+from webapp.accounts.services import signup_is_open, sso_signup_finish
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -28,6 +31,12 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
         # The site's first account (its admin) is made with the setup token, never by single sign-on.
         return get_user_model().objects.exists() and signup_is_open(request=request)
+
+    def save_user(self, request: HttpRequest, sociallogin: SocialLogin, form: Any = None) -> Any:
+        with transaction.atomic():
+            user = super().save_user(request, sociallogin, form)
+            sso_signup_finish(request=request, user=user)
+        return user
 
     def can_authenticate_by_email(self, login: SocialLogin, email: str) -> bool:
         return EmailAddress.objects.filter(email__iexact=email, verified=True).exists()

@@ -133,6 +133,19 @@ def signup_is_open(*, request: Any) -> bool:
     return False
 
 
+def sso_signup_finish(*, request: Any, user: Any) -> None:
+    """A new account made by single sign-on: with invite-only sign-up, the invite this session opened is
+    spent on it (it joins the invite's team), as a sign-up by form spends it. Raises PermissionDenied when
+    the invite is no longer usable (the caller's transaction then drops the account)."""
+    if settings.ATELIER_SIGNUP != "invite":
+        return
+    invite_id = request.session.pop(SIGNUP_INVITE_SESSION_KEY, None)
+    if not signup_invite_usable(invite_id):
+        raise PermissionDenied("Signup on this site is by invitation only: open your invite link first.")
+    assert _signup_invites is not None and invite_id is not None  # signup_invite_usable said so
+    _signup_invites.redeem(invite_id, user)
+
+
 def _check_bounds(*, username: str, email: str, password: str) -> None:
     errors = {}
     if len(username) > USERNAME_MAX:

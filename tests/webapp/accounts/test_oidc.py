@@ -304,3 +304,35 @@ def test_the_connections_page_lists_the_linked_provider(client, sso, someone):
     sso_login(client, sso)
     page = client.get(reverse("socialaccount_connections"))
     assert page.status_code == 200 and b"Acme SSO" in page.content
+
+
+def _invite(team, alice, role=Role.VIEWER):
+    from webapp.workspaces import services
+
+    return services.invite_create(actor=Membership.objects.get(team=team, user=alice), role=role)
+
+
+def test_with_invite_only_sign_up_the_opened_invite_is_spent_on_the_new_account(client, sso, team, alice, settings):
+    settings.ATELIER_SIGNUP = "invite"
+    invite = _invite(team, alice)
+    client.get(invite.get_absolute_url())  # the newcomer opens their invite link, then signs in by SSO
+    sso_login(client, sso)
+    erin = _signed_in(client)
+    assert erin.username == "erin"
+    membership = Membership.objects.get(user=erin, team=team)
+    assert membership.role == Role.VIEWER and not membership.granted_by_sso
+    invite.refresh_from_db()
+    assert invite.accepted_by == erin
+    # The link is used up: the next visitor who opened it gets no account by single sign-on either.
+    stranger = Client()
+    stranger.get(invite.get_absolute_url())
+    sso.user = {**sso.user, "sub": "u-2", "email": "eve@example.com", "preferred_username": "eve"}
+    sso_login(stranger, sso)
+    assert _signed_in(stranger) is None and not User.objects.filter(email="eve@example.com").exists()
+
+
+def test_with_invite_only_sign_up_a_newcomer_without_an_invite_is_refused(client, sso, alice, settings):
+    settings.ATELIER_SIGNUP = "invite"
+    response = sso_login(client, sso)
+    assert _signed_in(client) is None and not User.objects.filter(username="erin").exists()
+    assert b"closed" in response.content.lower() or b"invit" in response.content.lower()
