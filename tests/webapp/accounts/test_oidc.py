@@ -336,3 +336,9 @@ def test_with_invite_only_sign_up_a_newcomer_without_an_invite_is_refused(client
     response = sso_login(client, sso)
     assert _signed_in(client) is None and not User.objects.filter(username="erin").exists()
     assert b"closed" in response.content.lower() or b"invit" in response.content.lower()
+
+
+def test_a_get_of_the_sign_in_link_only_asks_to_continue_with_a_form_that_posts(client, sso):
+    """A link (an <img>, a crafted page) cannot start a sign-in: GET shows a form that posts."""
+    page = client.get(reverse("openid_connect_login", kwargs={"provider_id": PROVIDER_ID}))
+    assert page.status_code == 200 and b'method="post"' in page.content and b"Acme SSO" in page.content
