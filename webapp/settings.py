@@ -123,6 +123,8 @@ INSTALLED_APPS = [
     "webapp.studio",
     "webapp.reviews",
     "webapp.api",
+    # Usage records and budgets (issue 21): layer 4, beside audit.
+    "webapp.usage",
 ]
 
 MIDDLEWARE = [

@@ -22,7 +22,8 @@ that a row changed state. Everything else lives here:
 One module per concern: ``kinds`` (statuses, ``JobKind``, the registry,
 publishing, Redis keys), ``enqueue`` (enqueue, stop), ``ends`` (claim,
 finish, fail, expire), ``fair`` (quotas, fair order), ``running``
-(heartbeat, stop watch), ``sweep``, ``hooks`` (the worker's signals). Import
+(heartbeat, stop watch), ``signals`` (``job_finished``, sent at every end),
+``sweep``, ``hooks`` (the worker's signals). Import
 the names from this package: tests replace ``task_send`` and ``job_publish``
 here, and the modules look them up here.
 
@@ -66,6 +67,7 @@ from webapp.core.jobs.kinds import (
     stop_flag_key,
 )
 from webapp.core.jobs.running import JobRun, heartbeat_seconds, job_running, stale_seconds
+from webapp.core.jobs.signals import job_finished, job_finished_send
 from webapp.core.jobs.sweep import jobs_sweep_stale
 
 __all__ = [
@@ -87,6 +89,8 @@ __all__ = [
     "job_fair_order",
     "job_fair_positions",
     "job_finish",
+    "job_finished",
+    "job_finished_send",
     "job_key",
     "job_kind_for_task",
     "job_kind_get",
