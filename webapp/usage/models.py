@@ -55,3 +55,81 @@ class UsageRecord(models.Model):
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class TeamUsageSettings(models.Model):
+    """A team's usage settings: the time zone its budget months begin in (midnight on the 1st)."""
+
+    team = models.OneToOneField("workspaces.Team", on_delete=models.CASCADE, related_name="usage_settings")
+    time_zone = models.CharField(max_length=64, default="UTC")
+
+    def __str__(self) -> str:
+        return f"{self.team_id}: {self.time_zone}"
+
+
+class Metric(models.TextChoices):
+    TOKENS = "tokens", "tokens"
+    IMAGES = "images", "images"
+    COMPUTE = "compute_seconds", "compute seconds"
+
+
+class Budget(models.Model):
+    """A monthly limit on a team's use: the whole team (no project, no user), one project, or one member.
+
+    For each metric: empty (None) is no limit, 0 blocks every new job that
+    counts it, N allows new jobs while the month's use is below N. Lowering it
+    below the current use blocks new jobs only: nothing running is cut.
+    """
+
+    team = models.ForeignKey("workspaces.Team", on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey("workspaces.Project", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="+")
+    tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    images = models.PositiveBigIntegerField(null=True, blank=True)
+    compute_seconds = models.PositiveBigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(project__isnull=False, user__isnull=False),
+                                   name="usage_budget_one_scope"),
+            models.UniqueConstraint(fields=["team"], condition=models.Q(project__isnull=True, user__isnull=True),
+                                    name="usage_budget_team_once"),
+            models.UniqueConstraint(fields=["project"], condition=models.Q(project__isnull=False),
+                                    name="usage_budget_project_once"),
+            models.UniqueConstraint(fields=["team", "user"], condition=models.Q(user__isnull=False),
+                                    name="usage_budget_member_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"budget of team {self.team_id} ({self.scope})"
+
+    @property
+    def scope(self) -> str:
+        return "project" if self.project_id else "member" if self.user_id else "team"
+
+    def limit(self, metric: str) -> int | None:
+        value: int | None = getattr(self, metric)
+        return value
+
+
+class BudgetNotice(models.Model):
+    """A budget reached 80% (or 100%) of one metric in one month: the banner and the admins' inbox show it.
+    At most one per budget, metric, month and level."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="notices")
+    metric = models.CharField(max_length=20, choices=Metric.choices)
+    month = models.DateField()
+    level = models.PositiveSmallIntegerField(default=80)
+    used = models.PositiveBigIntegerField()
+    limit = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["budget", "metric", "month", "level"],
+                                               name="usage_notice_once")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.metric} at {self.level}% of budget {self.budget_id}"

@@ -77,6 +77,9 @@ PERMISSIONS: dict[str, Rule] = {
     "keys.create": _rule("make API keys of their own", ALL, ALL, ALL, ALL),
     "keys.revoke": _rule("revoke API keys", ALL, ALL, OWN, OWN),
     "api.generate": _rule("generate through the API", ALL, ALL, ALL),
+    # Usage and budgets (webapp.usage): members see their own use only.
+    "usage.read": _rule("see the team's usage", ALL, ALL, OWN, OWN),
+    "usage.budgets": _rule("set budgets and the team's time zone", ALL, ALL),
 }
 
 

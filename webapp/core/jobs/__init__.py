@@ -21,7 +21,8 @@ that a row changed state. Everything else lives here:
 
 One module per concern: ``kinds`` (statuses, ``JobKind``, the registry,
 publishing, Redis keys), ``enqueue`` (enqueue, stop), ``ends`` (claim,
-finish, fail, expire), ``fair`` (quotas, fair order), ``running``
+finish, fail, expire), ``fair`` (quotas, fair order), ``admission``
+(the registry of admission checks the quotas run), ``running``
 (heartbeat, stop watch), ``signals`` (``job_finished``, sent at every end),
 ``sweep``, ``hooks`` (the worker's signals). Import
 the names from this package: tests replace ``task_send`` and ``job_publish``
@@ -34,6 +35,7 @@ fails its job from the worker's main process.
 """
 from __future__ import annotations
 
+from webapp.core.jobs.admission import Admission, AdmissionCheck, admission_register, admission_run
 from webapp.core.jobs.ends import job_claim, job_expire, job_fail, job_fail_logged, job_finish
 from webapp.core.jobs.enqueue import job_enqueue, job_stop, job_stop_request, task_send
 from webapp.core.jobs.fair import (
@@ -74,10 +76,14 @@ __all__ = [
     "END_STATUSES",
     "LIVE_STATUSES",
     "MAX_DEFERRALS",
+    "Admission",
+    "AdmissionCheck",
     "JobKind",
     "JobRun",
     "JobStatus",
     "QuotaExceeded",
+    "admission_register",
+    "admission_run",
     "fail_job_of_a_lost_task",
     "heartbeat_seconds",
     "job_claim",
