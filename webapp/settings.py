@@ -158,6 +158,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "webapp.workspaces.context_processors.switcher",
                 "webapp.reviews.context_processors.review_inbox",
+                "webapp.usage.context_processors.budget_banner",  # the 80% banner (issue 21)
             ],
         },
     },

@@ -11,7 +11,8 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from webapp.usage.models import Budget, Metric, TeamUsageSettings, UsageRecord
+from webapp.usage.models import Budget, BudgetNotice, Metric, TeamUsageSettings, UsageRecord
+from webapp.workspaces.models import Membership
 from webapp.workspaces.permissions import membership_may
 
 METRIC_SUMS = {
@@ -189,3 +190,41 @@ def budgets_page(*, membership: Any) -> dict[str, Any]:
                  for scope, label, budget in rows],
         "month_start": start, "resets": resets, "tz": tz,
     }
+
+
+# --- Notices: the 80% banner and the admins' inbox ------------------------------------------
+
+
+def _notices_this_month(notices: Any) -> list[BudgetNotice]:
+    """Only the notices of each team's current month (in its time zone), the highest level per budget and metric."""
+    zones: dict[int, datetime] = {}
+    kept: dict[tuple[int, str], BudgetNotice] = {}
+    for notice in notices.select_related("budget__team", "budget__project", "budget__user").order_by("-level", "-id"):
+        team_id = notice.budget.team_id
+        if team_id not in zones:
+            zones[team_id] = month_bounds(tz=team_time_zone(team_id=team_id))[0]
+        if notice.month == zones[team_id].date():
+            kept.setdefault((notice.budget_id, notice.metric), notice)
+    return list(kept.values())
+
+
+def budget_notices_for_member(*, user: Any) -> list[BudgetNotice]:
+    """This month's notices of the budgets that bind ``user``: their teams', their projects' and their own."""
+    if user is None or not user.is_authenticated:
+        return []
+    since = (timezone.now() - timedelta(days=32)).date()
+    team_ids = Membership.objects.filter(user=user).values("team_id")
+    notices = BudgetNotice.objects.filter(month__gte=since, budget__team_id__in=team_ids).filter(
+        Q(budget__user__isnull=True) | Q(budget__user=user))
+    return _notices_this_month(notices)
+
+
+def budget_notices_for_admins(*, user: Any) -> list[BudgetNotice]:
+    """This month's notices of every budget in the teams where ``user`` may set budgets (owners, admins)."""
+    if user is None or not user.is_authenticated:
+        return []
+    teams = [m.team_id for m in Membership.objects.filter(user=user) if membership_may(actor=m, action="usage.budgets")]
+    if not teams:
+        return []
+    since = (timezone.now() - timedelta(days=32)).date()
+    return _notices_this_month(BudgetNotice.objects.filter(month__gte=since, budget__team_id__in=teams))

@@ -77,3 +77,18 @@ def test_the_chart_has_a_bar_a_day_and_a_text_alternative(team, project, alice, 
     page = client_for(alice).get(reverse("usage:team_usage", args=[team.pk]), {"days": 90}).content.decode()
     assert page.count('<rect class="bar"') == 90 and 'data-value="123.0"' in page
     assert 'aria-labelledby="usage-chart-title usage-chart-desc"' in page and 'id="usage-chart-table"' in page
+
+
+def test_at_eighty_percent_the_member_sees_a_banner_and_the_admins_their_inbox(team, project, alice, bob, carol,
+                                                                               client_for):
+    from tests.helpers import membership
+    from webapp.usage import services
+
+    services.budget_set(actor=membership(alice, project), user_id=bob.pk, tokens=100)
+    services.budget_notices_update(record=_used(project, bob, tokens=85))
+    banner = client_for(bob).get(reverse("workspaces:team_detail", args=[team.pk])).content.decode()
+    assert "usage-banner" in banner and "85 of 100 tokens used this month" in banner and "(80%)" in banner
+    assert "usage-banner" not in client_for(carol).get(reverse("workspaces:team_detail", args=[team.pk])).content.decode()
+    inbox = client_for(alice).get(reverse("reviews:inbox")).content.decode()
+    assert 'id="budget-notices"' in inbox and "budget of bob" in inbox
+    assert 'id="budget-notices"' not in client_for(bob).get(reverse("reviews:inbox")).content.decode()
