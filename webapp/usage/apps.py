@@ -6,6 +6,19 @@ from django.apps import AppConfig
 class UsageConfig(AppConfig):
     name = "webapp.usage"
     label = "usage"
+    # What a project export carries (webapp.workspaces.transfer): the project's usage records, so its
+    # history survives a move. Team, project and user are foreign keys, remapped by themselves.
+    project_export = [("UsageRecord", "project")]
+
+    @property
+    def project_export_refs(self) -> list[tuple[str, str | None, str, dict[str | None, str]]]:
+        """A record's ``job_id`` is its job's new id after an import, by the kinds registered now (read at
+        export and import time, when every app is ready). API keys never move: ``key_id`` empties, the name stays."""
+        from webapp.core.jobs import job_kinds
+
+        kinds: dict[str | None, str] = {kind.name: kind.model._meta.label for kind in job_kinds()}
+        return [("usage.UsageRecord", "kind", "job_id", kinds),
+                ("usage.UsageRecord", None, "key_id", {None: "api.ApiKey"})]
 
     def ready(self) -> None:
         from webapp.core.jobs import admission_register, job_finished
