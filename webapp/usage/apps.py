@@ -28,3 +28,8 @@ class UsageConfig(AppConfig):
         job_finished.connect(usage_record_on_finish, dispatch_uid="usage.record_on_finish")
         # Budgets are checked where a job is accepted, beside the queue quotas.
         admission_register("usage.budgets", budget_admit)
+
+        from webapp.core.metrics import metrics_collector_register
+        from webapp.usage.metrics import UsageCollector
+
+        metrics_collector_register("usage", UsageCollector())
