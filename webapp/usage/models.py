@@ -109,6 +109,11 @@ class Budget(models.Model):
     def scope(self) -> str:
         return "project" if self.project_id else "member" if self.user_id else "team"
 
+    @property
+    def scope_key(self) -> str:
+        """The ``UsageMonth.scope`` that counts against this budget."""
+        return f"project:{self.project_id}" if self.project_id else f"member:{self.user_id}" if self.user_id else "team"
+
     def limit(self, metric: str) -> int | None:
         value: int | None = getattr(self, metric)
         return value
@@ -133,3 +138,51 @@ class BudgetNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric} at {self.level}% of budget {self.budget_id}"
+
+
+class UsageDay(models.Model):
+    """The day's sums of a team's records with the same project, member, model, key and interface: what the
+    Usage page reads (a few rows a day instead of every job). ``day`` is the date in the team's time zone
+    when the jobs ended; 0 in a ``*_ref`` means none. Kept by ``usage_record_create``."""
+
+    team = models.ForeignKey("workspaces.Team", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    project_ref = models.PositiveBigIntegerField(default=0)
+    user_ref = models.PositiveBigIntegerField(default=0)
+    key_ref = models.PositiveBigIntegerField(default=0)
+    key_name = models.CharField(max_length=100, blank=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    interface = models.CharField(max_length=3, choices=Interface.choices, default=Interface.WEB)
+    jobs = models.PositiveBigIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    images = models.PositiveBigIntegerField(default=0)
+    pixels = models.PositiveBigIntegerField(default=0)
+    bytes_stored = models.PositiveBigIntegerField(default=0)
+    compute_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["team", "day", "project_ref", "user_ref", "key_ref", "model_name", "interface"],
+            name="usage_day_once")]
+
+    def __str__(self) -> str:
+        return f"team {self.team_id} on {self.day}"
+
+
+class UsageMonth(models.Model):
+    """A month's running totals of one budget's scope (``team``, ``project:<id>``, ``member:<user id>``): the
+    budget check reads at most three of these rows. ``month`` is the 1st, in the team's time zone."""
+
+    team = models.ForeignKey("workspaces.Team", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()
+    scope = models.CharField(max_length=40)
+    tokens = models.PositiveBigIntegerField(default=0)
+    images = models.PositiveBigIntegerField(default=0)
+    compute_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "month", "scope"], name="usage_month_once")]
+
+    def __str__(self) -> str:
+        return f"team {self.team_id} {self.scope} in {self.month:%Y-%m}"

@@ -1,31 +1,41 @@
 """Reads of the usage app: the team's month, the budgets that apply to a new job and their use, the Usage page."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from webapp.usage.models import Budget, BudgetNotice, Metric, TeamUsageSettings, UsageRecord
-from webapp.workspaces.models import Membership
+from webapp.usage.models import Budget, BudgetNotice, Metric, TeamUsageSettings, UsageDay, UsageMonth
+from webapp.workspaces.models import Membership, Project
 from webapp.workspaces.permissions import membership_may
 
-METRIC_SUMS = {
-    Metric.TOKENS: F("prompt_tokens") + F("completion_tokens"),
-    Metric.IMAGES: F("images"),
-    Metric.COMPUTE: F("compute_seconds"),
-}
+# The time zone is read at every finish and budget check; a process keeps it this long. A change reaches the
+# process that made it at once, the others within this (budget months move by the hour a year, at most).
+TIME_ZONE_SECONDS = 60.0
+_time_zones: dict[int, tuple[float, ZoneInfo]] = {}
 
 
 def team_time_zone(*, team_id: int) -> ZoneInfo:
     """The team's time zone (UTC unless the team set one)."""
+    cached = _time_zones.get(team_id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     name = TeamUsageSettings.objects.filter(team_id=team_id).values_list("time_zone", flat=True).first()
-    return ZoneInfo(name or "UTC")
+    tz = ZoneInfo(name or "UTC")
+    _time_zones[team_id] = (time.monotonic() + TIME_ZONE_SECONDS, tz)
+    return tz
+
+
+def team_time_zone_forget(*, team_id: int) -> None:
+    """Drop this process's copy of the team's time zone (after a change)."""
+    _time_zones.pop(team_id, None)
 
 
 def month_bounds(*, tz: ZoneInfo, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -46,30 +56,18 @@ def budgets_applying(*, team_id: int, project_id: int | None, user_id: int | Non
     return list(Budget.objects.filter(scope, team_id=team_id).select_related("project"))
 
 
-def _scope_filter(budget: Budget) -> Q:
-    if budget.project_id:
-        return Q(project_id=budget.project_id)
-    if budget.user_id:
-        return Q(user_id=budget.user_id)
-    return Q()
-
-
-def budgets_use(*, budgets: list[Budget], since: datetime, until: datetime | None = None) -> dict[int, dict[str, float]]:
-    """Each budget's use of each metric since ``since``, by budget id, in one query over the team's records."""
+def budgets_use(*, budgets: list[Budget], month: date) -> dict[int, dict[str, float]]:
+    """Each budget's use of each metric in ``month`` (its 1st, in the team's time zone), by budget id: one
+    query over at most three ``UsageMonth`` rows."""
     if not budgets:
         return {}
-    team_id = budgets[0].team_id
-    rows = UsageRecord.objects.filter(team_id=team_id, finished_at__gte=since)
-    if until is not None:
-        rows = rows.filter(finished_at__lt=until)
-    sums: dict[str, Any] = {}
+    tallies = {row.scope: row for row in UsageMonth.objects.filter(
+        team_id=budgets[0].team_id, month=month, scope__in=[b.scope_key for b in budgets])}
+    use: dict[int, dict[str, float]] = {}
     for budget in budgets:
-        for metric, expression in METRIC_SUMS.items():
-            sums[f"b{budget.pk}_{metric}"] = Coalesce(Sum(expression, filter=_scope_filter(budget)), 0,
-                                                      output_field=UsageRecord._meta.get_field("compute_seconds"))
-    totals = rows.aggregate(**sums)
-    return {budget.pk: {str(metric): float(totals[f"b{budget.pk}_{metric}"]) for metric in METRIC_SUMS}
-            for budget in budgets}
+        row = tallies.get(budget.scope_key)
+        use[budget.pk] = {metric: float(getattr(row, metric)) if row else 0.0 for metric in Metric.values}
+    return use
 
 
 def budget_list(*, team_id: int) -> list[Budget]:
@@ -80,20 +78,20 @@ def budget_list(*, team_id: int) -> list[Budget]:
 
 # --- The Usage page ---------------------------------------------------------------------
 
-GROUPS = {  # table name -> (the column it groups by, its label column)
-    "member": ("user_id", "user__username"),
-    "project": ("project_id", "project__name"),
+GROUPS = {  # table name -> the UsageDay column it groups by (and the one naming it, for keys)
+    "member": ("user_ref", "user_ref"),
+    "project": ("project_ref", "project_ref"),
     "model": ("model_name", "model_name"),
-    "key": ("key_id", "key_name"),
+    "key": ("key_ref", "key_name"),
     "interface": ("interface", "interface"),
 }
-FILTERS = {"member": "user_id", "project": "project_id", "model": "model_name", "key": "key_id",
+FILTERS = {"member": "user_ref", "project": "project_ref", "model": "model_name", "key": "key_ref",
            "interface": "interface"}
 
 
 def _sums() -> dict[str, Any]:
     return {
-        "jobs": Count("pk"),
+        "jobs": Coalesce(Sum("jobs"), 0),
         "tokens": Coalesce(Sum(F("prompt_tokens") + F("completion_tokens")), 0),
         "images": Coalesce(Sum("images"), 0),
         "compute_seconds": Coalesce(Sum("compute_seconds"), 0.0),
@@ -114,27 +112,27 @@ class UsageReport:
     tables: dict[str, list[dict[str, Any]]]
 
 
-def usage_records_for(*, membership: Any, days: int, filters: dict[str, Any] | None = None) -> tuple[Any, bool]:
-    """The team's records of the last ``days`` days, narrowed by ``filters``; owners and admins see everyone's,
-    other members only their own (``usage.read``). Returns the queryset and whether it is the member's own."""
+def usage_days_for(*, membership: Any, days: int, filters: dict[str, Any] | None = None) -> tuple[Any, bool, ZoneInfo]:
+    """The team's daily sums of the last ``days`` days (today included, in the team's time zone), narrowed by
+    ``filters``; owners and admins see everyone's, other members only their own (``usage.read``)."""
     only_own = not membership_may(actor=membership, action="usage.read")
-    rows = UsageRecord.objects.filter(team_id=membership.team_id,
-                                      finished_at__gte=timezone.now() - timedelta(days=days))
+    tz = team_time_zone(team_id=membership.team_id)
+    today = timezone.now().astimezone(tz).date()
+    rows = UsageDay.objects.filter(team_id=membership.team_id, day__gt=today - timedelta(days=days))
     if only_own:
-        rows = rows.filter(user_id=membership.user_id)
+        rows = rows.filter(user_ref=membership.user_id)
     for name, value in (filters or {}).items():
         if value not in (None, "") and name in FILTERS:
             rows = rows.filter(**{FILTERS[name]: value})
-    return rows, only_own
+    return rows, only_own, tz
 
 
 def usage_report(*, membership: Any, days: int = 30, filters: dict[str, Any] | None = None) -> UsageReport:
-    """The Usage page's figures in seven grouped queries (totals, per day, five tables)."""
-    rows, only_own = usage_records_for(membership=membership, days=days, filters=filters)
-    tz = team_time_zone(team_id=membership.team_id)
+    """The Usage page's figures from the daily sums, in seven grouped queries (totals, per day, five tables)
+    and two for the names of members and projects."""
+    rows, only_own, tz = usage_days_for(membership=membership, days=days, filters=filters)
     totals = rows.aggregate(**_sums())
-    by_day = {row["day"]: row for row in rows.annotate(day=TruncDate("finished_at", tzinfo=tz)).values("day")
-              .annotate(**_sums()).order_by("day")}
+    by_day = {row["day"]: row for row in rows.values("day").annotate(**_sums()).order_by("day")}
     today = timezone.now().astimezone(tz).date()
     per_day = []
     for back in range(days - 1, -1, -1):
@@ -142,12 +140,17 @@ def usage_report(*, membership: Any, days: int = 30, filters: dict[str, Any] | N
         found = by_day.get(day) or {}
         per_day.append({"day": day, **{name: found.get(name, 0) for name in ("jobs", "tokens", "images",
                                                                              "compute_seconds")}})
+    names = {
+        "member": dict(Membership.objects.filter(team_id=membership.team_id).values_list("user_id", "user__username")),
+        "project": dict(Project.objects.filter(team_id=membership.team_id).values_list("pk", "name")),
+    }
     tables = {}
     for name, (column, label) in GROUPS.items():
         if only_own and name == "member":
             continue
         grouped = rows.values(column, label).annotate(**_sums()).order_by("-jobs", column)
-        tables[name] = [{"id": row[column], "name": row[label], **{k: row[k] for k in _sums()}} for row in grouped]
+        tables[name] = [{"id": row[column], "name": names[name].get(row[column], "") if name in names else row[label],
+                         **{k: row[k] for k in _sums()}} for row in grouped]
     return UsageReport(days=days, tz=tz, only_own=only_own, totals=totals, per_day=per_day, tables=tables)
 
 
@@ -162,15 +165,15 @@ def usage_csv_rows(*, report: UsageReport) -> Iterator[list[Any]]:
 
 
 def usage_member_choices(*, membership: Any) -> dict[str, list[tuple[Any, str]]]:
-    """The filters' choices: members (for those who see everyone), projects, models and keys seen in records."""
-    rows, only_own = usage_records_for(membership=membership, days=366)
+    """The filters' choices: members (for those who see everyone), projects, models and keys seen this year."""
+    rows, only_own, _tz = usage_days_for(membership=membership, days=366)
     members = [] if only_own else [
         (m.user_id, m.user.username) for m in membership.team.memberships.select_related("user").order_by("id")]
     projects = [(p.pk, p.name) for p in membership.team.projects.order_by("name")]
     models = [(m, m) for m in rows.exclude(model_name="").values_list("model_name", flat=True).distinct()
               .order_by("model_name")]
-    keys = [(k, n or f"key {k}") for k, n in rows.filter(key_id__isnull=False).values_list("key_id", "key_name")
-            .distinct().order_by("key_id")]
+    keys = [(k, n or f"key {k}") for k, n in rows.exclude(key_ref=0).values_list("key_ref", "key_name")
+            .distinct().order_by("key_ref")]
     return {"member": members, "project": projects, "model": models, "key": keys}
 
 
@@ -180,7 +183,7 @@ def budgets_page(*, membership: Any) -> dict[str, Any]:
     budgets = {(b.project_id, b.user_id): b for b in Budget.objects.filter(team_id=team.pk)}
     tz = team_time_zone(team_id=team.pk)
     start, resets = month_bounds(tz=tz)
-    use = budgets_use(budgets=list(budgets.values()), since=start)
+    use = budgets_use(budgets=list(budgets.values()), month=start.date())
     rows = [("team", "The whole team", budgets.get((None, None)))]
     rows += [(f"project:{p.pk}", f"Project {p.name}", budgets.get((p.pk, None))) for p in team.projects.order_by("name")]
     rows += [(f"member:{m.user_id}", f"Member {m.user.username}", budgets.get((None, m.user_id)))

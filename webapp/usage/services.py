@@ -7,13 +7,23 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from webapp.core.jobs import Admission, QuotaExceeded
 from webapp.usage import selectors
 from webapp.usage.metering import job_read
-from webapp.usage.models import Budget, BudgetNotice, Interface, Metric, TeamUsageSettings, UsageRecord
+from webapp.usage.models import (
+    Budget,
+    BudgetNotice,
+    Interface,
+    Metric,
+    TeamUsageSettings,
+    UsageDay,
+    UsageMonth,
+    UsageRecord,
+)
 from webapp.workspaces.models import Membership, Project
 from webapp.workspaces.permissions import membership_require
 
@@ -41,8 +51,49 @@ def usage_record_create(*, kind: Any, job_id: int, status: str, measured: dict[s
             bytes_stored=reading.bytes_stored, job_created_at=reading.job_created_at,
             finished_at=reading.finished_at or timezone.now(),
         )
+        usage_rollups_add(record=record)
         budget_notices_update(record=record)
     return record
+
+
+def _bump(model: Any, keys: dict[str, Any], values: dict[str, Any], labels: dict[str, Any] | None = None) -> None:
+    """Add ``values`` to the row of ``model`` with ``keys``, creating it first if none: one UPDATE, and on
+    the first job of a day or month an INSERT with ``labels`` too (a racing INSERT is retried as an UPDATE)."""
+    increments = {name: F(name) + value for name, value in values.items()}
+    if model.objects.filter(**keys).update(**increments):
+        return
+    try:
+        with transaction.atomic():
+            model.objects.create(**keys, **values, **(labels or {}))
+    except IntegrityError:
+        model.objects.filter(**keys).update(**increments)
+
+
+def usage_rollups_add(*, record: UsageRecord) -> None:
+    """Add ``record`` to its team's daily sums (the Usage page) and to the month's totals of the team, the
+    project and the member (the budget check), by its end in the team's time zone. Four small writes."""
+    tz = selectors.team_time_zone(team_id=record.team_id)
+    day = record.finished_at.astimezone(tz).date()
+    _bump(UsageDay, {
+        "team_id": record.team_id, "day": day, "project_ref": record.project_id or 0, "user_ref": record.user_id or 0,
+        "key_ref": record.key_id or 0, "model_name": record.model_name, "interface": record.interface,
+    }, {"jobs": 1, "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
+        "images": record.images, "pixels": record.pixels, "bytes_stored": record.bytes_stored,
+        "compute_seconds": record.compute_seconds}, labels={"key_name": record.key_name})
+    scopes = ["team"]
+    if record.project_id:
+        scopes.append(f"project:{record.project_id}")
+    if record.user_id:
+        scopes.append(f"member:{record.user_id}")
+    month = day.replace(day=1)
+    values = {"tokens": record.tokens, "images": record.images, "compute_seconds": record.compute_seconds}
+    months = UsageMonth.objects.filter(team_id=record.team_id, month=month, scope__in=scopes)
+    if months.update(**{name: F(name) + value for name, value in values.items()}) < len(scopes):
+        # The month's first job in some scope: add the rows it lacks (the UPDATE above counted the others).
+        have = set(months.values_list("scope", flat=True))
+        for scope in scopes:
+            if scope not in have:
+                _bump(UsageMonth, {"team_id": record.team_id, "month": month, "scope": scope}, values)
 
 
 def usage_record_on_finish(sender: Any = None, *, kind: Any, job_id: int, status: str,
@@ -95,7 +146,7 @@ def budget_admit(admission: Admission) -> None:
         return
     tz = selectors.team_time_zone(team_id=project.team_id)
     start, resets = selectors.month_bounds(tz=tz)
-    use = selectors.budgets_use(budgets=budgets, since=start)
+    use = selectors.budgets_use(budgets=budgets, month=start.date())
     for budget in budgets:
         for metric in metrics:
             limit = budget.limit(metric)
@@ -164,6 +215,7 @@ def team_time_zone_set(*, actor: Membership, time_zone: str) -> TeamUsageSetting
     ZoneInfo(name)
     settings_row, _created = TeamUsageSettings.objects.update_or_create(team_id=actor.team_id,
                                                                         defaults={"time_zone": name})
+    selectors.team_time_zone_forget(team_id=actor.team_id)
     return settings_row
 
 
@@ -177,7 +229,7 @@ def budget_notices_update(*, record: UsageRecord) -> list[BudgetNotice]:
         return []
     tz = selectors.team_time_zone(team_id=record.team_id)
     start, _resets = selectors.month_bounds(tz=tz, now=record.finished_at)
-    use = selectors.budgets_use(budgets=budgets, since=start)
+    use = selectors.budgets_use(budgets=budgets, month=start.date())
     made = []
     for budget in budgets:
         for metric in Metric.values:
@@ -194,3 +246,39 @@ def budget_notices_update(*, record: UsageRecord) -> list[BudgetNotice]:
             if created:
                 made.append(notice)
     return made
+
+
+def usage_rollups_rebuild(*, team_id: int) -> int:
+    """Recompute the team's daily sums and month totals from its records (after a bulk load or a change of
+    time zone); returns how many records it read. Reads every record once, in Python."""
+    tz = selectors.team_time_zone(team_id=team_id)
+    days: dict[tuple[Any, ...], dict[str, Any]] = {}
+    months: dict[tuple[Any, ...], dict[str, float]] = {}
+    count = 0
+    for row in UsageRecord.objects.filter(team_id=team_id).values().iterator(chunk_size=5000):
+        count += 1
+        day = row["finished_at"].astimezone(tz).date()
+        key = (day, row["project_id"] or 0, row["user_id"] or 0, row["key_id"] or 0, row["model_name"],
+               row["interface"])
+        sums = days.setdefault(key, {"jobs": 0, "prompt_tokens": 0, "completion_tokens": 0, "images": 0,
+                                     "pixels": 0, "bytes_stored": 0, "compute_seconds": 0.0,
+                                     "key_name": row["key_name"]})
+        sums["jobs"] += 1
+        for name in ("prompt_tokens", "completion_tokens", "images", "pixels", "bytes_stored", "compute_seconds"):
+            sums[name] += row[name]
+        scopes = ["team"] + ([f"project:{row['project_id']}"] if row["project_id"] else []) + (
+            [f"member:{row['user_id']}"] if row["user_id"] else [])
+        for scope in scopes:
+            month = months.setdefault((day.replace(day=1), scope), {"tokens": 0, "images": 0, "compute_seconds": 0.0})
+            month["tokens"] += row["prompt_tokens"] + row["completion_tokens"]
+            month["images"] += row["images"]
+            month["compute_seconds"] += row["compute_seconds"]
+    with transaction.atomic():
+        UsageDay.objects.filter(team_id=team_id).delete()
+        UsageMonth.objects.filter(team_id=team_id).delete()
+        UsageDay.objects.bulk_create([
+            UsageDay(team_id=team_id, day=k[0], project_ref=k[1], user_ref=k[2], key_ref=k[3], model_name=k[4],
+                     interface=k[5], **v) for k, v in days.items()], batch_size=2000)
+        UsageMonth.objects.bulk_create([UsageMonth(team_id=team_id, month=k[0], scope=k[1], **v)
+                                        for k, v in months.items()], batch_size=2000)
+    return count

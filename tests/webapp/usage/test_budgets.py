@@ -16,7 +16,7 @@ from webapp.chat.forms import settings_initial
 from webapp.chat.selectors import conversation_settings
 from webapp.studio import services as studio
 from webapp.usage import selectors, services
-from webapp.usage.models import Budget, BudgetNotice, UsageRecord
+from webapp.usage.models import Budget, BudgetNotice, UsageMonth, UsageRecord
 from webapp.usage.services import BudgetExceeded
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_server")]
@@ -24,10 +24,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_server")]
 
 def _used(project, user, *, tokens=0, images=0, compute=0.0, when=None, kind="chat.reply"):
     """A finished job's record, as the lifecycle writes it (job ids need only be unique per kind)."""
-    return UsageRecord.objects.create(
+    record = UsageRecord.objects.create(
         team_id=project.team_id, project=project, user=user, kind=kind, job_id=UsageRecord.objects.count() + 1,
         status="done", completion_tokens=tokens, images=images, compute_seconds=compute,
         finished_at=when or timezone.now())
+    services.usage_rollups_add(record=record)  # as usage_record_create does
+    return record
 
 
 def _send(conversation, user):
@@ -116,10 +118,14 @@ def test_an_unknown_time_zone_is_refused_by_name(project, alice):
 
 def test_the_month_begins_in_the_team_time_zone(conversation, project, alice, bob, no_enqueue):
     utc_start, _ = selectors.month_bounds(tz=ZoneInfo("UTC"))
-    _used(project, bob, tokens=10, when=utc_start - timedelta(minutes=30))  # last month in UTC, this one in Paris
+    before_utc_midnight = utc_start - timedelta(minutes=30)  # last month in UTC, this month in Paris
     services.budget_set(actor=membership(alice, project), tokens=10)
-    assert _send(conversation, bob).status == "queued"
+    _used(project, bob, tokens=10, when=before_utc_midnight)
+    assert _send(conversation, bob).status == "queued"  # UTC: that was last month's
+    UsageRecord.objects.all().delete()
+    UsageMonth.objects.all().delete()
     services.team_time_zone_set(actor=membership(alice, project), time_zone="Europe/Paris")
+    _used(project, bob, tokens=10, when=before_utc_midnight)
     with pytest.raises(BudgetExceeded, match=r"\(Europe/Paris\)"):
         _send(conversation, bob)
 

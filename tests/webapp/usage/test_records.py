@@ -145,3 +145,20 @@ def test_a_new_kind_is_metered_by_its_columns_alone():
     plan = plan_for(Message, "author_id")
     assert plan.lookups["team_id"] == "conversation__project__team_id" and plan.lookups["user_id"] == "author_id"
     assert plan_for(Job, "").images == ("assets",) and plan_for(Job, "").lookups["key_id"] == "api_call__key_id"
+
+
+def test_a_rebuild_gives_the_same_sums_as_the_finish_writes(project, bob, no_enqueue):
+    from webapp.usage.models import UsageDay, UsageMonth
+    from webapp.usage.services import usage_rollups_rebuild
+
+    finished_image_job(project=project, user=bob, colours=("red", "blue"))
+    finished_image_job(project=project, user=bob, colours=("red",))
+
+    def state():
+        return (sorted(UsageDay.objects.values_list("day", "user_ref", "jobs", "images", "pixels")),
+                sorted(UsageMonth.objects.values_list("month", "scope", "images")))
+
+    written = state()
+    assert written[0] and written[0][0][2:4] == (2, 3)
+    assert usage_rollups_rebuild(team_id=project.team_id) == 2
+    assert state() == written

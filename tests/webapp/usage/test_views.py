@@ -8,15 +8,18 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from webapp.usage import services
 from webapp.usage.models import Budget, TeamUsageSettings, UsageRecord
 
 pytestmark = pytest.mark.django_db
 
 def _used(project, user, *, tokens=0, images=0, model="smollm2", key=None):
-    return UsageRecord.objects.create(
+    record = UsageRecord.objects.create(
         team_id=project.team_id, project=project, user=user, kind="chat.reply", job_id=UsageRecord.objects.count() + 1,
         status="done", completion_tokens=tokens, images=images, compute_seconds=1.5, model_name=model,
         key_id=key, key_name="nb" if key else "", interface="api" if key else "web", finished_at=timezone.now())
+    services.usage_rollups_add(record=record)  # as usage_record_create does
+    return record
 
 
 @pytest.mark.parametrize("name", ["usage:team_usage", "usage:team_usage_csv", "usage:team_budgets"])
@@ -82,7 +85,7 @@ def test_the_chart_has_a_bar_a_day_and_a_text_alternative(team, project, alice, 
 def test_at_eighty_percent_the_member_sees_a_banner_and_the_admins_their_inbox(team, project, alice, bob, carol,
                                                                                client_for):
     from tests.helpers import membership
-    from webapp.usage import services
+
 
     services.budget_set(actor=membership(alice, project), user_id=bob.pk, tokens=100)
     services.budget_notices_update(record=_used(project, bob, tokens=85))
