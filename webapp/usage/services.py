@@ -7,8 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from webapp.core.jobs import Admission, QuotaExceeded
@@ -51,49 +50,61 @@ def usage_record_create(*, kind: Any, job_id: int, status: str, measured: dict[s
             bytes_stored=reading.bytes_stored, job_created_at=reading.job_created_at,
             finished_at=reading.finished_at or timezone.now(),
         )
-        usage_rollups_add(record=record)
-        budget_notices_update(record=record)
+        totals = usage_rollups_add(record=record)
+        budget_notices_update(record=record, totals=totals)
     return record
 
 
-def _bump(model: Any, keys: dict[str, Any], values: dict[str, Any], labels: dict[str, Any] | None = None) -> None:
-    """Add ``values`` to the row of ``model`` with ``keys``, creating it first if none: one UPDATE, and on
-    the first job of a day or month an INSERT with ``labels`` too (a racing INSERT is retried as an UPDATE)."""
-    increments = {name: F(name) + value for name, value in values.items()}
-    if model.objects.filter(**keys).update(**increments):
-        return
-    try:
-        with transaction.atomic():
-            model.objects.create(**keys, **values, **(labels or {}))
-    except IntegrityError:
-        model.objects.filter(**keys).update(**increments)
+def _upsert_add(model: Any, rows: list[dict[str, Any]], *, keys: list[str], add: list[str],
+                returning: list[str] | None = None) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` into ``model``'s table, or where a row with the same ``keys`` exists add the ``add``
+    columns to it: one ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite 3.35+ and PostgreSQL), so racing
+    finishes never lose a count. Returns the ``returning`` columns of the rows as they are now."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = list(rows[0])
+    quoted = [connection.ops.quote_name(column) for column in columns]
+    marks = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+    updates = ", ".join(f"{connection.ops.quote_name(c)} = {table}.{connection.ops.quote_name(c)} + "
+                        f"excluded.{connection.ops.quote_name(c)}" for c in add)
+    # Identifiers are this model's own columns, quoted; every value is a parameter.
+    conflict = ", ".join(connection.ops.quote_name(k) for k in keys)
+    sql = f"INSERT INTO {table} ({', '.join(quoted)}) VALUES {marks} ON CONFLICT ({conflict}) DO UPDATE SET {updates}"  # noqa: S608
+    if returning:
+        sql += " RETURNING " + ", ".join(connection.ops.quote_name(c) for c in returning)
+    params = [row[column] for row in rows for column in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if returning else []
 
 
-def usage_rollups_add(*, record: UsageRecord) -> None:
+def usage_rollups_add(*, record: UsageRecord) -> dict[str, dict[str, float]]:
     """Add ``record`` to its team's daily sums (the Usage page) and to the month's totals of the team, the
-    project and the member (the budget check), by its end in the team's time zone. Four small writes."""
+    project and the member (the budget check), by its end in the team's time zone: two upserts. Returns
+    the month's totals now, by scope (``team``, ``project:<id>``, ``member:<id>``)."""
     tz = selectors.team_time_zone(team_id=record.team_id)
     day = record.finished_at.astimezone(tz).date()
-    _bump(UsageDay, {
-        "team_id": record.team_id, "day": day, "project_ref": record.project_id or 0, "user_ref": record.user_id or 0,
-        "key_ref": record.key_id or 0, "model_name": record.model_name, "interface": record.interface,
-    }, {"jobs": 1, "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
+    _upsert_add(UsageDay, [{
+        "team_id": record.team_id, "day": day.isoformat(), "project_ref": record.project_id or 0,
+        "user_ref": record.user_id or 0, "key_ref": record.key_id or 0, "model_name": record.model_name,
+        "interface": record.interface, "key_name": record.key_name, "jobs": 1,
+        "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
         "images": record.images, "pixels": record.pixels, "bytes_stored": record.bytes_stored,
-        "compute_seconds": record.compute_seconds}, labels={"key_name": record.key_name})
+        "compute_seconds": record.compute_seconds,
+    }], keys=["team_id", "day", "project_ref", "user_ref", "key_ref", "model_name", "interface"],
+        add=["jobs", "prompt_tokens", "completion_tokens", "images", "pixels", "bytes_stored", "compute_seconds"])
     scopes = ["team"]
     if record.project_id:
         scopes.append(f"project:{record.project_id}")
     if record.user_id:
         scopes.append(f"member:{record.user_id}")
-    month = day.replace(day=1)
-    values = {"tokens": record.tokens, "images": record.images, "compute_seconds": record.compute_seconds}
-    months = UsageMonth.objects.filter(team_id=record.team_id, month=month, scope__in=scopes)
-    if months.update(**{name: F(name) + value for name, value in values.items()}) < len(scopes):
-        # The month's first job in some scope: add the rows it lacks (the UPDATE above counted the others).
-        have = set(months.values_list("scope", flat=True))
-        for scope in scopes:
-            if scope not in have:
-                _bump(UsageMonth, {"team_id": record.team_id, "month": month, "scope": scope}, values)
+    month = day.replace(day=1).isoformat()
+    totals = _upsert_add(UsageMonth, [
+        {"team_id": record.team_id, "month": month, "scope": scope, "tokens": record.tokens,
+         "images": record.images, "compute_seconds": record.compute_seconds} for scope in scopes
+    ], keys=["team_id", "month", "scope"], add=["tokens", "images", "compute_seconds"],
+        returning=["scope", "tokens", "images", "compute_seconds"])
+    return {scope: {"tokens": float(tokens), "images": float(images), "compute_seconds": float(compute)}
+            for scope, tokens, images, compute in totals}
 
 
 def usage_record_on_finish(sender: Any = None, *, kind: Any, job_id: int, status: str,
@@ -219,9 +230,12 @@ def team_time_zone_set(*, actor: Membership, time_zone: str) -> TeamUsageSetting
     return settings_row
 
 
-def budget_notices_update(*, record: UsageRecord) -> list[BudgetNotice]:
-    """After ``record``: a notice for each budget it belongs to that crossed 80% (or 100%) of a metric this
-    month, once per level (the banner and the admins' inbox show them). One query without budgets."""
+def budget_notices_update(*, record: UsageRecord, totals: dict[str, dict[str, float]] | None = None
+                          ) -> list[BudgetNotice]:
+    """After ``record``: a notice for each budget it belongs to that it took past 80% (or 100%) of a metric
+    this month, once per level (the banner and the admins' inbox show them). ``totals``: the month's
+    totals by scope after the record (``usage_rollups_add``); read when not given. One query without
+    budgets, and one more only when a level is crossed."""
     budgets = selectors.budgets_applying(team_id=record.team_id, project_id=record.project_id,
                                          user_id=record.user_id)
     budgets = [b for b in budgets if any(b.limit(m) for m in Metric.values)]
@@ -229,7 +243,12 @@ def budget_notices_update(*, record: UsageRecord) -> list[BudgetNotice]:
         return []
     tz = selectors.team_time_zone(team_id=record.team_id)
     start, _resets = selectors.month_bounds(tz=tz, now=record.finished_at)
-    use = selectors.budgets_use(budgets=budgets, month=start.date())
+    if totals is None:
+        use = selectors.budgets_use(budgets=budgets, month=start.date())
+    else:
+        empty = dict.fromkeys(Metric.values, 0.0)
+        use = {budget.pk: totals.get(budget.scope_key, empty) for budget in budgets}
+    added = {"tokens": record.tokens, "images": record.images, "compute_seconds": record.compute_seconds}
     made = []
     for budget in budgets:
         for metric in Metric.values:
@@ -237,9 +256,10 @@ def budget_notices_update(*, record: UsageRecord) -> list[BudgetNotice]:
             if not limit:
                 continue
             used = use[budget.pk][metric]
-            level = next((level for level in NOTICE_LEVELS if used * 100 >= limit * level), None)
+            before = used - added[metric]
+            level = next((level for level in NOTICE_LEVELS if before * 100 < limit * level <= used * 100), None)
             if level is None:
-                continue
+                continue  # this record crossed no level (a notice, if any, was made by the one that did)
             notice, created = BudgetNotice.objects.get_or_create(
                 budget=budget, metric=metric, month=start.date(), level=level,
                 defaults={"used": int(used), "limit": limit})
