@@ -33,12 +33,13 @@ def usage_record_create(*, kind: Any, job_id: int, status: str, measured: dict[s
                         ) -> UsageRecord | None:
     """Record what the job ``job_id`` of ``kind`` used as it ended with ``status``; None if the row is gone
     or names no team. Runs inside the transaction that ends the job (``job_finished``), in a savepoint
-    of its own, so a failure here never undoes the end. Two queries to read, one to write."""
-    reading = job_read(model=kind.model, job_id=job_id, owner=kind.owner, measured=measured)
-    if reading is None or reading.team_id is None:
-        logger.warning("no usage recorded for %s %s: no row or no team", kind.name, job_id)
-        return None
+    of its own (reads included: a failed query aborts only the savepoint on PostgreSQL), so a failure
+    here never undoes the end. One or two queries to read, three to write, one for the 80% check."""
     with transaction.atomic():
+        reading = job_read(model=kind.model, job_id=job_id, owner=kind.owner, measured=measured)
+        if reading is None or reading.team_id is None:
+            logger.warning("no usage recorded for %s %s: no row or no team", kind.name, job_id)
+            return None
         record = UsageRecord.objects.create(
             team_id=reading.team_id, project_id=reading.project_id, user_id=reading.user_id,
             key_id=reading.key_id, key_name=reading.key_name,
