@@ -178,3 +178,15 @@ def test_the_chat_page_shows_the_budget_message(conversation, project, alice, bo
                                     headers={"HX-Request": "true"})
     assert "The team&#x27;s monthly budget is 0 tokens" in response.content.decode()
     assert "It resets on 1 " in response.content.decode()
+
+
+def test_an_image_budget_binds_the_api_images_too(project, alice, bob, no_enqueue, settings):
+    from webapp.studio.models import Job
+
+    settings.API_QUEUE_TIMEOUT = 0.2
+    services.budget_set(actor=membership(alice, project), images=0)
+    api = ApiClient(make_key(bob, project).secret)
+    response = api.post("/v1/images/generations", {"prompt": "a red circle", "size": "32x32"})
+    assert response.status_code == 429 and response.json()["error"]["code"] == "insufficient_quota"
+    assert "The team's monthly budget is 0 images" in response.json()["error"]["message"]
+    assert not Job.objects.exists()
