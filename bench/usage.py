@@ -100,6 +100,8 @@ def main() -> None:
     client.force_login(users[0])
     url = reverse("usage:team_usage", args=[team.pk])
     figures["usage_page_90d"] = _median_ms(lambda: client.get(url, {"days": 90}), 7)
+    activity = reverse("usage:project_activity", args=[projects[0].pk])
+    figures["project_activity_page"] = _median_ms(lambda: client.get(activity), 15)
 
     admit = jobs.Admission(project=projects[0], user_id=users[3].pk, queue="text")
     figures["budget_check_no_budget"] = _median_ms(lambda: services.budget_admit(admit), 200)
@@ -121,7 +123,8 @@ def main() -> None:
         lambda: jobs.job_finish(kind=EXPORT_JOB, job_id=next(ids), status="done"), 200)
     figures["finish_write_added"] = figures["finish_with_record_and_budgets"] - figures["finish_without_usage"]
 
-    limits = {"usage_page_90d": 200, "budget_check_three_budgets": 2, "finish_write_added": 2}
+    limits = {"usage_page_90d": 200, "budget_check_three_budgets": 2, "finish_write_added": 2,
+              "project_activity_page": 50}
     for name, value in figures.items():
         limit = f"  (limit {limits[name]} ms)" if name in limits else ""
         print(f"{connection.vendor:10} {name:32} {value:8.2f} ms{limit}")

@@ -12,7 +12,15 @@ from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from webapp.usage.models import Budget, BudgetNotice, Metric, TeamUsageSettings, UsageDay, UsageMonth
+from webapp.usage.models import (
+    Budget,
+    BudgetNotice,
+    Metric,
+    TeamUsageSettings,
+    UsageDay,
+    UsageMonth,
+    UsageRecord,
+)
 from webapp.workspaces.models import Membership, Project
 from webapp.workspaces.permissions import membership_may
 
@@ -231,3 +239,62 @@ def budget_notices_for_admins(*, user: Any) -> list[BudgetNotice]:
         return []
     since = (timezone.now() - timedelta(days=32)).date()
     return _notices_this_month(BudgetNotice.objects.filter(month__gte=since, budget__team_id__in=teams))
+
+
+# --- A project's activity (jobs) ------------------------------------------------------------
+
+
+def project_activity(*, project: Any, kind: str = "", user_id: int | None = None) -> Any:
+    """The project's finished jobs, newest first, as usage records (with their member), narrowed by kind and
+    person: a queryset for the caller to page. Reads only; the records hold what each job was and used."""
+    rows = UsageRecord.objects.filter(project=project).select_related("user").order_by("-finished_at", "-id")
+    if kind:
+        rows = rows.filter(kind=kind)
+    if user_id:
+        rows = rows.filter(user_id=user_id)
+    return rows
+
+
+def activity_by_day(*, records: Any, tz: ZoneInfo) -> list[tuple[date, list[UsageRecord]]]:
+    """``records`` (already in order) grouped by the day they ended, in ``tz``."""
+    days: list[tuple[date, list[UsageRecord]]] = []
+    for record in records:
+        day = record.finished_at.astimezone(tz).date()
+        if not days or days[-1][0] != day:
+            days.append((day, []))
+        days[-1][1].append(record)
+    return days
+
+
+def project_running(*, project: Any, limit: int = 20) -> list[dict[str, Any]]:
+    """What runs or waits in the project now, of every registered kind of job (read through the lifecycle's
+    registry and the same column conventions as the usage record): kind, id, status, person, since."""
+    from webapp.core.jobs import LIVE_STATUSES, job_kinds
+    from webapp.usage.metering import plan_for
+
+    live: list[dict[str, Any]] = []
+    for kind in job_kinds():
+        plan = plan_for(kind.model, kind.owner)
+        path = plan.lookups.get("project_id")
+        if not path:
+            continue
+        person = plan.lookups.get("user_id", "")
+        fields = ["pk", "status", "created_at", *([person] if person else [])]
+        rows = kind.rows().filter(status__in=LIVE_STATUSES, **{path: project.pk}).order_by("created_at")
+        for row in rows.values(*fields)[:limit]:
+            live.append({"kind": kind.name, "id": row["pk"], "status": row["status"], "since": row["created_at"],
+                         "user_id": row.get(person) if person else None})
+    names = dict(Membership.objects.filter(team_id=project.team_id).values_list("user_id", "user__username"))
+    for item in live:
+        item["user"] = names.get(item["user_id"], "")
+    return sorted(live, key=lambda item: item["since"])[:limit]
+
+
+def project_month_use(*, project: Any) -> dict[str, Any]:
+    """The project's use this month (in the team's time zone) and its budget, if it has one."""
+    tz = team_time_zone(team_id=project.team_id)
+    start, resets = month_bounds(tz=tz)
+    row = UsageMonth.objects.filter(team_id=project.team_id, month=start.date(), scope=f"project:{project.pk}").first()
+    budget = Budget.objects.filter(project=project).first()
+    return {"tokens": row.tokens if row else 0, "images": row.images if row else 0,
+            "compute_seconds": row.compute_seconds if row else 0.0, "budget": budget, "resets": resets, "tz": tz}
