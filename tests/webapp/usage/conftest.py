@@ -25,3 +25,13 @@ def tiny_model(tiny_model_folder, monkeypatch) -> str:
 
     monkeypatch.setenv("ATELIER_TEXT_MODELS", tiny_model_entry(TINY, tiny_model_folder, context_length=512))
     return TINY
+
+
+@pytest.fixture(autouse=True)
+def _fresh_time_zones():
+    """Each process keeps a team's time zone for a minute; test databases reuse team ids, so start clean."""
+    from webapp.usage.selectors import _time_zones
+
+    _time_zones.clear()
+    yield
+    _time_zones.clear()
