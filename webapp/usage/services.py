@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from webapp.core.jobs import Admission, QuotaExceeded
 from webapp.usage import selectors
+from webapp.usage.events import activity_publish_after_commit
 from webapp.usage.metering import job_read
 from webapp.usage.models import (
     Budget,
@@ -53,6 +54,7 @@ def usage_record_create(*, kind: Any, job_id: int, status: str, measured: dict[s
         )
         totals = usage_rollups_add(record=record)
         budget_notices_update(record=record, totals=totals)
+        activity_publish_after_commit(project_id=record.project_id, record_id=record.pk)
     return record
 
 
