@@ -41,9 +41,28 @@ def main() -> None:
         os.environ["DATABASE_URL"] = args.database_url
     else:
         os.environ.pop("DATABASE_URL", None)
+    from webapp.core import embedded_redis
+
+    if not os.environ.get("REDIS_URL"):  # a job's end publishes: without a server the publisher retries all along
+        os.environ["ATELIER_REDIS_PORT"] = str(embedded_redis.free_port())
     import django
 
     django.setup()
+    from django.conf import settings
+
+    redis = None
+    if settings.EMBEDDED_REDIS:
+        redis = embedded_redis.start(port=settings.EMBEDDED_REDIS_PORT, data_dir=folder / "redis", persist=False,
+                                     password=settings.EMBEDDED_REDIS_PASSWORD)
+    try:
+        _run(args)
+    finally:
+        if redis is not None:
+            redis.terminate()
+            redis.wait(timeout=10)
+
+
+def _run(args: argparse.Namespace) -> None:
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
@@ -113,14 +132,22 @@ def main() -> None:
     exports = [ApprovedExport.objects.create(project=projects[0], requested_by=users[3], status="running",
                                              started_at=now, heartbeat_at=now) for _ in range(400)]
     ids = iter(e.pk for e in exports)
-    figures["finish_with_record_and_budgets"] = _median_ms(
-        lambda: jobs.job_finish(kind=EXPORT_JOB, job_id=next(ids), status="done"), 200)
     from webapp.core.jobs import job_finished
     from webapp.usage.services import usage_record_on_finish
 
-    job_finished.disconnect(usage_record_on_finish, dispatch_uid="usage.record_on_finish")
-    figures["finish_without_usage"] = _median_ms(
-        lambda: jobs.job_finish(kind=EXPORT_JOB, job_id=next(ids), status="done"), 200)
+    # Ends with and without the usage write, taken in turns so that the shared machine's load falls on both.
+    with_usage: list[float] = []
+    without: list[float] = []
+    for turn in range(400):
+        if turn % 2:
+            job_finished.disconnect(usage_record_on_finish, dispatch_uid="usage.record_on_finish")
+        start = time.perf_counter()
+        jobs.job_finish(kind=EXPORT_JOB, job_id=next(ids), status="done")
+        (without if turn % 2 else with_usage).append((time.perf_counter() - start) * 1000)
+        if turn % 2:
+            job_finished.connect(usage_record_on_finish, dispatch_uid="usage.record_on_finish")
+    figures["finish_with_record_and_budgets"] = statistics.median(with_usage)
+    figures["finish_without_usage"] = statistics.median(without)
     figures["finish_write_added"] = figures["finish_with_record_and_budgets"] - figures["finish_without_usage"]
 
     limits = {"usage_page_90d": 200, "budget_check_three_budgets": 2, "finish_write_added": 2,

@@ -13,14 +13,16 @@ once, from ``_meta``, and read in two queries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 PERSON_FIELDS = ("author", "user", "requested_by", "created_by")
 NUMBERS = {"model_name": "model_name", "prompt_tokens": "prompt_tokens", "completion_tokens": "completion_tokens",
@@ -122,6 +124,66 @@ class Reading:
     finished_at: datetime | None
 
 
+# The finish write reads the row at every job's end. Compiling the ORM query each time cost more than running it
+# (about 0.5 ms of the 2.5 ms the write took on SQLite), so each model's reads are compiled once per process,
+# with a marker in place of the job's id, and run through the cursor.
+_MARK = 9_876_543_210_123
+
+
+@dataclass(frozen=True)
+class _Query:
+    sql: str
+    params: tuple[Any, ...]
+    mark: int  # index of the job's id in params
+
+
+def _compiled(queryset: models.QuerySet[Any, Any]) -> _Query:
+    sql, params = queryset.query.sql_with_params()
+    marks = [i for i, value in enumerate(params) if value == _MARK]
+    if len(marks) != 1:  # a manager that filters on the same number: never expected, refuse loudly
+        raise RuntimeError(f"cannot precompile the usage read of {queryset.model.__name__}")
+    return _Query(sql=sql, params=tuple(params), mark=marks[0])
+
+
+@cache
+def _row_query(model: type[models.Model], owner: str) -> _Query:
+    lookups = plan_for(model, owner).lookups
+    return _compiled(model._default_manager.filter(pk=_MARK).values_list(*lookups.values()).order_by())
+
+
+@cache
+def _image_queries(model: type[models.Model]) -> tuple[_Query, ...]:
+    queries = []
+    for accessor in plan_for(model).images:
+        rel = next(r for r in model._meta.related_objects if r.get_accessor_name() == accessor)
+        name = rel.field.name
+        queries.append(_compiled(
+            rel.related_model._default_manager.filter(**{name: _MARK}).order_by().values(name).annotate(  # type: ignore[union-attr]
+                n=Count("pk"), px=Coalesce(Sum(F("width") * F("height")), 0), b=Coalesce(Sum("byte_size"), 0),
+            ).values_list("n", "px", "b")))
+    return tuple(queries)
+
+
+def _fetch_one(query: _Query, job_id: int) -> tuple[Any, ...] | None:
+    params = list(query.params)
+    params[query.mark] = job_id
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, params)
+        row = cursor.fetchone()
+    return tuple(row) if row is not None else None
+
+
+def _aware(value: Any) -> datetime | None:
+    """A datetime column read through the cursor: SQLite gives it naive (UTC) or as text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and settings.USE_TZ and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value  # type: ignore[no-any-return]
+
+
 def _seconds(start: datetime | None, end: datetime | None) -> float:
     return max((end - start).total_seconds(), 0.0) if start and end else 0.0
 
@@ -136,17 +198,17 @@ def job_read(*, model: type[models.Model], job_id: int, owner: str = "",
     """
     measured = measured or {}
     plan = plan_for(model, owner)
-    names = list(plan.lookups)
-    row = model._default_manager.filter(pk=job_id).values_list(*plan.lookups.values()).first()
+    row = _fetch_one(_row_query(model, owner), job_id)
     if row is None:
         return None
-    got = dict(zip(names, row, strict=True))
+    got = dict(zip(plan.lookups, row, strict=True))
+    for name in TIMES:
+        got[name] = _aware(got.get(name))
     images = pixels = child_bytes = 0
-    for accessor in plan.images:
-        rel = next(r for r in model._meta.related_objects if r.get_accessor_name() == accessor)
-        sums = rel.related_model._default_manager.filter(**{rel.field.name: job_id}).aggregate(  # type: ignore[union-attr]
-            n=Count("pk"), px=Coalesce(Sum(F("width") * F("height")), 0), b=Coalesce(Sum("byte_size"), 0))
-        images, pixels, child_bytes = images + sums["n"], pixels + sums["px"], child_bytes + sums["b"]
+    for query in _image_queries(model):
+        sums = _fetch_one(query, job_id)
+        if sums is not None:
+            images, pixels, child_bytes = images + sums[0], pixels + (sums[1] or 0), child_bytes + (sums[2] or 0)
     started, finished, created = got.get("started_at"), got.get("finished_at"), got.get("created_at")
     batch = float(got.get("batch_mean") or measured.get("batch_mean") or 1.0)
     compute = measured.get("compute_seconds")
