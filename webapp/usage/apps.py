@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -19,6 +21,13 @@ class UsageConfig(AppConfig):
         kinds: dict[str | None, str] = {kind.name: kind.model._meta.label for kind in job_kinds()}
         return [("usage.UsageRecord", "kind", "job_id", kinds),
                 ("usage.UsageRecord", None, "key_id", {None: "api.ApiKey"})]
+
+    def project_import_done(self, project: Any) -> None:
+        """The imported records count in the new team's daily sums and month totals (the source team keeps
+        its own: an import copies)."""
+        from webapp.usage.services import usage_rollups_add_project
+
+        usage_rollups_add_project(project_id=project.pk)
 
     def ready(self) -> None:
         from webapp.core.jobs import admission_register, job_finished

@@ -296,15 +296,16 @@ def budget_notices_update(*, record: UsageRecord, totals: dict[str, dict[str, fl
     return made
 
 
-def usage_rollups_rebuild(*, team_id: int) -> int:
-    """Recompute the team's daily sums and month totals from its records (after a bulk load or a change of
-    time zone); returns how many records it read. Reads every record once, in Python."""
-    tz = selectors.team_time_zone(team_id=team_id)
+_DAY_KEYS = ["team_id", "day", "project_ref", "user_ref", "key_ref", "model_name", "interface"]
+_DAY_SUMS = ["jobs", "prompt_tokens", "completion_tokens", "images", "pixels", "bytes_stored", "compute_seconds"]
+
+
+def _rollups_of(records: Any, *, tz: ZoneInfo) -> tuple[dict[tuple[Any, ...], dict[str, Any]],
+                                                        dict[tuple[Any, ...], dict[str, float]]]:
+    """The daily sums and the month totals of ``records`` (rows as dicts), by their keys."""
     days: dict[tuple[Any, ...], dict[str, Any]] = {}
     months: dict[tuple[Any, ...], dict[str, float]] = {}
-    count = 0
-    for row in UsageRecord.objects.filter(team_id=team_id).values().iterator(chunk_size=5000):
-        count += 1
+    for row in records:
         day = row["finished_at"].astimezone(tz).date()
         key = (day, row["project_id"] or 0, row["user_id"] or 0, row["key_id"] or 0, row["model_name"],
                row["interface"])
@@ -321,6 +322,15 @@ def usage_rollups_rebuild(*, team_id: int) -> int:
             month["tokens"] += row["prompt_tokens"] + row["completion_tokens"]
             month["images"] += row["images"]
             month["compute_seconds"] += row["compute_seconds"]
+    return days, months
+
+
+def usage_rollups_rebuild(*, team_id: int) -> int:
+    """Recompute the team's daily sums and month totals from its records (after a bulk load or a change of
+    time zone); returns how many records it read. Reads every record once, in Python."""
+    tz = selectors.team_time_zone(team_id=team_id)
+    rows = list(UsageRecord.objects.filter(team_id=team_id).values().iterator(chunk_size=5000))
+    days, months = _rollups_of(rows, tz=tz)
     with transaction.atomic():
         UsageDay.objects.filter(team_id=team_id).delete()
         UsageMonth.objects.filter(team_id=team_id).delete()
@@ -329,4 +339,26 @@ def usage_rollups_rebuild(*, team_id: int) -> int:
                      interface=k[5], **v) for k, v in days.items()], batch_size=2000)
         UsageMonth.objects.bulk_create([UsageMonth(team_id=team_id, month=k[0], scope=k[1], **v)
                                         for k, v in months.items()], batch_size=2000)
-    return count
+    return len(rows)
+
+
+def usage_rollups_add_project(*, project_id: int, batch: int = 500) -> int:
+    """Add every record of the project to its team's daily sums and month totals (after an import brought
+    the records in): upserts that add, so finishes racing with it lose nothing. Returns how many records."""
+    rows = list(UsageRecord.objects.filter(project_id=project_id).values())
+    if not rows:
+        return 0
+    team_id = rows[0]["team_id"]
+    days, months = _rollups_of(rows, tz=selectors.team_time_zone(team_id=team_id))
+    day_rows = [{"team_id": team_id, "day": connection.ops.adapt_datefield_value(k[0]), "project_ref": k[1],
+                 "user_ref": k[2], "key_ref": k[3], "model_name": k[4], "interface": k[5], **v}
+                for k, v in days.items()]
+    month_rows = [{"team_id": team_id, "month": connection.ops.adapt_datefield_value(k[0]), "scope": k[1], **v}
+                  for k, v in months.items()]
+    with transaction.atomic():
+        for start in range(0, len(day_rows), batch):
+            _upsert_add(UsageDay, day_rows[start:start + batch], keys=_DAY_KEYS, add=_DAY_SUMS)
+        for start in range(0, len(month_rows), batch):
+            _upsert_add(UsageMonth, month_rows[start:start + batch], keys=["team_id", "month", "scope"],
+                        add=["tokens", "images", "compute_seconds"])
+    return len(rows)

@@ -5,7 +5,7 @@ import pytest
 
 from tests.helpers import finished_image_job, make_key
 from webapp.studio.models import Job
-from webapp.usage.models import UsageRecord
+from webapp.usage.models import UsageDay, UsageMonth, UsageRecord
 from webapp.workspaces.transfer import project_export, project_import
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_server")]
@@ -25,3 +25,18 @@ def test_usage_records_move_with_the_project(project, other_team, bob, no_enqueu
     assert (moved.kind, moved.job_id, moved.team_id) == ("studio.image", new_job.pk, other_team.pk)
     assert new_job.pk != job.pk and (moved.images, moved.pixels) == (2, 2 * 32 * 32)
     assert moved.user.username == "bob"
+
+
+def test_an_import_adds_the_moved_use_to_the_new_team_sums(project, other_team, bob, no_enqueue, tmp_path):
+    finished_image_job(project=project, user=bob, colours=("red", "blue"))
+    archive = tmp_path / "moved.tar.gz"
+    project_export(project=project, path=archive)
+
+    copy = project_import(path=archive, team=other_team)
+
+    days = UsageDay.objects.filter(team=other_team)
+    assert [(d.project_ref, d.user_ref, d.images, d.jobs) for d in days] == [(copy.pk, bob.pk, 2, 1)]
+    months = {m.scope: m.images for m in UsageMonth.objects.filter(team=other_team)}
+    assert months == {"team": 2, f"project:{copy.pk}": 2, f"member:{bob.pk}": 2}
+    source = {m.scope: m.images for m in UsageMonth.objects.filter(team=project.team)}
+    assert source["team"] == 2  # the source keeps what it used: the project was copied, not taken
