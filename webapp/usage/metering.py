@@ -5,7 +5,7 @@ its project (``project``, or a parent row that has one, as a chat reply's
 conversation), its person (the kind's ``owner``, else ``author``, ``user``,
 ``requested_by`` or ``created_by``) and whichever of these it has:
 ``model_name``, ``prompt_tokens``, ``completion_tokens``, ``steps_done``,
-``batch_mean``, ``byte_size``, an API ``key`` (on the row or on a one-to-one
+``byte_size``, an API ``key`` (on the row or on a one-to-one
 row beside it, as the API's image call), and child rows with ``width``,
 ``height`` and ``byte_size`` (images). The plan for a model is worked out
 once, from ``_meta``, and read in two queries.
@@ -26,7 +26,7 @@ from django.utils.dateparse import parse_datetime
 
 PERSON_FIELDS = ("author", "user", "requested_by", "created_by")
 NUMBERS = {"model_name": "model_name", "prompt_tokens": "prompt_tokens", "completion_tokens": "completion_tokens",
-           "steps": "steps_done", "batch_mean": "batch_mean", "own_bytes": "byte_size"}
+           "steps": "steps_done", "own_bytes": "byte_size"}
 TIMES = ("created_at", "started_at", "finished_at")
 
 
@@ -192,9 +192,12 @@ def job_read(*, model: type[models.Model], job_id: int, owner: str = "",
              measured: dict[str, Any] | None = None) -> Reading | None:
     """What the job ``job_id`` of ``model`` used, as stored now; None if the row is gone.
 
-    ``measured`` (from ``job_finished``) wins over what the row says:
-    ``compute_seconds`` of a batched text job. Otherwise compute seconds are
-    the time from the claim to the end, divided by the row's ``batch_mean``.
+    Compute seconds are ``measured["compute_seconds"]`` (from ``job_finished``:
+    a text job's share of the engine's batched steps, which the text worker
+    passes for chat and API jobs alike), else the time from the claim to the
+    end divided by ``measured["batch_mean"]`` (1 when not given). A row's own
+    ``batch_mean`` column (chat keeps one, the API's jobs none) is never read,
+    so both interfaces count the same work the same.
     """
     measured = measured or {}
     plan = plan_for(model, owner)
@@ -210,7 +213,7 @@ def job_read(*, model: type[models.Model], job_id: int, owner: str = "",
         if sums is not None:
             images, pixels, child_bytes = images + sums[0], pixels + (sums[1] or 0), child_bytes + (sums[2] or 0)
     started, finished, created = got.get("started_at"), got.get("finished_at"), got.get("created_at")
-    batch = float(got.get("batch_mean") or measured.get("batch_mean") or 1.0)
+    batch = float(measured.get("batch_mean") or 1.0)
     compute = measured.get("compute_seconds")
     if compute is None:
         compute = _seconds(started, finished) / max(batch, 1.0)

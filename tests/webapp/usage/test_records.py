@@ -162,3 +162,41 @@ def test_a_rebuild_gives_the_same_sums_as_the_finish_writes(project, bob, no_enq
     assert written[0] and written[0][0][2:4] == (2, 3)
     assert usage_rollups_rebuild(team_id=project.team_id) == 2
     assert state() == written
+
+
+@pytest.mark.parametrize("kind", ["chat.reply", "api.text"])
+def test_text_jobs_of_either_interface_record_the_engine_share_of_a_batch(kind, conversation, project, bob, tiny_model,
+                                                                          no_enqueue, monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
+    from webapp.core import textjobs
+
+    seen = []
+
+    def batched(outcome):  # the engine ran this request in a batch of 4 rows on average
+        elapsed = outcome.final.elapsed
+        seen.append(elapsed / 4)
+        return {"compute_seconds": elapsed / 4, "batch_mean": 4.0}
+
+    monkeypatch.setattr(textjobs, "_measured", batched)
+    if kind == "chat.reply":
+        job_id = _reply(conversation, bob, tiny_model, max_new_tokens=8, strategy="greedy").pk
+        chat.reply_run(message_id=job_id, worker="w")
+    else:
+        key = make_key(bob, project)
+        principal = key_authenticate(authorization=f"Bearer {key.secret}")
+        spec = chat_spec({"model": tiny_model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8})
+        with django_capture_on_commit_callbacks(execute=True):
+            (job,) = api.text_call_create(actor=principal.membership, key=principal.key, spec=spec, kind="chat")
+        job_id = job.pk
+        api.text_job_run(job_id=job_id, worker="w")
+    record = _record(kind, job_id)
+    assert seen and record.compute_seconds == pytest.approx(seen[0]) and record.compute_seconds > 0
+
+
+def test_a_reply_ended_without_a_measure_counts_its_time_as_an_api_job_would(conversation, bob, tiny_model, no_enqueue):
+    reply = _reply(conversation, bob, tiny_model)
+    start = timezone.now() - timedelta(seconds=8)
+    type(reply).objects.filter(pk=reply.pk).update(status=JobStatus.RUNNING, started_at=start, batch_mean=4.0)
+    jobs.job_finish(kind=chat.REPLY, job_id=reply.pk, status=JobStatus.FAILED, reason="lost")
+    record = _record("chat.reply", reply.pk)
+    assert record.compute_seconds >= 8  # the wall time: the row's batch column is the API's blind spot, not read
