@@ -36,7 +36,8 @@ def usage_record_create(*, kind: Any, job_id: int, status: str, measured: dict[s
     """Record what the job ``job_id`` of ``kind`` used as it ended with ``status``; None if the row is gone
     or names no team. Runs inside the transaction that ends the job (``job_finished``), in a savepoint
     of its own (reads included: a failed query aborts only the savepoint on PostgreSQL), so a failure
-    here never undoes the end. One or two queries to read, three to write, one for the 80% check."""
+    here never undoes the end. One or two queries to read, three to write (one on PostgreSQL), one for
+    the 80% check."""
     with transaction.atomic():
         reading = job_read(model=kind.model, job_id=job_id, owner=kind.owner, measured=measured)
         if reading is None or reading.team_id is None:
@@ -53,8 +54,11 @@ def usage_record_create(*, kind: Any, job_id: int, status: str, measured: dict[s
             bytes_stored=reading.bytes_stored, job_created_at=reading.job_created_at,
             finished_at=reading.finished_at or timezone.now(),
         )
-        _record_insert(record)
-        totals = usage_rollups_add(record=record)
+        if connection.vendor == "postgresql":
+            totals = _record_insert_with_rollups(record)
+        else:  # SQLite has no data-modifying WITH; its statements cost no round trip
+            _record_insert(record)
+            totals = usage_rollups_add(record=record)
         budget_notices_update(record=record, totals=totals)
         activity_publish_after_commit(project_id=record.project_id, record_id=record.pk)
     return record
@@ -83,11 +87,8 @@ def _record_insert(record: UsageRecord) -> None:
     record._state.adding, record._state.db = False, connection.alias
 
 
-def _upsert_add(model: Any, rows: list[dict[str, Any]], *, keys: list[str], add: list[str],
-                returning: list[str] | None = None) -> list[tuple[Any, ...]]:
-    """Insert ``rows`` into ``model``'s table, or where a row with the same ``keys`` exists add the ``add``
-    columns to it: one ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite 3.35+ and PostgreSQL), so racing
-    finishes never lose a count. Returns the ``returning`` columns of the rows as they are now."""
+def _upsert_sql(model: Any, rows: list[dict[str, Any]], *, keys: list[str], add: list[str],
+                returning: list[str] | None = None) -> tuple[str, list[Any]]:
     table = connection.ops.quote_name(model._meta.db_table)
     columns = list(rows[0])
     quoted = [connection.ops.quote_name(column) for column in columns]
@@ -99,40 +100,82 @@ def _upsert_add(model: Any, rows: list[dict[str, Any]], *, keys: list[str], add:
     sql = f"INSERT INTO {table} ({', '.join(quoted)}) VALUES {marks} ON CONFLICT ({conflict}) DO UPDATE SET {updates}"  # noqa: S608
     if returning:
         sql += " RETURNING " + ", ".join(connection.ops.quote_name(c) for c in returning)
-    params = [row[column] for row in rows for column in columns]
+    return sql, [row[column] for row in rows for column in columns]
+
+
+def _upsert_add(model: Any, rows: list[dict[str, Any]], *, keys: list[str], add: list[str],
+                returning: list[str] | None = None) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` into ``model``'s table, or where a row with the same ``keys`` exists add the ``add``
+    columns to it: one ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite 3.35+ and PostgreSQL), so racing
+    finishes never lose a count. Returns the ``returning`` columns of the rows as they are now."""
+    sql, params = _upsert_sql(model, rows, keys=keys, add=add, returning=returning)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall()) if returning else []
 
 
-def usage_rollups_add(*, record: UsageRecord) -> dict[str, dict[str, float]]:
-    """Add ``record`` to its team's daily sums (the Usage page) and to the month's totals of the team, the
-    project and the member (the budget check), by its end in the team's time zone: two upserts. Returns
-    the month's totals now, by scope (``team``, ``project:<id>``, ``member:<id>``)."""
+_MONTH_KEYS = ["team_id", "month", "scope"]
+_MONTH_SUMS = ["tokens", "images", "compute_seconds"]
+
+
+def _rollup_rows(record: UsageRecord) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``record``'s row of daily sums and its rows of month totals (team, project, member), by its end in
+    the team's time zone."""
     tz = selectors.team_time_zone(team_id=record.team_id)
     day = record.finished_at.astimezone(tz).date()
-    _upsert_add(UsageDay, [{
+    day_row = {
         "team_id": record.team_id, "day": day.isoformat(), "project_ref": record.project_id or 0,
         "user_ref": record.user_id or 0, "key_ref": record.key_id or 0, "model_name": record.model_name,
         "interface": record.interface, "key_name": record.key_name, "jobs": 1,
         "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
         "images": record.images, "pixels": record.pixels, "bytes_stored": record.bytes_stored,
         "compute_seconds": record.compute_seconds,
-    }], keys=["team_id", "day", "project_ref", "user_ref", "key_ref", "model_name", "interface"],
-        add=["jobs", "prompt_tokens", "completion_tokens", "images", "pixels", "bytes_stored", "compute_seconds"])
+    }
     scopes = ["team"]
     if record.project_id:
         scopes.append(f"project:{record.project_id}")
     if record.user_id:
         scopes.append(f"member:{record.user_id}")
     month = day.replace(day=1).isoformat()
-    totals = _upsert_add(UsageMonth, [
-        {"team_id": record.team_id, "month": month, "scope": scope, "tokens": record.tokens,
-         "images": record.images, "compute_seconds": record.compute_seconds} for scope in scopes
-    ], keys=["team_id", "month", "scope"], add=["tokens", "images", "compute_seconds"],
-        returning=["scope", "tokens", "images", "compute_seconds"])
+    month_rows = [{"team_id": record.team_id, "month": month, "scope": scope, "tokens": record.tokens,
+                   "images": record.images, "compute_seconds": record.compute_seconds} for scope in scopes]
+    return [day_row], month_rows
+
+
+def _totals(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, float]]:
     return {scope: {"tokens": float(tokens), "images": float(images), "compute_seconds": float(compute)}
-            for scope, tokens, images, compute in totals}
+            for scope, tokens, images, compute in rows}
+
+
+def usage_rollups_add(*, record: UsageRecord) -> dict[str, dict[str, float]]:
+    """Add ``record`` to its team's daily sums (the Usage page) and to the month's totals of the team, the
+    project and the member (the budget check), by its end in the team's time zone: two upserts. Returns
+    the month's totals now, by scope (``team``, ``project:<id>``, ``member:<id>``)."""
+    day_rows, month_rows = _rollup_rows(record)
+    _upsert_add(UsageDay, day_rows, keys=_DAY_KEYS, add=_DAY_SUMS)
+    return _totals(_upsert_add(UsageMonth, month_rows, keys=_MONTH_KEYS, add=_MONTH_SUMS,
+                               returning=["scope", *_MONTH_SUMS]))
+
+
+def _record_insert_with_rollups(record: UsageRecord) -> dict[str, dict[str, float]]:
+    """PostgreSQL: the record's insert and both upserts in one statement (data-modifying ``WITH``, each run
+    once and to completion), as ``_record_insert`` then ``usage_rollups_add`` would do them. Each round
+    trip to the server cost about 0.3 ms on the shared machine: this saves two of the end's six."""
+    insert, fields = _record_insert_sql()
+    params: list[Any] = [field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields]
+    day_rows, month_rows = _rollup_rows(record)
+    day_sql, day_params = _upsert_sql(UsageDay, day_rows, keys=_DAY_KEYS, add=_DAY_SUMS)
+    month_sql, month_params = _upsert_sql(UsageMonth, month_rows, keys=_MONTH_KEYS, add=_MONTH_SUMS,
+                                          returning=["scope", *_MONTH_SUMS])
+    pk = connection.ops.quote_name(UsageRecord._meta.pk.column)  # type: ignore[union-attr]
+    sql = (f"WITH rec AS ({insert}), day AS ({day_sql}), month AS ({month_sql}) "  # noqa: S608
+           f"SELECT (SELECT {pk} FROM rec), * FROM month")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *day_params, *month_params])
+        rows = cursor.fetchall()
+    record.pk = rows[0][0]
+    record._state.adding, record._state.db = False, connection.alias
+    return _totals([row[1:] for row in rows])
 
 
 def usage_record_on_finish(sender: Any = None, *, kind: Any, job_id: int, status: str,
