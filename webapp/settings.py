@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "webapp.api",
     # Usage records and budgets (issue 21): layer 4, beside audit.
     "webapp.usage",
+    "webapp.activity",  # the project activity page (issue 21): above reviews, it reads audit, usage, studio
 ]
 
 MIDDLEWARE = [

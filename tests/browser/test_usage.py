@@ -34,17 +34,3 @@ def test_the_usage_chart_draws_todays_images_as_a_bar(asgi_server, new_page, tea
     page.locator("figcaption summary").click()
     assert page.locator("#usage-chart-table tbody tr").last.locator("td").last.text_content() == "3.0"
 
-
-def test_the_activity_page_adds_a_finished_job_live(asgi_server, new_page, team, project, alice, bob):
-    page = new_page()
-    page.goto(f"{asgi_server}/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-    page.goto(f"{asgi_server}/projects/{project.pk}/activity/")
-    page.wait_for_timeout(500)  # the socket opens
-    job = finished_image_job(project=project, user=bob, colours=("red",))
-    live = page.locator(f'#activity-live [data-record="studio.image:{job.pk}"]')
-    live.wait_for(timeout=10_000)
-    assert "bob" in (live.text_content() or "") and "1 image" in (live.text_content() or "")

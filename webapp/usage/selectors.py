@@ -281,17 +281,6 @@ def project_activity(*, project: Any, kind: str = "", user_id: int | None = None
     return rows
 
 
-def activity_by_day(*, records: Any, tz: ZoneInfo) -> list[tuple[date, list[UsageRecord]]]:
-    """``records`` (already in order) grouped by the day they ended, in ``tz``."""
-    days: list[tuple[date, list[UsageRecord]]] = []
-    for record in records:
-        day = record.finished_at.astimezone(tz).date()
-        if not days or days[-1][0] != day:
-            days.append((day, []))
-        days[-1][1].append(record)
-    return days
-
-
 def project_running(*, project: Any, limit: int = 20) -> list[dict[str, Any]]:
     """What runs or waits in the project now, of every registered kind of job (read through the lifecycle's
     registry and the same column conventions as the usage record): kind, id, status, person, since."""

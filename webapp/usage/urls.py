@@ -9,5 +9,4 @@ urlpatterns = [
     path("teams/<int:team_id>/usage/", views.team_usage, name="team_usage"),
     path("teams/<int:team_id>/usage.csv", views.team_usage_csv, name="team_usage_csv"),
     path("teams/<int:team_id>/usage/budgets/", views.team_budgets, name="team_budgets"),
-    path("projects/<int:project_id>/activity/", views.project_activity, name="project_activity"),
 ]

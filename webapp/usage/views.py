@@ -6,16 +6,15 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.usage import charts, selectors, services
 from webapp.usage.forms import BudgetForm, TimeZoneForm, UsageFilterForm
-from webapp.usage.models import Metric, UsageRecord
+from webapp.usage.models import Metric
 from webapp.workspaces.permissions import membership_may
-from webapp.workspaces.selectors import membership_get, project_get_for_member
+from webapp.workspaces.selectors import membership_get
 
 
 def _report(request: HttpRequest, team_id: int) -> tuple[Any, UsageFilterForm, selectors.UsageReport]:
@@ -100,24 +99,3 @@ def team_budgets(request: HttpRequest, team_id: int) -> HttpResponse:
     return render(request, "usage/team_budgets.html", context, status=400 if errors else 200)
 
 
-@login_required
-@require_GET
-def project_activity(request: HttpRequest, project_id: int) -> HttpResponse:
-    """A project's activity: its finished jobs by day (paged, by kind and person), what runs now, and this
-    month's use against the project's budget."""
-    project = project_get_for_member(user=request.user, project_id=project_id)
-    kind = request.GET.get("kind", "")
-    kinds = list(UsageRecord.objects.filter(project=project).values_list("kind", flat=True).distinct().order_by("kind"))
-    person = request.GET.get("person", "")
-    records = selectors.project_activity(project=project, kind=kind[:50],
-                                         user_id=int(person) if person.isdigit() else None)
-    page = Paginator(records, 50).get_page(request.GET.get("page"))
-    tz = selectors.team_time_zone(team_id=project.team_id)
-    context = {
-        "project": project, "active_tab": "activity", "page": page, "kinds": kinds, "kind": kind, "person": person,
-        "days": selectors.activity_by_day(records=page.object_list, tz=tz),
-        "members": selectors.usage_member_choices(membership=project.membership)["member"] or [
-            (project.membership.user_id, request.user.get_username())],
-        "running": selectors.project_running(project=project), "month": selectors.project_month_use(project=project),
-    }
-    return render(request, "usage/project_activity.html", context)

@@ -7,8 +7,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 from django.template.loader import render_to_string
 
+from webapp.activity import selectors
 from webapp.core.access import LiveAccessMixin
-from webapp.usage import selectors
 from webapp.usage.events import activity_group_name
 from webapp.workspaces.selectors import project_get_for_member
 
@@ -40,7 +40,7 @@ class ActivityConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
             await self.send(text_data=html)
 
     def _render(self, record_id: int) -> str:
-        record = selectors.project_activity(project=self.project).filter(pk=record_id).first()
-        if record is None:
+        item = selectors.activity_item_for_record(project=self.project, record_id=record_id)
+        if item is None:
             return ""
-        return render_to_string("usage/_activity_live.html", {"record": record})
+        return render_to_string("activity/_live.html", {"item": item, "project": self.project})
