@@ -25,11 +25,10 @@ def project_activity(request: HttpRequest, project_id: int) -> HttpResponse:
                                            user_id=int(person) if person.isdigit() else None)
     tz = usage.team_time_zone(team_id=project.team_id)
     context = {
-        "project": project, "active_tab": "activity", "kinds": selectors.activity_kinds(project=project),
+        "project": project, "active_tab": "activity", "kinds": selectors.activity_kinds(),
         "kind": kind, "person": person, "days": selectors.activity_by_day(items=items, tz=tz),
         "older": older.isoformat() if older else "", "newest": before is None,
-        "members": usage.usage_member_choices(membership=project.membership)["member"] or [
-            (project.membership.user_id, request.user.get_username())],
+        "members": selectors.activity_people(project=project),
         "running": usage.project_running(project=project), "month": usage.project_month_use(project=project),
     }
     if request.GET.get("embed"):
