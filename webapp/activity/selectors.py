@@ -61,14 +61,16 @@ def activity_page(*, project: Any, kind: str = "", user_id: int | None = None, b
         rows = usage.project_activity(project=project, kind=kind, user_id=user_id)
         if before is not None:
             rows = rows.filter(finished_at__lt=before)
-        records = list(rows[:size + 1])
+        records = list(rows.order_by("-finished_at")[:size + 1])
     if not kind or kind in AUDIT_KINDS:
         found = AuditEntry.objects.filter(project_id=project.pk, action__in=[kind] if kind else list(AUDIT_KINDS))
         if user_id:
             found = found.filter(actor_id=user_id)
         if before is not None:
             found = found.filter(at__lt=before)
-        entries = list(found.order_by("-at", "-id")[:size + 1])
+        # By time alone, as the pages go: a tie-break on id made PostgreSQL sort every matching entry
+        # instead of walking the index on ``at`` backwards.
+        entries = list(found.order_by("-at")[:size + 1])
     thumbs = dict(Asset.objects.filter(job_id__in=[r.job_id for r in records if r.kind.startswith("studio.") and r.images],
                                        batch_index=0, project=project).values_list("job_id", "pk"))
     items = [Item(at=r.finished_at, record=r, thumbnail_id=thumbs.get(r.job_id) if r.kind.startswith("studio.") else None)
