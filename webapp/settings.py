@@ -123,6 +123,9 @@ INSTALLED_APPS = [
     "webapp.studio",
     "webapp.reviews",
     "webapp.api",
+    # Usage records and budgets (issue 21): layer 4, beside audit.
+    "webapp.usage",
+    "webapp.activity",  # the project activity page (issue 21): above reviews, it reads audit, usage, studio
 ]
 
 MIDDLEWARE = [
@@ -156,6 +159,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "webapp.workspaces.context_processors.switcher",
                 "webapp.reviews.context_processors.review_inbox",
+                "webapp.usage.context_processors.budget_banner",  # the 80% banner (issue 21)
             ],
         },
     },

@@ -16,6 +16,8 @@ urlpatterns = [
     path("", include("webapp.audit.urls")),
     path("", include("webapp.reviews.urls")),
     path("", include("webapp.api.urls")),
+    path("", include("webapp.usage.urls")),  # issue 21
+    path("", include("webapp.activity.urls")),  # issue 21: the project activity page
 ]
 
 # Under /v1/ even a request Django refuses before routing gets an OpenAI-shaped error.

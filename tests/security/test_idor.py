@@ -16,6 +16,7 @@ from webapp.chat.models import Conversation, Message
 from webapp.prompt_templates.models import PromptTemplate, TemplateVersion
 from webapp.reviews.models import ApprovedExport, Comment, ReviewRequest, Verdict
 from webapp.studio.models import Job
+from webapp.usage.models import Budget, TeamUsageSettings
 from webapp.workspaces.models import Invite, Membership
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +66,7 @@ def _snapshot() -> tuple:
     """What a write could change: rows of every kind, and the states a write flips."""
     counted = (Message, Conversation, Job, Invite, Membership, PromptTemplate, TemplateVersion, ReviewRequest,
                Verdict, Comment, ApprovedExport, ApiKey)
+    counted += (Budget, TeamUsageSettings)  # usage (issue 21)
     return (
         tuple(model.objects.count() for model in counted),
         list(PromptTemplate.objects.values_list("pk", "name", "published_version_id", "shared_with_team")),

@@ -26,6 +26,7 @@ from webapp.api.limits import Lease, limits_acquire
 from webapp.core.access import RECHECK_SECONDS
 from webapp.core.errors import error_logged, public_failure
 from webapp.core.jobs import QuotaExceeded
+from webapp.usage.services import BudgetExceeded
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,9 @@ def api_view(
                 response = exc.response()
             except PermissionDenied as exc:  # the permission gate (webapp.workspaces.permissions)
                 response = forbidden(str(exc)).response()
+            except BudgetExceeded as exc:  # a monthly budget used up (webapp.usage): OpenAI's answer for it
+                response = ApiError(429, " ".join(exc.messages), type="insufficient_quota",
+                                    code="insufficient_quota").response()
             except QuotaExceeded as exc:  # the user's share of a queue (text jobs, image jobs waiting)
                 response = ApiError(429, " ".join(exc.messages), type="requests", code="quota_exceeded",
                                     headers={"Retry-After": "1"}).response()

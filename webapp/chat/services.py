@@ -148,6 +148,7 @@ def _reply_create(
     jobs.job_quota_check_queue(
         queue=REPLY.queue, owner_id=actor.user.pk, limit=settings.MAX_LIVE_REPLIES,
         what="replies queued or being written", lock=actor.user,
+        admit=jobs.Admission(project=conversation.project, user_id=actor.user.pk),  # budgets
     )
     reply = Message.objects.create(
         conversation=conversation,

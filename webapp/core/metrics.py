@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
@@ -112,8 +113,19 @@ class AtelierCollector:
         )
 
 
+# Collectors of apps above core (usage's per-team counters), registered in their AppConfig.ready.
+_COLLECTORS: dict[str, Any] = {}
+
+
+def metrics_collector_register(name: str, collector: Any) -> None:
+    """Add ``collector`` (an object with ``collect()``) to every scrape; idempotent per ``name``."""
+    _COLLECTORS[name] = collector
+
+
 def metrics_text() -> bytes:
     """The exposition text of a fresh registry: nothing lingers between scrapes."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AtelierCollector())  # type: ignore[arg-type]
+    for collector in _COLLECTORS.values():
+        registry.register(collector)
     return generate_latest(registry)

@@ -104,6 +104,15 @@ def _shared_values(outcome: TextOutcome) -> dict[str, Any]:
     }
 
 
+def _measured(outcome: TextOutcome) -> dict[str, Any]:
+    """For ``job_finished``: the request's share of the engine's time, each batched step split among
+    its rows (``elapsed / batch_mean``)."""
+    final = outcome.final
+    if final is None:
+        return {}
+    return {"compute_seconds": final.elapsed / max(final.batch_mean, 1.0), "batch_mean": final.batch_mean}
+
+
 def text_job_run(*, spec: TextJobKind, job_id: int, worker: str = "") -> Any | None:
     """Decode a queued text job of ``spec``'s kind, streaming as it goes, and store how it ended.
 
@@ -155,6 +164,7 @@ def text_job_run(*, spec: TextJobKind, job_id: int, worker: str = "") -> Any | N
             finished = jobs.job_finish(
                 kind=spec.kind, job_id=job.pk, status=outcome.status, reason=outcome.reason, values=values,
                 publish=False,  # the end event below tells the watchers
+                measured=_measured(outcome),
             )
             if finished:
                 spec.finished(job, outcome)

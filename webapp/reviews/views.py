@@ -17,6 +17,7 @@ from webapp.reviews import selectors, services
 from webapp.reviews.forms import CommentForm, ExportForm, IterateForm, ReviewRequestForm, VerdictForm
 from webapp.reviews.kinds import asset_resolve
 from webapp.reviews.models import AssetKind, ReviewState
+from webapp.usage import selectors as usage_selectors
 from webapp.workspaces.permissions import membership_may
 from webapp.workspaces.selectors import project_get_for_member, team_members
 
@@ -60,7 +61,9 @@ def _detail_context(request: HttpRequest, review: Any, **forms: Form) -> dict[st
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     context = {"waiting": selectors.inbox_waiting(user=request.user),
-               "submitted": selectors.inbox_submitted(user=request.user)}
+               "submitted": selectors.inbox_submitted(user=request.user),
+               # Budgets at 80% or used up, for the teams' owners and admins (webapp.usage).
+               "budget_notices": usage_selectors.budget_notices_for_admins(user=request.user)}
     return render(request, "reviews/inbox.html", context)
 
 

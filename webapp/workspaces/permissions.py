@@ -79,6 +79,9 @@ PERMISSIONS: dict[str, Rule] = {
     "api.generate": _rule("generate through the API", ALL, ALL, ALL),
     # Accounts (issue 20).
     "team.require_two_factor": _rule("require two-factor of the team's members", ALL),
+    # Usage and budgets (webapp.usage): members see their own use only.
+    "usage.read": _rule("see the team's usage", ALL, ALL, OWN, OWN),
+    "usage.budgets": _rule("set budgets and the team's time zone", ALL, ALL),
 }
 
 

@@ -25,6 +25,8 @@ the archive (deleted, or a kind nobody declared) leaves the id empty when the
 field allows it; otherwise the row is left out, with a warning. A row whose
 target comes later in the archive is written after all other rows, so rows
 that can't be changed once written (audit entries) still get the new id.
+An app whose sums must count the imported rows defines
+``project_import_done(project)``: it runs last, in the import's transaction.
 Extra file names kept in plain text fields are declared as
 ``project_export_media = [("ApprovedExport", "file")]``.
 
@@ -539,6 +541,10 @@ def _import_rows(
                     labels=labels, new_pk=new_pk, deferred=deferred, context=context)
     for model, pk, attname, key in deferred:
         model._default_manager.filter(pk=pk).update(**{attname: new_pk.get(key)})
+    # Apps that keep sums of rows (usage's daily and monthly sums) add the imported rows to them.
+    for config in apps.get_app_configs():
+        if hasattr(config, "project_import_done"):
+            config.project_import_done(project)
 
 
 @dataclass

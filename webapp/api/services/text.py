@@ -73,6 +73,7 @@ def text_call_create(*, actor: Membership, key: ApiKey, spec: TextSpec, kind: st
         lifecycle.job_quota_check_queue(
             queue=TEXT_JOB.queue, owner_id=actor.user.pk, limit=settings.MAX_LIVE_REPLIES, adding=spec.n,
             what="text jobs (chat replies and API completions) queued or running", lock=actor.user,
+            admit=lifecycle.Admission(project=key.project, user_id=actor.user.pk),  # budgets
         )
         record = prompt_record_create(
             project=key.project, author=actor.user, kind=PromptKind.CHAT, text=spec.prompt_text,

@@ -21,8 +21,10 @@ that a row changed state. Everything else lives here:
 
 One module per concern: ``kinds`` (statuses, ``JobKind``, the registry,
 publishing, Redis keys), ``enqueue`` (enqueue, stop), ``ends`` (claim,
-finish, fail, expire), ``fair`` (quotas, fair order), ``running``
-(heartbeat, stop watch), ``sweep``, ``hooks`` (the worker's signals). Import
+finish, fail, expire), ``fair`` (quotas, fair order), ``admission``
+(the registry of admission checks the quotas run), ``running``
+(heartbeat, stop watch), ``signals`` (``job_finished``, sent at every end),
+``sweep``, ``hooks`` (the worker's signals). Import
 the names from this package: tests replace ``task_send`` and ``job_publish``
 here, and the modules look them up here.
 
@@ -33,6 +35,7 @@ fails its job from the worker's main process.
 """
 from __future__ import annotations
 
+from webapp.core.jobs.admission import Admission, AdmissionCheck, admission_register, admission_run
 from webapp.core.jobs.ends import job_claim, job_expire, job_fail, job_fail_logged, job_finish
 from webapp.core.jobs.enqueue import job_enqueue, job_stop, job_stop_request, task_send
 from webapp.core.jobs.fair import (
@@ -66,16 +69,21 @@ from webapp.core.jobs.kinds import (
     stop_flag_key,
 )
 from webapp.core.jobs.running import JobRun, heartbeat_seconds, job_running, stale_seconds
+from webapp.core.jobs.signals import job_finished, job_finished_send
 from webapp.core.jobs.sweep import jobs_sweep_stale
 
 __all__ = [
     "END_STATUSES",
     "LIVE_STATUSES",
     "MAX_DEFERRALS",
+    "Admission",
+    "AdmissionCheck",
     "JobKind",
     "JobRun",
     "JobStatus",
     "QuotaExceeded",
+    "admission_register",
+    "admission_run",
     "fail_job_of_a_lost_task",
     "heartbeat_seconds",
     "job_claim",
@@ -87,6 +95,8 @@ __all__ = [
     "job_fair_order",
     "job_fair_positions",
     "job_finish",
+    "job_finished",
+    "job_finished_send",
     "job_key",
     "job_kind_for_task",
     "job_kind_get",

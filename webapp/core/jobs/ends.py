@@ -16,6 +16,7 @@ from webapp.core.jobs.kinds import (
     _publish_after_commit,
     job_kind_get,
 )
+from webapp.core.jobs.signals import job_finished_send
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +47,16 @@ def job_finish(
     reason: str = "",
     values: dict[str, Any] | None = None,
     publish: bool = True,
+    measured: dict[str, Any] | None = None,
 ) -> bool:
     """running -> ``status`` (done, stopped or failed) with ``values``, in one conditional UPDATE.
 
     False when the row is no longer running (swept, failed by a hook, deleted):
     nothing is written then. Call it inside the transaction that stores the
     result, so the result and the end commit together. ``publish=False`` for
-    a kind that announces its own end (chat's reply stream).
+    a kind that announces its own end (chat's reply stream). ``measured`` goes
+    with the ``job_finished`` signal (what the row does not hold: the compute
+    seconds of a batched text job, for instance).
     """
     kind = job_kind_get(kind)
     if status not in END_STATUSES:
@@ -62,6 +66,8 @@ def job_finish(
         updated = kind.model._default_manager.filter(pk=job_id, status=JobStatus.RUNNING).update(
             status=status, reason=reason[:2000], finished_at=now, heartbeat_at=now, **(values or {})
         )
+        if updated:
+            job_finished_send(kind=kind, job_id=job_id, status=status, measured=measured)
         if updated and publish:
             _publish_after_commit(kind, job_id)
     return bool(updated)
@@ -78,6 +84,7 @@ def _end_unfinished(*, kind: JobKind, job_id: int, status: str, reason: str, amo
             status=status, reason=reason[:2000], finished_at=timezone.now(), **values
         )
         if updated:
+            job_finished_send(kind=kind, job_id=job_id, status=status)
             _publish_after_commit(kind, job_id)
     return bool(updated)
 

@@ -19,6 +19,7 @@ from webapp.core.jobs.kinds import (
     job_kind_get,
     stop_flag_key,
 )
+from webapp.core.jobs.signals import job_finished_send
 from webapp.core.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def job_stop(*, kind: JobKind | str, job: Any, reason: str = "") -> str:
             status=JobStatus.STOPPED, reason=reason[:2000], finished_at=timezone.now(), **values
         )
         if stopped:  # no worker can claim it now: no flag needed
+            job_finished_send(kind=kind, job_id=job.pk, status=JobStatus.STOPPED)
             _publish_after_commit(kind, job.pk)
             return JobStatus.STOPPED
     status = manager.filter(pk=job.pk).values_list("status", flat=True).first()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -10,6 +11,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.expressions import Window
 from django.db.models.functions import Coalesce, RowNumber
 
+from webapp.core.jobs.admission import Admission, admission_run
 from webapp.core.jobs.ends import job_claim
 from webapp.core.jobs.kinds import LIVE_STATUSES, JobKind, JobStatus, job_kind_get, job_kinds
 
@@ -28,7 +30,8 @@ class QuotaExceeded(ValidationError):
 
 
 def job_quota_check(
-    *, kind: JobKind | str, limit: int, what: str, lock: models.Model | None = None, **owner: Any
+    *, kind: JobKind | str, limit: int, what: str, lock: models.Model | None = None, admit: Admission | None = None,
+    **owner: Any,
 ) -> None:
     """Raise ``QuotaExceeded`` if the live rows of ``kind`` matching ``owner`` already number ``limit``.
 
@@ -36,18 +39,20 @@ def job_quota_check(
     owner's row) is locked first with ``SELECT ... FOR UPDATE`` where the
     database has it, so two racing requests of one owner take turns and
     cannot both pass; SQLite serialises writing transactions anyway.
-    ``limit`` <= 0 means no limit.
+    ``limit`` <= 0 means no limit. Then, with ``admit`` (who the job is
+    for), the registered admission checks (``admission_register``: budgets).
     """
     kind = job_kind_get(kind)
-    if limit <= 0:
-        return
-    if lock is not None:
-        list(type(lock)._default_manager.select_for_update().filter(pk=lock.pk).values_list("pk", flat=True))
-    live = kind.model._default_manager.filter(status__in=LIVE_STATUSES, **owner).count()
-    if live >= limit:
-        raise QuotaExceeded(
-            f"You already have {live} {what}; the limit is {limit}. Wait for one to finish, or stop one."
-        )
+    if limit > 0:
+        if lock is not None:
+            list(type(lock)._default_manager.select_for_update().filter(pk=lock.pk).values_list("pk", flat=True))
+        live = kind.model._default_manager.filter(status__in=LIVE_STATUSES, **owner).count()
+        if live >= limit:
+            raise QuotaExceeded(
+                f"You already have {live} {what}; the limit is {limit}. Wait for one to finish, or stop one."
+            )
+    if admit is not None:
+        admission_run(replace(admit, kind=kind.name, queue=kind.queue))
 
 
 def job_live_count(*, queue: str, owner_id: int) -> int:
@@ -60,25 +65,27 @@ def job_live_count(*, queue: str, owner_id: int) -> int:
 
 
 def job_quota_check_queue(
-    *, queue: str, owner_id: int, limit: int, what: str, adding: int = 1, lock: models.Model | None = None
+    *, queue: str, owner_id: int, limit: int, what: str, adding: int = 1, lock: models.Model | None = None,
+    admit: Admission | None = None,
 ) -> None:
     """Raise ``QuotaExceeded`` unless ``owner_id`` may add ``adding`` live jobs on ``queue``, all kinds together.
 
     One person's share of a queue that several kinds share (chat replies and API
     text jobs on ``text``): however they send work, they hold at most ``limit``
     of it, so their flood never queues more than that ahead of anyone else.
-    Call it inside the transaction that creates the jobs; ``lock`` as in
-    ``job_quota_check``. ``limit`` <= 0 means no limit.
+    Call it inside the transaction that creates the jobs; ``lock`` and ``admit``
+    as in ``job_quota_check``. ``limit`` <= 0 means no limit.
     """
-    if limit <= 0:
-        return
-    if lock is not None:
-        list(type(lock)._default_manager.select_for_update().filter(pk=lock.pk).values_list("pk", flat=True))
-    live = job_live_count(queue=queue, owner_id=owner_id)
-    if live + adding > limit:
-        raise QuotaExceeded(
-            f"You already have {live} {what}; the limit is {limit}. Wait for one to finish, or stop one."
-        )
+    if limit > 0:
+        if lock is not None:
+            list(type(lock)._default_manager.select_for_update().filter(pk=lock.pk).values_list("pk", flat=True))
+        live = job_live_count(queue=queue, owner_id=owner_id)
+        if live + adding > limit:
+            raise QuotaExceeded(
+                f"You already have {live} {what}; the limit is {limit}. Wait for one to finish, or stop one."
+            )
+    if admit is not None:
+        admission_run(replace(admit, queue=queue, adding=adding))
 
 
 def job_owner_turn(*, queue: str, owner_id: int) -> bool:

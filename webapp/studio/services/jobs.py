@@ -74,6 +74,7 @@ def job_create(
         jobs.job_quota_check(
             kind=IMAGE_JOB, limit=settings.MAX_QUEUED_IMAGE_JOBS, what="image jobs waiting", lock=author,
             author=author, status=JobStatus.QUEUED,
+            admit=jobs.Admission(project=project, user_id=author.pk),  # budgets
         )
         record = prompt_record_create(
             project=project, author=author, kind="image", text=request.prompt, params=params,

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import Http404
+from django.template.loader import render_to_string
+
+from webapp.activity import selectors
+from webapp.core.access import LiveAccessMixin
+from webapp.usage.events import activity_group_name
+from webapp.workspaces.selectors import project_get_for_member
+
+
+class ActivityConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
+    """The project's activity feed, live, at ``/ws/projects/<id>/activity/``: each finished job arrives as
+    an HTML fragment that htmx's ws extension adds to the top of the feed. Members only (any role); the
+    group comes from the URL's project after the membership check; access is re-checked before events."""
+
+    def access_reload(self) -> bool:
+        try:
+            self.project = project_get_for_member(
+                user=self.scope["user"], project_id=self.scope["url_route"]["kwargs"]["project_id"])
+        except Http404:
+            return False
+        return True
+
+    def access_groups(self) -> list[str]:
+        return [activity_group_name(project_id=self.project.pk)]
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The page only listens; anything it sends is ignored."""
+
+    async def activity_record(self, event: dict[str, Any]) -> None:
+        if not await self.access_allowed():
+            return
+        html = await database_sync_to_async(self._render)(event["record_id"])
+        if html:
+            await self.send(text_data=html)
+
+    def _render(self, record_id: int) -> str:
+        item = selectors.activity_item_for_record(project=self.project, record_id=record_id)
+        if item is None:
+            return ""
+        return render_to_string("activity/_live.html", {"item": item, "project": self.project})
