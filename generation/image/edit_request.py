@@ -278,3 +278,17 @@ def resolved_prompt(request: EditRequest, inputs: EditInputs) -> EditRequest:
         embedded = inputs.source_params.get("prompt")
         return replace(request, prompt=embedded if isinstance(embedded, str) else "")
     return request
+
+
+def edit_result_size(request: EditRequest, width: int, height: int) -> tuple[int, int]:
+    """The size of the images an edit of a ``width`` x ``height`` source makes."""
+    if request.mode == "upscale":
+        return width * request.scale, height * request.scale
+    if request.mode == "outpaint":
+        n = request.outpaint_pixels
+        sides = request.outpaint_sides
+        return (
+            width + n * (("left" in sides) + ("right" in sides)),
+            height + n * (("top" in sides) + ("bottom" in sides)),
+        )
+    return width, height

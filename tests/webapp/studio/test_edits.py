@@ -75,6 +75,18 @@ def test_an_edit_job_is_an_image_job_with_its_files_stored(project, bob, no_enqu
     stored = EditRequest(mode="inpaint", source=source, mask=mask)
     assert (job.params["source_hash"], job.params["mask_hash"]) == (stored.source_hash, stored.mask_hash)
     assert isinstance(job.params["seed"], int)
+    assert (job.params["width"], job.params["height"]) == (32, 32)
+
+
+@pytest.mark.parametrize(
+    ("fields", "size"),
+    [({"mode": "upscale", "scale": 4}, (128, 128)), ({"mode": "outpaint", "outpaint_sides": ("left", "top", "right"),
+      "outpaint_pixels": 8}, (48, 40))],
+)
+def test_an_edit_job_records_the_size_it_will_make(project, bob, no_enqueue, fields, size):
+    job = _edit_job(project, bob, mask=None, **fields)
+
+    assert (job.params["width"], job.params["height"]) == size
 
 
 def test_an_upload_is_stored_as_png_without_its_metadata(project, bob, no_enqueue):
@@ -106,7 +118,6 @@ def test_an_edit_of_a_gallery_image_records_it_as_the_parent(project, bob, no_en
     assert job.source_asset is None and job2.source_asset == asset
 
     job2 = services.job_start(job_id=job2.pk, worker="w1")
-    job2.params = {**job2.params, "width": 32, "height": 32}  # fake_result draws at the params' size
     done = services.job_complete(job=job2, result=fake_result(job2))
     edited = done.assets.get()
     assert (edited.parent, edited.edit_mode, edited.mask.name) == (asset, "img2img", "")
@@ -114,7 +125,6 @@ def test_an_edit_of_a_gallery_image_records_it_as_the_parent(project, bob, no_en
 
 def test_an_inpaint_asset_keeps_its_mask_file(project, bob, no_enqueue):
     job = services.job_start(job_id=_edit_job(project, bob).pk, worker="w1")
-    job.params = {**job.params, "width": 32, "height": 32}
     asset = services.job_complete(job=job, result=fake_result(job)).assets.get()
 
     assert asset.edit_mode == "inpaint" and asset.mask.name == job.edit_mask.name and asset.parent is None

@@ -90,7 +90,7 @@ def edit_job_create(
     request = edit_request_clean(request=request)
     if request.seed is None:
         request = replace(request, seed=secrets.randbelow(SEED_RANGE))
-    params = request.to_dict()
+    params = _params(request)
     author = actor.user
     stem = f"studio/{project.pk}/edits/{uuid.uuid4().hex}"
     stored: list[str] = []
@@ -123,11 +123,22 @@ def edit_job_create(
     return job
 
 
+def _params(request: EditRequest) -> dict[str, Any]:
+    """The request's fields (files as hashes) and the size of the images it will make."""
+    from PIL import Image
+
+    from generation.image.edit_request import edit_result_size
+
+    with Image.open(io.BytesIO(request.source)) as source:  # our own re-encoded PNG: the header only
+        width, height = edit_result_size(request, *source.size)
+    return {**request.to_dict(), "width": width, "height": height}
+
+
 def edit_request_for_job(*, job: Job) -> EditRequest:
     """The engine request an edit job runs: its params with its stored files."""
     from generation.image import EditRequest
 
-    params = {k: v for k, v in job.params.items() if k not in {"source_hash", "mask_hash"}}
+    params = {k: v for k, v in job.params.items() if k not in {"source_hash", "mask_hash", "width", "height"}}
     params["outpaint_sides"] = tuple(params.get("outpaint_sides") or ())
     with default_storage.open(job.edit_source.name, "rb") as fh:
         source = fh.read()
