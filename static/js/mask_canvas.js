@@ -36,6 +36,12 @@
         const fit = Math.max(1, Math.floor(512 / Math.max(state.width, state.height)));
         setZoom(fit);
         root.hidden = false;
+        // "Revise this region": a review comment's rectangle starts as the mask (once, for the first image).
+        if (root.dataset.rect) {
+          const [x, y, w, h] = root.dataset.rect.split(",").map(Number);
+          fillRect({x0: x, x1: x + w, y0: y, y1: y + h}, 1);
+          delete root.dataset.rect;
+        }
         render();
       };
       source.src = url;

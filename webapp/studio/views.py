@@ -211,7 +211,14 @@ def edit(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_member(user=request.user, project_id=project_id)
     asset_id = request.POST.get("asset") or request.GET.get("asset")
     asset = selectors.asset_get_for_member(user=request.user, project_id=project.pk, asset_id=_int(asset_id)) if asset_id else None
-    form = EditForm(request.POST or None, initial={"prompt": asset.prompt if asset else ""})
+    # "Revise this region" (reviews) opens this page with the comment's text, its rectangle and where to go back.
+    revise = {name: _opt_int(request.POST.get(name) or request.GET.get(name)) for name in ("review", "comment")}
+    revise_query = f"?review={revise['review']}&comment={revise['comment']}" if all(revise.values()) else ""
+    region = _region(request.GET.get("region", ""))
+    initial = {"prompt": request.GET.get("prompt") or (asset.prompt if asset else "")}
+    if request.GET.get("mode") in dict(EditForm.base_fields["mode"].choices):  # type: ignore[attr-defined]
+        initial["mode"] = request.GET["mode"]
+    form = EditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         source = _upload(request, "image")
         if source is None and asset is not None:
@@ -229,8 +236,9 @@ def edit(request: HttpRequest, project_id: int) -> HttpResponse:
         except QuotaExceeded as exc:
             form.add_error(None, exc)
         else:
-            return redirect(reverse("studio:edit_result", args=[project.pk, job.pk]))
-    context = {"project": project, "form": form, "asset": asset, "active_tab": "studio"}
+            return redirect(reverse("studio:edit_result", args=[project.pk, job.pk]) + revise_query)
+    context = {"project": project, "form": form, "asset": asset, "active_tab": "studio", "region": region,
+               "revise": revise if revise_query else None}
     return render(request, "studio/edit.html", context, status=400 if form.errors else 200)
 
 
@@ -241,7 +249,23 @@ def edit_result(request: HttpRequest, project_id: int, job_id: int) -> HttpRespo
     job = selectors.job_get_for_member(user=request.user, project_id=project_id, job_id=job_id)
     if not job.edit_source:
         raise Http404("Not an edit")
-    return render(request, "studio/edit_result.html", {"project": job.project, "job": job, "active_tab": "studio"})
+    revise = {name: _opt_int(request.GET.get(name)) for name in ("review", "comment")}
+    context = {"project": job.project, "job": job, "active_tab": "studio",
+               "revise": revise if all(revise.values()) else None}
+    return render(request, "studio/edit_result.html", context)
+
+
+def _opt_int(value: str | None) -> int:
+    """A positive id from the query, or 0."""
+    return int(value) if value and value.isdigit() and len(value) < 16 else 0
+
+
+def _region(text: str) -> str:
+    """A ``x,y,w,h`` rectangle from the query, as four non-negative integers, or "" (the canvas clips it)."""
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() and len(p.strip()) < 6 for p in parts):
+        return ""
+    return ",".join(str(int(p)) for p in parts)
 
 
 @login_required
