@@ -126,3 +126,25 @@ def jobs_describe(project_id: int, ids: Any) -> dict[int, Any]:
         )
         for job in jobs
     }
+
+
+MAX_EDIT_CHAIN = 50
+
+
+def asset_edit_chain(*, asset: Asset) -> tuple[list[Asset], list[Asset]]:
+    """The lineage panel's chain: the original, each edit down to ``asset`` (last), and ``asset``'s own edits.
+
+    Walks ``parent`` within the asset's project, at most ``MAX_EDIT_CHAIN`` steps.
+    """
+    chain = [asset]
+    seen = {asset.pk}
+    parent_id = asset.parent_id
+    while parent_id is not None and parent_id not in seen and len(chain) <= MAX_EDIT_CHAIN:
+        parent = Asset.objects.filter(pk=parent_id, project_id=asset.project_id).first()
+        if parent is None:
+            break
+        chain.append(parent)
+        seen.add(parent.pk)
+        parent_id = parent.parent_id
+    children = list(Asset.objects.filter(parent_id=asset.pk, project_id=asset.project_id).order_by("pk")[:MAX_EDIT_CHAIN])
+    return chain[::-1], children

@@ -134,12 +134,15 @@ def gallery(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 @require_GET
 def asset_detail(request: HttpRequest, project_id: int, asset_id: int) -> HttpResponse:
     asset = selectors.asset_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id)
+    chain, edits = selectors.asset_edit_chain(asset=asset)
     context = {
         "project": asset.project,
         "asset": asset,
         "job": asset.job,
         "template_use": template_use_for_output(output_kind="job", output_id=asset.job_id, project=asset.project),
         "params_json": json.dumps(asset.params, indent=2, sort_keys=True),
+        "edit_chain": chain if len(chain) > 1 or edits else [],
+        "edits": edits,
         "active_tab": "gallery",
     }
     return render(request, "studio/asset_detail.html", context)
