@@ -520,3 +520,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+
+# --- Image editing (issue 19): limits on uploaded sources and masks, checked before anything is queued.
+MAX_UPLOAD_PIXELS = int(os.environ.get("ATELIER_MAX_UPLOAD_PIXELS", str(2048 * 2048)))
+MAX_UPLOAD_BYTES = int(os.environ.get("ATELIER_MAX_UPLOAD_BYTES", str(10 * 2**20)))

@@ -40,6 +40,8 @@ class Call:
     body: dict[str, Any] = field(default_factory=dict)
     lease: Lease | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Uploaded files of a multipart request (``api_view(body="multipart")``), by field name.
+    files: dict[str, bytes] = field(default_factory=dict)
 
     def stream(self, events: AsyncIterator[bytes]) -> StreamingHttpResponse:
         """An SSE response that owns the request's limit slot until the stream ends.
@@ -113,6 +115,33 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
+def multipart_body(request: HttpRequest) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A ``multipart/form-data`` request's fields and files (OpenAI's image edit shape).
+
+    The limit is the upload limits' (two images and their fields); a clear 400
+    for another content type or a body over it. A file is read up to one byte
+    over ``MAX_UPLOAD_BYTES``, enough for the service to refuse it by name.
+    """
+    limit = 2 * int(settings.MAX_UPLOAD_BYTES) + int(settings.API_MAX_BODY_BYTES)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise ApiError(400, f"The request body is {declared} bytes; the limit is {limit} bytes.",
+                       code="request_too_large")
+    if request.content_type != "multipart/form-data":
+        raise ApiError(400, f"Content-Type must be multipart/form-data, not {request.content_type or 'missing'!r}.",
+                       code="invalid_content_type")
+    try:
+        fields = {name: values[0] if len(values) == 1 else values for name, values in request.POST.lists()}
+        files = {name.removesuffix("[]"): request.FILES.getlist(name)[0].read(int(settings.MAX_UPLOAD_BYTES) + 1)
+                 for name in request.FILES}
+    except RequestDataTooBig:
+        raise ApiError(400, f"The request body is over the limit of {limit} bytes.", code="request_too_large") from None
+    return fields, files
+
+
 def _authenticate(authorization: str, limited: bool) -> tuple[selectors.Principal, Lease | None]:
     principal = selectors.key_authenticate(authorization=authorization)
     lease = limits_acquire(key=principal.key) if limited else None
@@ -128,9 +157,10 @@ def _with_headers(response: HttpResponseBase, headers: dict[str, str]) -> HttpRe
 
 
 def api_view(
-    *, methods: tuple[str, ...], limited: bool = True
+    *, methods: tuple[str, ...], limited: bool = True, body_kind: str = "json"
 ) -> Callable[[Callable[..., Awaitable[HttpResponseBase]]], Any]:
-    """Wrap an async ``view(call, **kwargs)``: bearer auth (every request), limits, JSON body for POST."""
+    """Wrap an async ``view(call, **kwargs)``: bearer auth (every request), limits, a JSON body for POST
+    (or, with ``body_kind="multipart"``, form fields and files)."""
 
     def decorate(view: Callable[..., Awaitable[HttpResponseBase]]) -> Any:
         @csrf_exempt
@@ -147,8 +177,14 @@ def api_view(
                     request.headers.get("Authorization", ""), limited
                 )
                 headers = dict(lease.headers) if lease else {}
-                body = json_body(request) if request.method == "POST" else {}
-                call = Call(request=request, principal=principal, body=body, lease=lease)
+                files: dict[str, bytes] = {}
+                if request.method != "POST":
+                    body: dict[str, Any] = {}
+                elif body_kind == "multipart":
+                    body, files = await sync_to_async(multipart_body)(request)
+                else:
+                    body = json_body(request)
+                call = Call(request=request, principal=principal, body=body, lease=lease, files=files)
                 response = await view(call, *args, **kwargs)
             except ApiError as exc:
                 response = exc.response()

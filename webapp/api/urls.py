@@ -14,6 +14,8 @@ urlpatterns = [
     path("v1/chat/completions", views.chat_completions, name="chat_completions"),
     path("v1/completions", views.completions, name="completions"),
     path("v1/images/generations", views.images_generations, name="images_generations"),
+    path("v1/images/edits", views.images_edits, name="images_edits"),
+    path("v1/images/variations", views.images_variations, name="images_variations"),
     path("v1/images/<int:asset_id>/content", views.image_file, name="image_file"),
     re_path(r"^v1/(?P<rest>.*)$", views.v1_not_found, name="v1_not_found"),
 ]

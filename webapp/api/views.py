@@ -14,12 +14,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from webapp.api import selectors, services
-from webapp.api.errors import ApiError, invalid, model_not_found, not_found
+from webapp.api.errors import ApiError, from_engine, invalid, model_not_found, not_found
 from webapp.api.forms import KeyCreateForm
 from webapp.api.http import Call, api_view, ok, sse
 from webapp.api.models import TextKind
 from webapp.api.openapi import openapi_document
-from webapp.api.params import chat_spec, completion_spec, image_spec
+from webapp.api.params import EDIT_PARAM_NAMES, chat_spec, completion_spec, edit_spec, image_spec
 from webapp.api.runs import ImageRun, TextRun
 from webapp.workspaces.permissions import membership_may
 from webapp.workspaces.selectors import project_get_for_member
@@ -100,6 +100,42 @@ async def images_generations(call: Call) -> HttpResponseBase:
         raise
     return ok({"created": run.created, "data": await run.images(url_for=url_for),
                "output_format": "png", "size": f"{job.params.get('width')}x{job.params.get('height')}"})
+
+
+async def _image_edit(call: Call, *, variations: bool) -> HttpResponseBase:
+    from generation.errors import ValidationError as EngineValidationError
+
+    spec = edit_spec(call.body, call.files, variations=variations)
+    try:
+        job = await sync_to_async(services.image_edit_call_create)(
+            actor=call.principal.membership, key=call.principal.key, spec=spec
+        )
+    except EngineValidationError as exc:  # the files, decoded by the studio's checks
+        raise from_engine(exc, names=EDIT_PARAM_NAMES) from exc
+    run = ImageRun(job=job, principal=call.principal, spec=spec)
+    try:
+        await run.wait()
+    except BaseException:
+        await asyncio.shield(run.stop())
+        raise
+
+    def url_for(asset_id: int) -> str:
+        return call.request.build_absolute_uri(reverse("api:image_file", kwargs={"asset_id": asset_id}))
+
+    return ok({"created": run.created, "data": await run.images(url_for=url_for),
+               "output_format": "png", "size": f"{job.params.get('width')}x{job.params.get('height')}"})
+
+
+@api_view(methods=("POST",), body_kind="multipart")
+async def images_edits(call: Call) -> HttpResponseBase:
+    """OpenAI's ``images.edit``: ``image``, an optional ``mask`` (transparent = change), ``prompt``..."""
+    return await _image_edit(call, variations=False)
+
+
+@api_view(methods=("POST",), body_kind="multipart")
+async def images_variations(call: Call) -> HttpResponseBase:
+    """OpenAI's ``images.create_variation``: ``image`` and ``n``; the prompt the PNG carries, if any."""
+    return await _image_edit(call, variations=True)
 
 
 async def _image_events(run: ImageRun, url_for: Any):  # type: ignore[no-untyped-def]

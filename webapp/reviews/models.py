@@ -131,6 +131,10 @@ class Comment(models.Model):
     region_h = models.PositiveIntegerField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # "Revise this region": the review version whose image resolved this comment (issue 19).
+    resolved_in = models.ForeignKey(
+        "reviews.ReviewRequest", on_delete=models.SET_NULL, null=True, blank=True, related_name="resolved_comments"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Set on rows that came from a project archive: author and time are the archive's, not this site's.
     imported_from = models.ForeignKey("workspaces.ProjectImport", on_delete=models.SET_NULL, null=True, blank=True,

@@ -50,6 +50,8 @@ def _detail_context(request: HttpRequest, review: Any, **forms: Form) -> dict[st
         ),
         "may_iterate": (review.state == ReviewState.CHANGES_REQUESTED and asset.is_image
                         and membership_may(actor=membership, action="reviews.iterate")),
+        "may_revise": (review.is_open and asset.is_image
+                       and membership_may(actor=membership, action="reviews.iterate")),
         "verdict_form": forms.get("verdict_form") or VerdictForm(),
         "comment_form": forms.get("comment_form") or CommentForm(),
         "iterate_form": forms.get("iterate_form") or IterateForm(initial={"prompt": getattr(asset.obj, "prompt", "")}),
@@ -279,3 +281,38 @@ def export_download(request: HttpRequest, project_id: int, export_id: int) -> Fi
     return response
 
 
+
+
+@login_required
+@require_POST
+def comment_revise(request: HttpRequest, project_id: int, review_id: int, comment_id: int) -> HttpResponse:
+    """"Revise this region": open the studio's edit mode on the reviewed image, the comment's rectangle as mask."""
+    review = selectors.review_get_for_member(user=request.user, project_id=project_id, review_id=review_id)
+    comment = selectors.comment_get(review=review, comment_id=comment_id)
+    try:
+        url = services.revision_start(actor=review.project.membership, review=review, comment=comment)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(review)
+    return redirect(url)
+
+
+@login_required
+@require_POST
+def comment_revision(request: HttpRequest, project_id: int, review_id: int, comment_id: int) -> HttpResponse:
+    """Submit an edit's image (``asset``) as the review's next version, resolving the comment by it."""
+    review = selectors.review_get_for_member(user=request.user, project_id=project_id, review_id=review_id)
+    comment = selectors.comment_get(review=review, comment_id=comment_id)
+    try:
+        asset_id = int(request.POST.get("asset", ""))
+    except ValueError:
+        messages.error(request, "asset: choose the image to submit.")
+        return redirect(review)
+    try:
+        new = services.revision_submit(actor=review.project.membership, review=review, comment=comment,
+                                       asset_id=asset_id)
+    except ValidationError as exc:
+        messages.error(request, " ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                       if hasattr(exc, "error_dict") else " ".join(exc.messages))
+        return redirect(review)
+    return redirect(new)

@@ -102,6 +102,11 @@ def asset_open(*, asset: Asset, thumbnail: bool = False) -> IO[bytes]:
     return default_storage.open((asset.thumbnail if thumbnail else asset.file).name, "rb")
 
 
+def edit_file_open(*, job: Job, which: str) -> IO[bytes]:
+    """The stored source (``which="source"``) or mask of an edit job."""
+    return default_storage.open((job.edit_source if which == "source" else job.edit_mask).name, "rb")
+
+
 def jobs_describe(project_id: int, ids: Any) -> dict[int, Any]:
     """Image jobs, with thumbnails, as the template page lists what a version made."""
     from django.urls import reverse
@@ -121,3 +126,25 @@ def jobs_describe(project_id: int, ids: Any) -> dict[int, Any]:
         )
         for job in jobs
     }
+
+
+MAX_EDIT_CHAIN = 50
+
+
+def asset_edit_chain(*, asset: Asset) -> tuple[list[Asset], list[Asset]]:
+    """The lineage panel's chain: the original, each edit down to ``asset`` (last), and ``asset``'s own edits.
+
+    Walks ``parent`` within the asset's project, at most ``MAX_EDIT_CHAIN`` steps.
+    """
+    chain = [asset]
+    seen = {asset.pk}
+    parent_id = asset.parent_id
+    while parent_id is not None and parent_id not in seen and len(chain) <= MAX_EDIT_CHAIN:
+        parent = Asset.objects.filter(pk=parent_id, project_id=asset.project_id).first()
+        if parent is None:
+            break
+        chain.append(parent)
+        seen.add(parent.pk)
+        parent_id = parent.parent_id
+    children = list(Asset.objects.filter(parent_id=asset.pk, project_id=asset.project_id).order_by("pk")[:MAX_EDIT_CHAIN])
+    return chain[::-1], children

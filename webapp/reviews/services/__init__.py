@@ -19,6 +19,8 @@ from webapp.reviews.services.reviews import (
     review_request_create,
     review_state_from_verdicts,
     review_withdraw,
+    revision_start,
+    revision_submit,
     verdict_give,
     verdict_may_give,
 )
@@ -39,6 +41,8 @@ __all__ = [
     "review_request_create",
     "review_state_from_verdicts",
     "review_withdraw",
+    "revision_start",
+    "revision_submit",
     "verdict_give",
     "verdict_may_give",
 ]

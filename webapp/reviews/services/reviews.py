@@ -344,3 +344,91 @@ def review_attach_next_version(*, asset: Any) -> ReviewRequest | None:
     _audit(new, actor=None, action=AuditAction.REVIEW_REQUESTED, previous_version=old.pk, version=new.version)
     _announce(new)
     return new
+
+
+# --- "Revise this region" (issue 19) ------------------------------------------------
+
+MAX_LINEAGE_DEPTH = 50
+
+
+def _region_comment(*, review: ReviewRequest, comment: Comment) -> None:
+    if comment.review_id != review.pk:
+        raise ValidationError({"comment": "That comment is not on this review."})
+    if not comment.has_region:
+        raise ValidationError({"comment": "Only a comment pinned to a region can be revised."})
+    if review.asset_kind != AssetKind.IMAGE:
+        raise ValidationError({"comment": "Only images can be revised."})
+    if review.state not in OPEN_STATES:
+        raise ValidationError("This review is closed.")
+
+
+def revision_start(*, actor: Membership, review: ReviewRequest, comment: Comment) -> str:
+    """Start "Revise this region": check, audit, and return the studio's edit URL for it.
+
+    The edit page opens on the reviewed image in inpaint mode, with the comment's
+    rectangle as the mask and its text as the prompt; the job's result page then
+    offers to submit its image as the next version (``revision_submit``).
+    """
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    membership_require(actor=actor, action="reviews.iterate", project=review.project)
+    _region_comment(review=review, comment=comment)
+    _audit(review, actor=actor.user, action=AuditAction.COMMENTED, comment=comment.pk, step="revision_started")
+    query = urlencode({
+        "asset": review.asset_id, "mode": "inpaint", "prompt": comment.text[:2000],
+        "region": f"{comment.region_x},{comment.region_y},{comment.region_w},{comment.region_h}",
+        "review": review.pk, "comment": comment.pk,
+    })
+    return f"{reverse('studio:edit', kwargs={'project_id': review.project_id})}?{query}"
+
+
+def _descends_from(asset: Any, ancestor_id: int) -> bool:
+    from webapp.studio.models import Asset
+
+    parent_id, depth = asset.parent_id, 0
+    while parent_id is not None and depth < MAX_LINEAGE_DEPTH:
+        if parent_id == ancestor_id:
+            return True
+        parent_id = Asset.objects.filter(pk=parent_id).values_list("parent_id", flat=True).first()
+        depth += 1
+    return False
+
+
+def revision_submit(*, actor: Membership, review: ReviewRequest, comment: Comment, asset_id: int) -> ReviewRequest:
+    """Submit an edit of the reviewed image as the review's next version, resolving ``comment`` by it.
+
+    The image must be in the project and descend (by its lineage) from the reviewed
+    image. The old request is superseded and keeps its verdicts and comments; the
+    new one keeps the asset's author (who still may not approve it) and records the
+    actor as ``iterated_by``.
+    """
+    from webapp.studio.models import Asset
+
+    membership_require(actor=actor, action="reviews.iterate", project=review.project)
+    _region_comment(review=review, comment=comment)
+    asset = Asset.objects.filter(pk=asset_id, project_id=review.project_id).first()
+    if asset is None or asset.pk == review.asset_id or not _descends_from(asset, review.asset_id):
+        raise ValidationError({"asset": "Choose an edit of the reviewed image from this project."})
+    with transaction.atomic():
+        old = ReviewRequest.objects.select_for_update().select_related("project").get(pk=review.pk)
+        if old.state not in OPEN_STATES:
+            raise ValidationError("This review is closed.")
+        new = ReviewRequest.objects.create(
+            project=old.project, round=old.round, asset_kind=AssetKind.IMAGE, asset_id=asset.pk,
+            asset_author_id=old.asset_author_id, iterated_by_id=actor.user_id, requested_by_id=old.requested_by_id,
+            anyone=old.anyone, note=old.note, version=old.version + 1, previous=old,
+        )
+        new.reviewers.set(old.reviewers.all())
+        ReviewRequest.objects.filter(pk=old.pk).update(state=ReviewState.SUPERSEDED, state_changed_at=timezone.now())
+        old.state = ReviewState.SUPERSEDED
+        Comment.objects.filter(pk=comment.pk).update(resolved_at=timezone.now(), resolved_by=actor.user, resolved_in=new)
+        _sync_asset_state(old)
+        _sync_asset_state(new)
+        _audit(new, actor=actor.user, action=AuditAction.REVIEW_REQUESTED, previous_version=old.pk,
+               version=new.version, comment=comment.pk, step="revision_submitted")
+        _audit(old, actor=actor.user, action=AuditAction.COMMENTED, comment=comment.pk, resolved_in=new.pk,
+               step="comment_resolved_by_version")
+        _announce(new)
+    return new
