@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "webapp.studio",
     "webapp.reviews",
     "webapp.api",
+    "webapp.knowledge",
 ]
 
 MIDDLEWARE = [
@@ -430,3 +431,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+
+# Project knowledge (webapp.knowledge): the largest document a member may upload, the most pages and
+# objects a PDF may have (past them: a PDF bomb, refused), and the passages' length and overlap in tokens.
+MAX_DOCUMENT_BYTES = int(os.environ.get("ATELIER_MAX_DOCUMENT_BYTES", str(20 * 1024 * 1024)))
+KNOWLEDGE_MAX_PDF_PAGES = int(os.environ.get("ATELIER_KNOWLEDGE_MAX_PDF_PAGES", "2000"))
+KNOWLEDGE_MAX_PDF_OBJECTS = int(os.environ.get("ATELIER_KNOWLEDGE_MAX_PDF_OBJECTS", "500000"))
+KNOWLEDGE_CHUNK_TOKENS = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_TOKENS", "200"))
+KNOWLEDGE_CHUNK_OVERLAP = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_OVERLAP", "40"))

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("webapp.audit.urls")),
     path("", include("webapp.reviews.urls")),
     path("", include("webapp.api.urls")),
+    path("", include("webapp.knowledge.urls")),
 ]
 
 # Under /v1/ even a request Django refuses before routing gets an OpenAI-shaped error.

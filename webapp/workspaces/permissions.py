@@ -77,6 +77,9 @@ PERMISSIONS: dict[str, Rule] = {
     "keys.create": _rule("make API keys of their own", ALL, ALL, ALL, ALL),
     "keys.revoke": _rule("revoke API keys", ALL, ALL, OWN, OWN),
     "api.generate": _rule("generate through the API", ALL, ALL, ALL),
+    # Project knowledge: documents (webapp.knowledge).
+    "knowledge.add": _rule("add or replace documents", ALL, ALL, ALL),
+    "knowledge.delete": _rule("delete documents or cancel their indexing", ALL, ALL, OWN),
 }
 
 

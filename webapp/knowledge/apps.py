@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class KnowledgeConfig(AppConfig):
+    name = "webapp.knowledge"
+    label = "knowledge"
+
+    def ready(self) -> None:
+        from webapp.core.jobs import job_kind_register
+        from webapp.knowledge.services import INDEX_JOB
+
+        job_kind_register(INDEX_JOB)

@@ -1,0 +1,25 @@
+"""Reads of knowledge, scoped by membership: outsiders get 404."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+
+from webapp.knowledge.models import Document
+from webapp.workspaces.selectors import project_get_for_member
+
+
+def document_list(*, project: Any) -> list[Document]:
+    """The project's documents, newest first, with who added them."""
+    return list(Document.objects.filter(project=project).select_related("added_by"))
+
+
+def document_get_for_member(*, user: Any, project_id: int, document_id: int) -> Document:
+    """The document ``document_id`` of a project ``user`` belongs to; 404 otherwise."""
+    project = project_get_for_member(user=user, project_id=project_id)
+    try:
+        document = Document.objects.select_related("added_by").get(pk=document_id, project=project)
+    except Document.DoesNotExist:
+        raise Http404("No such document") from None
+    document.project = project
+    return document
