@@ -38,7 +38,7 @@ def pdf_bytes(pages: list[str]) -> bytes:
     return out.getvalue()
 
 
-def encrypted_pdf_bytes(pages: list[str], password: str = "secret") -> bytes:
+def encrypted_pdf_bytes(pages: list[str], password: str = "secret") -> bytes:  # noqa: S107 (a test file's lock)
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes(pages))))
