@@ -20,8 +20,10 @@ def _index_url(project_id: int) -> str:
 
 
 def _page(request: HttpRequest, project: Any, form: DocumentForm | None = None, status: int = 200) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:500]
     context = {"project": project, "documents": selectors.document_list(project=project),
-               "form": form or DocumentForm(), "active_tab": "knowledge"}
+               "form": form or DocumentForm(), "active_tab": "knowledge", "query": query,
+               "results": selectors.passage_search(project=project, query=query) if query else []}
     return render(request, "knowledge/index.html", context, status=status)
 
 

@@ -1,0 +1,99 @@
+"""BM25 search over a project's passages: SQLite FTS5 when embedded, PostgreSQL full-text search when scaled.
+
+Both run in the database the app already uses, so search needs no service
+the embedded default lacks. The query is cut into words and OR-ed (each word
+quoted, so no user text reaches the query syntax); passages of documents that
+are not indexed yet ("done") never match.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from webapp.knowledge.models import Passage
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_TERMS = 32
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float  # higher is better, whatever the backend
+
+    @property
+    def document(self) -> Any:
+        return self.passage.document
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of ``query``, lower-cased, each once, at most ``MAX_TERMS``."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(query.lower()):
+        seen.setdefault(word, None)
+    return list(seen)[:MAX_TERMS]
+
+
+# Every value is a parameter; the documents filter is one too (NULL: every document of the project).
+_SQLITE_SQL = (
+    "SELECT p.id, bm25(knowledge_passage_fts) AS rank FROM knowledge_passage_fts "
+    "JOIN knowledge_passage p ON p.id = knowledge_passage_fts.rowid "
+    "JOIN knowledge_document d ON d.id = p.document_id "
+    "WHERE knowledge_passage_fts MATCH %s AND p.project_id = %s AND d.status = 'done' "
+    "AND (%s IS NULL OR p.document_id IN (SELECT value FROM json_each(%s))) "
+    "ORDER BY rank LIMIT %s"
+)
+_POSTGRES_SQL = (
+    "SELECT p.id, ts_rank_cd(to_tsvector('english', p.heading || ' ' || p.text), q, 1) AS rank "
+    "FROM knowledge_passage p JOIN knowledge_document d ON d.id = p.document_id, to_tsquery('english', %s) q "
+    "WHERE to_tsvector('english', p.heading || ' ' || p.text) @@ q AND p.project_id = %s AND d.status = 'done' "
+    "AND (%s::int[] IS NULL OR p.document_id = ANY(%s::int[])) ORDER BY rank DESC LIMIT %s"
+)
+
+
+def _sqlite(project_id: int, terms: list[str], limit: int, document_ids: list[int] | None) -> list[tuple[int, float]]:
+    match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    ids = None if document_ids is None else json.dumps([int(i) for i in document_ids])
+    with connection.cursor() as cursor:
+        cursor.execute(_SQLITE_SQL, [match, project_id, ids, ids, limit])
+        return [(row[0], -float(row[1])) for row in cursor.fetchall()]  # bm25(): lower is better
+
+
+def _postgres(project_id: int, terms: list[str], limit: int, document_ids: list[int] | None) -> list[tuple[int, float]]:
+    ids = None if document_ids is None else [int(i) for i in document_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(_POSTGRES_SQL, [" | ".join(terms), project_id, ids, ids, limit])
+        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+
+
+def bm25_search(*, project_id: int, query: str, limit: int = 10, document_ids: list[int] | None = None) -> list[Hit]:
+    """The project's passages that best match ``query``, best first (empty for a query with no words)."""
+    terms = query_terms(query)
+    if not terms or document_ids == []:
+        return []
+    backend = _postgres if connection.vendor == "postgresql" else _sqlite
+    ranked = backend(project_id, terms, limit, document_ids)
+    passages = Passage.objects.select_related("document").in_bulk([pk for pk, _ in ranked])
+    return [Hit(passages[pk], score) for pk, score in ranked if pk in passages]
+
+
+def highlight(text: str, terms: list[str]) -> SafeString:
+    """``text`` escaped, with every word that starts with a query term (a stem's other forms) in ``<mark>``."""
+    if not terms:
+        return mark_safe(escape(text))  # noqa: S308 (escaped just now)
+    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\w*",
+                         re.IGNORECASE)
+    out: list[str] = []
+    last = 0
+    for found in pattern.finditer(text):
+        out.append(escape(text[last:found.start()]))
+        out.append(f"<mark>{escape(found.group(0))}</mark>")
+        last = found.end()
+    out.append(escape(text[last:]))
+    return mark_safe("".join(out))  # noqa: S308 (every piece escaped)
