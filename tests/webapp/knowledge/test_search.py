@@ -29,18 +29,21 @@ def test_the_best_passage_comes_first(project, bob):
     _indexed(project, bob, "a.md", "# Garden\n\nTomatoes need sun.\n\n# Kitchen\n\nThe oven heats to 250 degrees.")
     _indexed(project, bob, "b.md", "# Oven care\n\nClean the oven monthly. The oven door seal wears.")
     hits = bm25_search(project_id=project.pk, query="how hot does the oven get in degrees?")
-    assert [h.passage.heading for h in hits][:2] == ["Kitchen", "Oven care"]
+    # FTS5's bm25() puts Kitchen first (the rare "degrees"); PostgreSQL's ts_rank_cd, Oven care (three "oven").
+    assert {h.passage.heading for h in hits[:2]} == {"Kitchen", "Oven care"}
     assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
     assert "Garden" not in [h.passage.heading for h in hits]
 
 
 def test_search_stays_in_its_project_and_skips_unindexed_documents(project, other_project, bob, mallory):
-    _indexed(project, bob, "ours.txt", "The launch code is walnut.")
+    ours = _indexed(project, bob, "ours.txt", "The launch code is walnut.")
     _indexed(other_project, mallory, "theirs.txt", "Their launch code is almond.")
     pending = _indexed(project, bob, "pending.txt", "Pending launch notes.", index=False)
     hits = bm25_search(project_id=project.pk, query="launch code")
     assert [h.passage.text for h in hits] == ["The launch code is walnut."]
     assert bm25_search(project_id=project.pk, query="launch", document_ids=[pending.pk]) == []
+    assert [h.passage.document_id for h in bm25_search(project_id=project.pk, query="launch",
+                                                       document_ids=[ours.pk])] == [ours.pk]
 
 
 def test_query_syntax_is_never_passed_through(project, bob):
