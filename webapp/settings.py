@@ -439,3 +439,5 @@ KNOWLEDGE_MAX_PDF_PAGES = int(os.environ.get("ATELIER_KNOWLEDGE_MAX_PDF_PAGES", 
 KNOWLEDGE_MAX_PDF_OBJECTS = int(os.environ.get("ATELIER_KNOWLEDGE_MAX_PDF_OBJECTS", "500000"))
 KNOWLEDGE_CHUNK_TOKENS = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_TOKENS", "200"))
 KNOWLEDGE_CHUNK_OVERLAP = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_OVERLAP", "40"))
+# How many passages a chat reply that uses project knowledge reads.
+KNOWLEDGE_CHAT_PASSAGES = int(os.environ.get("ATELIER_KNOWLEDGE_CHAT_PASSAGES", "4"))

@@ -20,6 +20,15 @@ from webapp.knowledge.models import Passage
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 32
+# Words too common to say a passage is relevant: a question made only of these finds nothing, so a
+# reply says "no sources" rather than citing a passage that shares only "the" with it.
+STOP_WORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do", "does", "for", "from",
+    "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of",
+    "on", "or", "our", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+    "to", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would",
+    "you", "your",
+})
 
 
 @dataclass(frozen=True)
@@ -33,10 +42,11 @@ class Hit:
 
 
 def query_terms(query: str) -> list[str]:
-    """The words of ``query``, lower-cased, each once, at most ``MAX_TERMS``."""
+    """The words of ``query`` but the stop words, lower-cased, each once, at most ``MAX_TERMS``."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(query.lower()):
-        seen.setdefault(word, None)
+        if word not in STOP_WORDS:
+            seen.setdefault(word, None)
     return list(seen)[:MAX_TERMS]
 
 
