@@ -1,12 +1,16 @@
 """Knowledge on the real stack: embedded Redis, a real Celery worker indexing an uploaded PDF."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.factories import membership_of
-from tests.helpers import wait_for
+from tests.helpers import short_settings, wait_for
 from tests.webapp.knowledge.pdfs import pdf_bytes
+from webapp.chat import services as chat_services
+from webapp.chat.models import Message
 from webapp.knowledge import services
 from webapp.knowledge.models import Document
 from webapp.knowledge.search import bm25_search
@@ -44,3 +48,27 @@ def test_a_bad_pdf_fails_on_the_worker_with_the_files_name(project, bob, celery_
     assert document.status == "failed"
     assert document.reason.startswith("scan.pdf: This PDF has no text layer")
     assert not document.passages.exists()
+
+
+def test_a_question_about_page_two_gets_a_reply_citing_page_two(project, bob, celery_worker):
+    pages = ["Field guide. Introduction to the survey.",
+             "Lighthouses. The Haldor lighthouse keeper logs the fog horn every evening at nine.",
+             "Appendix. Maps and tables."]
+    document = services.document_add(actor=membership_of(bob, project.team), project=project,
+                                      upload=SimpleUploadedFile("guide.pdf", pdf_bytes(pages)), title="Field guide")
+    assert wait_for(lambda: _finished(document.pk), JOB_TIMEOUT, "the document to be indexed").status == "done"
+    actor = membership_of(bob, project.team)
+    knowledge_settings = dataclasses.replace(short_settings(), use_knowledge=True)
+    conversation = chat_services.conversation_create(project=project, actor=actor, reply_settings=knowledge_settings)
+
+    reply = chat_services.message_send(conversation=conversation, actor=actor, parent=None,
+                                       text="When does the Haldor lighthouse keeper log the fog horn?",
+                                       reply_settings=knowledge_settings)
+    reply = wait_for(lambda: (m := Message.objects.get(pk=reply.pk)).status in ("done", "failed") and m,
+                     JOB_TIMEOUT, "the reply on the real model")
+
+    assert reply.status == "done", reply.reason
+    assert reply.text.strip()  # the real default model wrote an answer from the prompt with the passage
+    (first, *_) = reply.knowledge
+    assert (first["n"], first["title"], first["page"]) == (1, "Field guide", 2)
+    assert "Haldor" in first["text"]
