@@ -127,9 +127,10 @@ def _with_headers(response: HttpResponseBase, headers: dict[str, str]) -> HttpRe
 
 
 def api_view(
-    *, methods: tuple[str, ...], limited: bool = True
+    *, methods: tuple[str, ...], limited: bool = True, multipart: bool = False
 ) -> Callable[[Callable[..., Awaitable[HttpResponseBase]]], Any]:
-    """Wrap an async ``view(call, **kwargs)``: bearer auth (every request), limits, JSON body for POST."""
+    """Wrap an async ``view(call, **kwargs)``: bearer auth (every request), limits, JSON body for POST
+    (``multipart``: the view reads a multipart/form-data POST from ``call.request`` itself)."""
 
     def decorate(view: Callable[..., Awaitable[HttpResponseBase]]) -> Any:
         @csrf_exempt
@@ -146,7 +147,7 @@ def api_view(
                     request.headers.get("Authorization", ""), limited
                 )
                 headers = dict(lease.headers) if lease else {}
-                body = json_body(request) if request.method == "POST" else {}
+                body = json_body(request) if request.method == "POST" and not multipart else {}
                 call = Call(request=request, principal=principal, body=body, lease=lease)
                 response = await view(call, *args, **kwargs)
             except ApiError as exc:

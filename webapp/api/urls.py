@@ -15,5 +15,6 @@ urlpatterns = [
     path("v1/completions", views.completions, name="completions"),
     path("v1/images/generations", views.images_generations, name="images_generations"),
     path("v1/images/<int:asset_id>/content", views.image_file, name="image_file"),
+    path("v1/files", views.files, name="files"),
     re_path(r"^v1/(?P<rest>.*)$", views.v1_not_found, name="v1_not_found"),
 ]

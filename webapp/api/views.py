@@ -140,6 +140,43 @@ async def image_file(call: Call, asset_id: int) -> HttpResponseBase:
     return response
 
 
+def _file_object(document: Any) -> dict[str, Any]:
+    """A knowledge document in the shape of OpenAI's file object (``status``: uploaded, processed or error)."""
+    status = {"done": "processed", "queued": "uploaded", "running": "uploaded"}.get(document.status, "error")
+    return {"id": f"file-{document.pk}", "object": "file", "bytes": document.byte_size,
+            "created_at": int(document.created_at.timestamp()), "filename": document.filename,
+            "purpose": "assistants", "status": status, "status_details": document.reason or None}
+
+
+def _files_list(project: Any) -> list[dict[str, Any]]:
+    from webapp.knowledge.selectors import document_list
+
+    return [_file_object(document) for document in document_list(project=project)]
+
+
+def _file_add(call: Call) -> dict[str, Any]:
+    from webapp.knowledge.services import document_add
+
+    if call.request.content_type != "multipart/form-data":
+        raise invalid("file", "Upload the document as multipart/form-data, with fields file and purpose.")
+    purpose = call.request.POST.get("purpose", "")
+    if purpose != "assistants":
+        raise invalid("purpose", f"purpose must be 'assistants' (documents for project knowledge), not {purpose!r}.")
+    upload = call.request.FILES.get("file")
+    if upload is None:
+        raise invalid("file", "Send the document in the field file.")
+    document = document_add(actor=call.principal.membership, project=call.principal.project, upload=upload)
+    return _file_object(document)
+
+
+@api_view(methods=("GET", "POST"), multipart=True)
+async def files(call: Call) -> HttpResponseBase:
+    """``GET``: the key's project's documents; ``POST``: add one (``purpose="assistants"``), indexed by a worker."""
+    if call.request.method == "GET":
+        return ok({"object": "list", "data": await sync_to_async(_files_list)(call.principal.project)})
+    return ok(await sync_to_async(_file_add)(call))
+
+
 async def openapi(request: HttpRequest) -> HttpResponseBase:
     base = request.build_absolute_uri("/v1")
     return JsonResponse(openapi_document(server_url=base))

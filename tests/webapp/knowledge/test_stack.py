@@ -72,3 +72,21 @@ def test_a_question_about_page_two_gets_a_reply_citing_page_two(project, bob, ce
     (first, *_) = reply.knowledge
     assert (first["n"], first["title"], first["page"]) == (1, "Field guide", 2)
     assert "Haldor" in first["text"]
+
+
+def test_the_openai_client_adds_a_file_that_a_worker_indexes_and_lists_it(project, bob, asgi_server, celery_worker):
+    from openai import OpenAI
+
+    from tests.helpers import make_key
+
+    client = OpenAI(base_url=f"{asgi_server}/v1", api_key=make_key(bob, project).secret, max_retries=0, timeout=60)
+    created = client.files.create(file=("minutes.pdf", pdf_bytes(["Minutes.", "The budget is 7,300 euros."])),
+                                  purpose="assistants")
+    assert (created.filename, created.purpose, created.object) == ("minutes.pdf", "assistants", "file")
+    document_id = int(created.id.removeprefix("file-"))
+
+    assert wait_for(lambda: _finished(document_id), JOB_TIMEOUT, "the file to be indexed").status == "done"
+    (listed,) = client.files.list().data
+    assert (listed.id, listed.status) == (created.id, "processed")
+    (best, *_) = bm25_search(project_id=project.pk, query="budget euros")
+    assert best.passage.page == 2
