@@ -51,8 +51,44 @@ async def model_detail(call: Call, model: str) -> HttpResponseBase:
     raise model_not_found(model)
 
 
+def _with_knowledge(call: Call, spec: Any) -> tuple[Any, list[dict[str, Any]] | None]:
+    """The ``knowledge`` extension: the last user message put in the project's context template with the
+    passages that best match it; returns the new spec and the citations (None without the extension)."""
+    if "knowledge" not in spec.extra:
+        return spec, None
+    import dataclasses
+
+    from webapp.knowledge.context import context_render, context_template, knowledge_passages
+    from webapp.knowledge.models import Document
+
+    project_id = call.principal.project.pk
+    document_ids = spec.extra["knowledge"]
+    if document_ids is not None:
+        known = set(Document.objects.filter(project_id=project_id, pk__in=document_ids).values_list("pk", flat=True))
+        missing = [f"file-{i}" for i in document_ids if i not in known]
+        if missing:
+            raise not_found(f"knowledge: no file {', '.join(missing)} in this key's project.")
+    citations = knowledge_passages(project_id=project_id, question=spec.prompt_text, document_ids=document_ids)
+    last = max(i for i, m in enumerate(spec.messages) if m["role"] == "user")
+    content = context_render(template=context_template(project_id=project_id), passages=citations,
+                             question=spec.messages[last]["content"])
+    messages = [*spec.messages[:last], {"role": "user", "content": content}, *spec.messages[last + 1:]]
+    return dataclasses.replace(spec, messages=messages), citations
+
+
+async def _events_with_citations(run: TextRun, citations: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    """The stream, with the citations as a last chunk (no choices) before ``[DONE]``."""
+    done = sse("[DONE]")
+    async for chunk in run.events():
+        if chunk == done:
+            yield sse({"id": run.id, "object": "chat.completion.chunk", "created": run.created,
+                       "model": run.spec.model, "system_fingerprint": None, "choices": [], "citations": citations})
+        yield chunk
+
+
 async def _text(call: Call, kind: str) -> HttpResponseBase:
     spec = chat_spec(call.body) if kind == TextKind.CHAT else completion_spec(call.body)
+    spec, citations = await sync_to_async(_with_knowledge)(call, spec)
     jobs = await sync_to_async(services.text_call_create)(
         actor=call.principal.membership, key=call.principal.key, spec=spec, kind=kind
     )
@@ -60,14 +96,15 @@ async def _text(call: Call, kind: str) -> HttpResponseBase:
     try:
         await run.wait_started()
         if spec.stream:
-            return call.stream(run.events())
+            return call.stream(run.events() if citations is None else _events_with_citations(run, citations))
         await run.wait_finished()
     except BaseException:
         await asyncio.shield(run.stop())
         await run.close()
         raise
     await run.close()
-    return ok(run.result())
+    result = run.result()
+    return ok(result if citations is None else {**result, "citations": citations})
 
 
 @api_view(methods=("POST",))

@@ -71,3 +71,32 @@ def test_an_outsider_key_sees_only_its_own_projects_files(project, other_project
     assert Document.objects.filter(project=other_project).count() == 1
     assert Document.objects.filter(project=project).count() == 1
     assert Client().get(URL).status_code == 401  # a session or nobody: no key, no files
+
+
+CHAT = "/v1/chat/completions"
+
+
+def _chat(user, project, knowledge):
+    from tests.helpers import ApiClient
+    from webapp.chat.params import default_model_name
+
+    client = ApiClient(make_key(user, project).secret)
+    return client.post(CHAT, {"model": default_model_name(), "messages": [{"role": "user", "content": "hi"}],
+                              "knowledge": knowledge})
+
+
+@pytest.mark.parametrize("value", ["yes", [], ["file-x"], [True], {"ids": [1]}])
+def test_a_bad_knowledge_value_is_a_400_naming_it(project, bob, value):
+    response = _chat(bob, project, value)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "knowledge"
+
+
+def test_an_outsider_key_cannot_ask_about_another_projects_file(project, other_project, bob, mallory, no_enqueue):
+    """api:chat_completions with knowledge naming a file of another project: 404, and nothing is queued."""
+    client, headers = _client(bob, project)
+    file_id = _upload(client, headers).json()["id"]
+    sent = len(no_enqueue)
+    response = _chat(mallory, other_project, [file_id])
+    assert response.status_code == 404 and file_id in response.json()["error"]["message"]
+    assert len(no_enqueue) == sent

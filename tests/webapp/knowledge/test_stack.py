@@ -90,3 +90,28 @@ def test_the_openai_client_adds_a_file_that_a_worker_indexes_and_lists_it(projec
     assert (listed.id, listed.status) == (created.id, "processed")
     (best, *_) = bm25_search(project_id=project.pk, query="budget euros")
     assert best.passage.page == 2
+
+
+def test_the_openai_client_asks_with_knowledge_and_gets_citations(project, bob, asgi_server, celery_worker):
+    from openai import OpenAI
+
+    from tests.helpers import make_key
+    from webapp.chat.params import default_model_name
+
+    client = OpenAI(base_url=f"{asgi_server}/v1", api_key=make_key(bob, project).secret, max_retries=0, timeout=300)
+    created = client.files.create(file=("atlas.pdf", pdf_bytes(["Atlas.", "Mount Vexa is 4,810 metres high."])),
+                                  purpose="assistants")
+    wait_for(lambda: _finished(int(created.id.removeprefix("file-"))), JOB_TIMEOUT, "the file to be indexed")
+    question = [{"role": "user", "content": "How high is Mount Vexa?"}]
+
+    reply = client.chat.completions.create(model=default_model_name(), messages=question, max_tokens=8,
+                                           extra_body={"knowledge": [created.id]})
+    (first, *_) = reply.model_extra["citations"]
+    assert (first["n"], first["title"], first["page"]) == (1, "atlas", 2) and "4,810" in first["text"]
+    assert reply.choices[0].message.content
+
+    chunks = list(client.chat.completions.create(model=default_model_name(), messages=question, max_tokens=8,
+                                                 stream=True, extra_body={"knowledge": True}))
+    last = chunks[-1]
+    assert last.choices == [] and last.model_extra["citations"][0]["page"] == 2
+    assert "".join(c.choices[0].delta.content or "" for c in chunks[:-1] if c.choices)
