@@ -143,7 +143,7 @@ class _Progress:
 
 
 def document_index(*, document_id: int, worker: str = "") -> Document | None:
-    """Index a queued document on this worker; None when it is not queued any more.
+    """Index a queued document on this worker; None when it is not queued any more (or was deleted meanwhile).
 
     Parses the stored file, chunks it, and stores the passages in the transaction that ends the job
     "done" (deleting the version it replaces). A DocumentError ends it "failed" with the file's name
@@ -190,6 +190,6 @@ def _store_passages(document: Document, chunks: list[Any], progress: _Progress) 
                 old.delete()
 
 
-def _fresh(document: Document) -> Document:
-    document.refresh_from_db()
-    return document
+def _fresh(document: Document) -> Document | None:
+    """The row as stored now; None when it was deleted while it was being indexed."""
+    return Document.objects.filter(pk=document.pk).first()

@@ -155,3 +155,17 @@ def test_a_stop_during_indexing_ends_it_stopped_with_nothing_stored(project, bob
     document = _indexed(document)
     assert document.status == "stopped"
     assert document.pages_done < 3 and not Passage.objects.exists()
+
+
+def test_a_document_deleted_while_it_is_indexed_ends_quietly(project, bob, monkeypatch):
+    document = _add(project, bob, "r.pdf", pdf_bytes(["one", "two"]))
+    real_page = services._Progress.page
+
+    def page_then_delete(progress, done, total):
+        real_page(progress, done, total)
+        if done == 1:
+            Document.objects.filter(pk=document.pk).delete()
+
+    monkeypatch.setattr(services._Progress, "page", page_then_delete)
+    assert services.document_index(document_id=document.pk, worker="w") is None
+    assert not Document.objects.exists() and not Passage.objects.exists()
