@@ -29,7 +29,7 @@ from webapp.core import bounds, jobs
 from webapp.core.events import get_publisher
 from webapp.core.jobs import JobKind, JobStatus
 from webapp.core.textjobs import TextJobKind, TextOutcome, text_job_run
-from webapp.knowledge.context import context_render, context_template, knowledge_passages
+from webapp.knowledge.context import context_render, context_template, knowledge_mentions, knowledge_passages
 from webapp.prompt_templates.services import template_use_record
 from webapp.prompt_templates.uses import TemplateUseRequest
 from webapp.prompts.services import prompt_record_create
@@ -153,8 +153,11 @@ def _reply_create(
         what="replies queued or being written", lock=actor.user,
     )
     knowledge = None
-    if reply_settings.use_knowledge:  # BM25 in the database: milliseconds, so the web process does it
-        knowledge = knowledge_passages(project_id=conversation.project_id, question=parent.text)
+    # "#handbook" in the prompt: knowledge from the documents named, whatever the setting says.
+    chosen = knowledge_mentions(project_id=conversation.project_id, text=parent.text)
+    if reply_settings.use_knowledge or chosen:  # BM25 in the database: milliseconds, so the web process does it
+        knowledge = knowledge_passages(project_id=conversation.project_id, question=parent.text,
+                                       document_ids=chosen or None)
     reply = Message.objects.create(
         knowledge=knowledge,
         conversation=conversation,

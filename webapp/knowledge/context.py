@@ -7,6 +7,7 @@ in numbered ``[1]``, ``[2]``..., so the reply can cite them.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -36,6 +37,29 @@ def knowledge_passages(*, project_id: int, question: str, document_ids: list[int
          "text": hit.passage.text}
         for number, hit in enumerate(hits, start=1)
     ]
+
+
+_MENTION = re.compile(r"(?<![\w#])#([\w][\w.-]*)")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w]+", "-", text.lower()).strip("-")
+
+
+def knowledge_mentions(*, project_id: int, text: str) -> list[int]:
+    """The project's indexed documents named in ``text`` with ``#``: ``#handbook`` names the document whose
+    file name (without its extension) or title, lower-cased with dashes for spaces, is ``handbook``."""
+    from webapp.knowledge.models import Document
+
+    wanted = {_slug(m.group(1)).removesuffix("-") for m in _MENTION.finditer(text)}
+    if not wanted:
+        return []
+    found = []
+    for pk, title, filename in Document.objects.filter(project_id=project_id, status="done").values_list(
+            "pk", "title", "filename"):
+        if _slug(title) in wanted or _slug(filename.rsplit(".", 1)[0]) in wanted:
+            found.append(pk)
+    return found
 
 
 def context_template(*, project_id: int) -> str:

@@ -96,3 +96,18 @@ def test_the_conversation_setting_turns_knowledge_on_for_the_next_messages(conve
 
     conversation.refresh_from_db()
     assert conversation.use_knowledge and conversation_settings(conversation=conversation).use_knowledge
+
+
+def test_a_hash_mention_picks_the_documents_and_turns_knowledge_on(conversation, project, alice, bob, handbook):
+    other = services.document_add(actor=membership(bob, project), project=project, title="Bike rules",
+                                  upload=SimpleUploadedFile("bikes.md", b"# Bikes\n\nBikes get paid leave too."))
+    index_document(other.pk)
+    everywhere = _send(conversation, alice, "paid leave days?")
+    assert {p["document_id"] for p in everywhere.knowledge} == {handbook.pk, other.pk}
+
+    picked = _send(conversation, alice, "paid leave days in #handbook?", use_knowledge=False)
+    assert {p["document_id"] for p in picked.knowledge} == {handbook.pk}
+    by_title = _send(conversation, alice, "What does #bike-rules say about leave?", use_knowledge=False)
+    assert {p["document_id"] for p in by_title.knowledge} == {other.pk}
+    plain = _send(conversation, alice, "Is #nothing-like-this here? Leave?", use_knowledge=False)
+    assert plain.knowledge is None
