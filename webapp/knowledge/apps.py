@@ -9,6 +9,7 @@ class KnowledgeConfig(AppConfig):
 
     def ready(self) -> None:
         from webapp.core.jobs import job_kind_register
+        from webapp.knowledge import signals  # noqa: F401
         from webapp.knowledge.services import INDEX_JOB
 
         job_kind_register(INDEX_JOB)

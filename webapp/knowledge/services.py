@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -110,17 +109,7 @@ def document_delete(*, actor: Membership, document: Document) -> None:
                        owner_id=document.added_by_id)
     if document.is_live:
         jobs.job_stop(kind=INDEX_JOB, job=document, reason="The document was deleted.")
-    name = document.file
-    with transaction.atomic():
-        Document.objects.filter(pk=document.pk).delete()
-        transaction.on_commit(partial(_delete_file, name))
-
-
-def _delete_file(name: str) -> None:
-    try:
-        default_storage.delete(name)
-    except Exception:
-        logger.exception("could not delete the file %s of a deleted document", name)
+    Document.objects.filter(pk=document.pk).delete()  # the file goes after commit (signals.py)
 
 
 def document_stop(*, actor: Membership, document: Document) -> str:
@@ -186,8 +175,7 @@ def _store_passages(document: Document, chunks: list[Any], progress: _Progress) 
         if document.replaces_id is not None:
             old = Document.objects.filter(pk=document.replaces_id, project_id=document.project_id).first()
             if old is not None:
-                transaction.on_commit(partial(_delete_file, old.file))
-                old.delete()
+                old.delete()  # its passages cascade; its file goes after commit (signals.py)
 
 
 def _fresh(document: Document) -> Document | None:

@@ -169,3 +169,17 @@ def test_a_document_deleted_while_it_is_indexed_ends_quietly(project, bob, monke
     monkeypatch.setattr(services._Progress, "page", page_then_delete)
     assert services.document_index(document_id=document.pk, worker="w") is None
     assert not Document.objects.exists() and not Passage.objects.exists()
+
+
+def test_files_go_with_their_rows_when_replaced_or_with_the_project(project, alice, bob,
+                                                                     django_capture_on_commit_callbacks):
+    from webapp.workspaces import services as workspace_services
+
+    old = _indexed(_add(project, bob, "v1.txt", b"Old."))
+    new = services.document_replace(actor=membership(bob, project), document=old, upload=_upload("v2.txt", b"New."))
+    with django_capture_on_commit_callbacks(execute=True):
+        _indexed(new)
+    assert not default_storage.exists(old.file) and default_storage.exists(new.file)
+    with django_capture_on_commit_callbacks(execute=True):
+        workspace_services.project_delete(actor=membership(alice, project), project=project)
+    assert not default_storage.exists(new.file)
