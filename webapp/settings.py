@@ -441,3 +441,7 @@ KNOWLEDGE_CHUNK_TOKENS = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_TOKENS", "2
 KNOWLEDGE_CHUNK_OVERLAP = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_OVERLAP", "40"))
 # How many passages a chat reply that uses project knowledge reads.
 KNOWLEDGE_CHAT_PASSAGES = int(os.environ.get("ATELIER_KNOWLEDGE_CHAT_PASSAGES", "4"))
+
+# --- Image editing (issue 19): limits on uploaded sources and masks, checked before anything is queued.
+MAX_UPLOAD_PIXELS = int(os.environ.get("ATELIER_MAX_UPLOAD_PIXELS", str(2048 * 2048)))
+MAX_UPLOAD_BYTES = int(os.environ.get("ATELIER_MAX_UPLOAD_BYTES", str(10 * 2**20)))

@@ -52,6 +52,8 @@ class LoadedImageModel:
     scheduler_config: dict[str, Any]
     device: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Pipelines derived for edit modes ("img2img", "inpaint"), built on first use.
+    mode_pipes: dict[str, Any] = field(default_factory=dict)
 
 
 _cache: dict[str, LoadedImageModel] = {}
@@ -243,9 +245,6 @@ def generate_images(
     ``cancelled=True`` and no images. Jobs on one model run one at a time.
     """
     validate_image_request(request)
-    import torch
-    from PIL import Image
-
     loaded = load_image_model(request.model)
     spec, pipe = loaded.spec, loaded.pipe
     seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**32)
@@ -260,66 +259,110 @@ def generate_images(
         "sampler": SCHEDULERS[request.scheduler][2],
     }
     started = time.perf_counter()
-    steps_done = 0
-    cancelled = should_stop is not None and should_stop()
-    images: tuple[Any, ...] = ()
-    loop_started = started
-    if not cancelled:
-        with loaded.lock:
-            scheduler = _make_scheduler(request.scheduler, loaded.scheduler_config)
-            box: dict[str, Any] = {}
-            want_preview = preview and on_step is not None
-            if want_preview:
-                _capture_x0(scheduler, box)
-            pipe.scheduler = scheduler
-
-            def callback(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-                nonlocal steps_done
-                steps_done = index + 1
-                if on_step is not None:
-                    total = getattr(pipe, "_num_timesteps", None) or len(pipe.scheduler.timesteps)
-                    image = None
-                    if want_preview:
-                        x0 = box.get("x0")
-                        image = Image.fromarray(
-                            _latent_to_rgb(x0 if x0 is not None else tensors["latents"], pipe)
-                        )
-                    on_step(index + 1, total, image)
-                if should_stop is not None and should_stop():
-                    # Raising (rather than only setting pipe._interrupt) also
-                    # skips the final VAE decode of a cancelled job.
-                    pipe._interrupt = True
-                    raise _Cancelled
-                return {}
-
-            generator = torch.Generator(device="cpu").manual_seed(seed)
-            loop_started = time.perf_counter()
-            try:
-                output = pipe(
-                    prompt=request.prompt,
-                    negative_prompt=request.negative_prompt or None,
-                    num_inference_steps=request.steps,
-                    guidance_scale=request.guidance_scale,
-                    generator=generator,
-                    height=height,
-                    width=width,
-                    num_images_per_prompt=request.num_images,
-                    callback_on_step_end=callback,
-                    callback_on_step_end_tensor_inputs=["latents"],
-                )
-                images = tuple(output.images)
-            except _Cancelled:
-                cancelled = True
-            finally:
-                pipe._interrupt = False
-    elapsed = time.perf_counter() - started
-    loop_time = time.perf_counter() - loop_started
+    run = _denoise(
+        loaded,
+        pipe,
+        request.scheduler,
+        {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt or None,
+            "num_inference_steps": request.steps,
+            "guidance_scale": request.guidance_scale,
+            "height": height,
+            "width": width,
+            "num_images_per_prompt": request.num_images,
+        },
+        seed=seed,
+        on_step=on_step,
+        should_stop=should_stop,
+        preview=preview,
+    )
     return ImageResult(
-        images=() if cancelled else images,
+        images=run.images,
         params=params,
         model=spec.name,
         model_revision=loaded.revision,
-        elapsed=elapsed,
-        seconds_per_step=loop_time / steps_done if steps_done else 0.0,
+        elapsed=time.perf_counter() - started,
+        seconds_per_step=run.seconds_per_step,
+        cancelled=run.cancelled,
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    images: tuple[Any, ...]
+    cancelled: bool
+    seconds_per_step: float
+
+
+def _denoise(
+    loaded: LoadedImageModel,
+    pipe: Any,
+    scheduler_name: str,
+    call: dict[str, Any],
+    *,
+    seed: int,
+    on_step: OnStep | None,
+    should_stop: Callable[[], bool] | None,
+    preview: bool,
+) -> _Run:
+    """The one denoising run behind every mode: text-to-image and each edit.
+
+    ``pipe`` is the model's pipeline or one derived from it for a mode (sharing
+    its weights); ``call`` holds the mode's own arguments. The scheduler, the
+    seeded generator, progress, previews and cancellation are set up here and
+    nowhere else.
+    """
+    import torch
+    from PIL import Image
+
+    if should_stop is not None and should_stop():
+        return _Run(images=(), cancelled=True, seconds_per_step=0.0)
+    steps_done = 0
+    with loaded.lock:
+        scheduler = _make_scheduler(scheduler_name, loaded.scheduler_config)
+        box: dict[str, Any] = {}
+        want_preview = preview and on_step is not None
+        if want_preview:
+            _capture_x0(scheduler, box)
+        pipe.scheduler = scheduler
+
+        def callback(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            nonlocal steps_done
+            steps_done = index + 1
+            if on_step is not None:
+                total = getattr(pipe, "_num_timesteps", None) or len(pipe.scheduler.timesteps)
+                image = None
+                if want_preview:
+                    x0 = box.get("x0")
+                    image = Image.fromarray(_latent_to_rgb(x0 if x0 is not None else tensors["latents"], pipe))
+                on_step(index + 1, total, image)
+            if should_stop is not None and should_stop():
+                # Raising (rather than only setting pipe._interrupt) also
+                # skips the final VAE decode of a cancelled job.
+                pipe._interrupt = True
+                raise _Cancelled
+            return {}
+
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        loop_started = time.perf_counter()
+        cancelled = False
+        images: tuple[Any, ...] = ()
+        try:
+            output = pipe(
+                **call,
+                generator=generator,
+                callback_on_step_end=callback,
+                callback_on_step_end_tensor_inputs=["latents"],
+            )
+            images = tuple(output.images)
+        except _Cancelled:
+            cancelled = True
+        finally:
+            pipe._interrupt = False
+        loop_time = time.perf_counter() - loop_started
+    return _Run(
+        images=() if cancelled else images,
         cancelled=cancelled,
+        seconds_per_step=loop_time / steps_done if steps_done else 0.0,
     )

@@ -5,11 +5,18 @@ arguments as Stable Diffusion's, so the engine drives it exactly like any other
 diffusers pipeline: schedulers swap with ``from_config``, progress and
 interruption go through ``callback_on_step_end``.
 
+The same ``__call__`` also edits: given ``image`` (and ``strength``) it starts
+from the noised source as Stable Diffusion's image-to-image pipeline does, and
+given ``mask_image`` as well it puts the source, noised to the next step's
+level, back outside the mask after every step (the latent blend of diffusers'
+inpainting pipeline; here the "latents" are the pixels themselves).
+
 Importing this module imports torch and diffusers; import it lazily.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +73,9 @@ class AtelierShapesPipeline(DiffusionPipeline):
         return_dict: bool = True,
         callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
         callback_on_step_end_tensor_inputs: list[str] | tuple[str, ...] = ("latents",),
+        image: Image.Image | None = None,
+        mask_image: Image.Image | None = None,
+        strength: float = 1.0,
     ) -> ImagePipelineOutput | tuple:
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         negatives = negative_prompt or ""
@@ -87,21 +97,53 @@ class AtelierShapesPipeline(DiffusionPipeline):
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
+        init = mask = None
+        if image is not None:
+            init = _pixels_to_tensor(image, device, dtype)
+            height, width = init.shape[-2:]
+            if strength < 1.0:
+                # Skip the noisiest steps, as diffusers' img2img get_timesteps does.
+                order = self.scheduler.order
+                kept = min(max(int(num_inference_steps * strength), 1), num_inference_steps)
+                t_start = num_inference_steps - kept
+                timesteps = timesteps[t_start * order :]
+                if hasattr(self.scheduler, "set_begin_index"):
+                    self.scheduler.set_begin_index(t_start * order)
+        if mask_image is not None:
+            if init is None:
+                raise ValueError("mask_image needs image")
+            mask = _mask_to_tensor(mask_image, device, dtype)
         self._num_timesteps = len(timesteps)
+        batch_shape = (batch, self.unet.config.in_channels, height, width)
+        noise = None
         if latents is None:
-            shape = (batch, self.unet.config.in_channels, height, width)
-            latents = randn_tensor(shape, generator=generator, device=torch.device(device), dtype=dtype)
-        latents = latents * self.scheduler.init_noise_sigma
+            noise = randn_tensor(batch_shape, generator=generator, device=torch.device(device), dtype=dtype)
+            latents = noise
+        if init is not None and strength < 1.0:
+            init = init.expand(batch, -1, -1, -1)
+            latents = self.scheduler.add_noise(init, latents, timesteps[:1].repeat(batch))
+        else:
+            latents = latents * self.scheduler.init_noise_sigma
+        if init is not None:
+            init = init.expand(batch, -1, -1, -1)
+        # As diffusers' prepare_extra_step_kwargs: UniPC's step takes no generator.
+        accepted = inspect.signature(self.scheduler.step).parameters
+        step_kwargs = {"generator": generator} if "generator" in accepted else {}
         for i, t in enumerate(self.progress_bar(timesteps)):
             if self.interrupt:
                 continue
             model_input = torch.cat([latents, latents]) if do_cfg else latents
             model_input = self.scheduler.scale_model_input(model_input, t)
-            noise = self.unet(model_input, t, encoder_hidden_states=embeds).sample
+            noise_pred = self.unet(model_input, t, encoder_hidden_states=embeds).sample
             if do_cfg:
-                uncond, cond = noise.chunk(2)
-                noise = uncond + guidance_scale * (cond - uncond)
-            latents = self.scheduler.step(noise, t, latents, generator=generator).prev_sample
+                uncond, cond = noise_pred.chunk(2)
+                noise_pred = uncond + guidance_scale * (cond - uncond)
+            latents = self.scheduler.step(noise_pred, t, latents, **step_kwargs).prev_sample
+            if mask is not None and init is not None and noise is not None:
+                known = init
+                if i < len(timesteps) - 1:
+                    known = self.scheduler.add_noise(init, noise, timesteps[i + 1 : i + 2].repeat(batch))
+                latents = mask * latents + (1 - mask) * known
             if callback_on_step_end is not None:
                 scope = locals()
                 outputs = callback_on_step_end(
@@ -122,3 +164,15 @@ class AtelierShapesPipeline(DiffusionPipeline):
         if not return_dict:
             return (result,)
         return ImagePipelineOutput(images=result)
+
+
+def _pixels_to_tensor(image: Image.Image, device: Any, dtype: torch.dtype) -> torch.Tensor:
+    """An RGB PIL image as a 1x3xHxW tensor in [-1, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(array).permute(2, 0, 1)[None].to(device=device, dtype=dtype)
+
+
+def _mask_to_tensor(mask: Image.Image, device: Any, dtype: torch.dtype) -> torch.Tensor:
+    """A greyscale mask (white = repaint) as a 1x1xHxW tensor in [0, 1]."""
+    array = np.asarray(mask.convert("L"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array)[None, None].to(device=device, dtype=dtype)

@@ -30,6 +30,14 @@ def a1111_parameters(params: dict[str, Any]) -> str:
         ("Model", params.get("model")),
         ("Batch size", params.get("num_images")),
         ("Batch pos", params.get("batch_index")),
+        # Edits (generation/image/edit.py); A1111's own keys where it has one.
+        ("Mode", params.get("mode")),
+        ("Denoising strength", params.get("strength")),
+        ("Source hash", params.get("source_hash")),
+        ("Mask hash", params.get("mask_hash")),
+        ("Mask blur", params.get("mask_blur") if params.get("mask_hash") else None),
+        ("Inpaint area", "Only masked" if params.get("inpaint_area") == "only_masked" else None),
+        ("Masked area padding", params.get("padding") if params.get("inpaint_area") == "only_masked" else None),
     ]
     lines.append(", ".join(f"{key}: {value}" for key, value in settings if value is not None))
     return "\n".join(lines)

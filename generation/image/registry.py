@@ -33,6 +33,10 @@ SHAPES_V1_DIR = Path(__file__).resolve().parent / "shapes_v1"
 # is any pipeline AutoPipelineForText2Image / DiffusionPipeline can load; "auto"
 # picks between them from the folder's model_index.json.
 KINDS = ("auto", "atelier-shapes", "diffusers")
+# What generation/image/edit.py can do with an existing image. A model does all
+# of them unless its entry lists fewer in "edit_modes"; a mode it leaves out is
+# refused by name, never done some other way.
+EDIT_MODES = ("img2img", "inpaint", "outpaint", "upscale", "variations")
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,16 @@ class ImageModelSpec:
     min_size: int = 256
     max_size: int = 1024
     max_pixels: int = 1024 * 1024
+    edit_modes: tuple[str, ...] = EDIT_MODES
+    # A dedicated inpainting checkpoint (HF id or folder) for inpaint and
+    # outpaint; empty means the model's own weights through AutoPipelineForInpainting.
+    inpaint_source: str = ""
 
     def __post_init__(self) -> None:
         if not self.display_name:
             object.__setattr__(self, "display_name", self.name)
+        if isinstance(self.edit_modes, list):
+            object.__setattr__(self, "edit_modes", tuple(self.edit_modes))
 
     @property
     def allowed_sizes(self) -> list[int]:
@@ -123,6 +133,9 @@ def _user_specs() -> list[ImageModelSpec]:
             raise GenerationError(f"ATELIER_IMAGE_MODELS: unknown fields {unknown} in {entry['name']!r}")
         if entry.get("kind", "auto") not in KINDS:
             raise GenerationError(f"ATELIER_IMAGE_MODELS: kind must be one of {KINDS}")
+        modes = entry.get("edit_modes", EDIT_MODES)
+        if not isinstance(modes, list | tuple) or not set(modes) <= set(EDIT_MODES):
+            raise GenerationError(f"ATELIER_IMAGE_MODELS: edit_modes must be a list among {EDIT_MODES}")
         specs.append(ImageModelSpec(**entry))
     return specs
 

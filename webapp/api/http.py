@@ -39,6 +39,10 @@ class Call:
     body: dict[str, Any] = field(default_factory=dict)
     lease: Lease | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Uploaded files of a multipart request (``api_view(body_kind="multipart")``), by field name,
+    # and the names their clients gave them.
+    files: dict[str, bytes] = field(default_factory=dict)
+    filenames: dict[str, str] = field(default_factory=dict)
 
     def stream(self, events: AsyncIterator[bytes]) -> StreamingHttpResponse:
         """An SSE response that owns the request's limit slot until the stream ends.
@@ -112,6 +116,36 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
+def multipart_body(
+    request: HttpRequest, *, file_limit: int
+) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
+    """A ``multipart/form-data`` request's fields, files and the files' names (OpenAI's image edit
+    and file upload shapes).
+
+    The body limit is two files of ``file_limit`` and their fields; a clear 400 for another content
+    type or a body over it. A file is read up to one byte over ``file_limit``, enough for the
+    service to refuse it by name.
+    """
+    limit = 2 * file_limit + int(settings.API_MAX_BODY_BYTES)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise ApiError(400, f"The request body is {declared} bytes; the limit is {limit} bytes.",
+                       code="request_too_large")
+    if request.content_type != "multipart/form-data":
+        raise ApiError(400, f"Content-Type must be multipart/form-data, not {request.content_type or 'missing'!r}.",
+                       code="invalid_content_type")
+    try:
+        fields = {name: values[0] if len(values) == 1 else values for name, values in request.POST.lists()}
+        uploads = {name.removesuffix("[]"): request.FILES.getlist(name)[0] for name in request.FILES}
+        files = {name: upload.read(file_limit + 1) for name, upload in uploads.items()}
+    except RequestDataTooBig:
+        raise ApiError(400, f"The request body is over the limit of {limit} bytes.", code="request_too_large") from None
+    return fields, files, {name: upload.name or "" for name, upload in uploads.items()}
+
+
 def _authenticate(authorization: str, limited: bool) -> tuple[selectors.Principal, Lease | None]:
     principal = selectors.key_authenticate(authorization=authorization)
     lease = limits_acquire(key=principal.key) if limited else None
@@ -127,10 +161,12 @@ def _with_headers(response: HttpResponseBase, headers: dict[str, str]) -> HttpRe
 
 
 def api_view(
-    *, methods: tuple[str, ...], limited: bool = True, multipart: bool = False
+    *, methods: tuple[str, ...], limited: bool = True, body_kind: str = "json",
+    file_limit_setting: str = "MAX_UPLOAD_BYTES",
 ) -> Callable[[Callable[..., Awaitable[HttpResponseBase]]], Any]:
-    """Wrap an async ``view(call, **kwargs)``: bearer auth (every request), limits, JSON body for POST
-    (``multipart``: the view reads a multipart/form-data POST from ``call.request`` itself)."""
+    """Wrap an async ``view(call, **kwargs)``: bearer auth (every request), limits, a JSON body for POST
+    (or, with ``body_kind="multipart"``, form fields and files, each read up to one byte over the
+    setting named by ``file_limit_setting``)."""
 
     def decorate(view: Callable[..., Awaitable[HttpResponseBase]]) -> Any:
         @csrf_exempt
@@ -147,8 +183,18 @@ def api_view(
                     request.headers.get("Authorization", ""), limited
                 )
                 headers = dict(lease.headers) if lease else {}
-                body = json_body(request) if request.method == "POST" and not multipart else {}
-                call = Call(request=request, principal=principal, body=body, lease=lease)
+                files: dict[str, bytes] = {}
+                filenames: dict[str, str] = {}
+                if request.method != "POST":
+                    body: dict[str, Any] = {}
+                elif body_kind == "multipart":
+                    body, files, filenames = await sync_to_async(multipart_body)(
+                        request, file_limit=int(getattr(settings, file_limit_setting))
+                    )
+                else:
+                    body = json_body(request)
+                call = Call(request=request, principal=principal, body=body, lease=lease,
+                            files=files, filenames=filenames)
                 response = await view(call, *args, **kwargs)
             except ApiError as exc:
                 response = exc.response()

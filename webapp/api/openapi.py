@@ -49,6 +49,18 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
         "length_penalty": {"type": ["number", "null"], "minimum": -2, "maximum": 2, "description": "Extension, for beams."},
         "user": {"type": "string"},
     }
+    edit_fields: dict[str, Any] = {
+        "image": {"type": "string", "format": "binary", "description": "PNG, JPEG or WebP; re-encoded as PNG."},
+        "model": {"type": "string"}, "n": {"type": "integer", "minimum": 1},
+        "size": {"type": "string", "description": "'auto' or the size the edit makes (the image's, or scaled)"},
+        "response_format": {"enum": ["url", "b64_json"]},
+        "strength": {"type": "number", "minimum": 0.05, "maximum": 1.0}, "steps": {"type": "integer"},
+        "seed": {"type": "integer"}, "scheduler": {"type": "string"}, "negative_prompt": {"type": "string"},
+        "guidance_scale": {"type": "number"}, "mask_blur": {"type": "integer"},
+        "inpaint_area": {"enum": ["whole", "only_masked"]}, "padding": {"type": "integer"},
+        "outpaint_sides": {"type": "string", "description": "comma-separated: left,right,top,bottom"},
+        "outpaint_pixels": {"type": "integer"}, "fill": {"enum": ["noise", "edge", "blur"]}, "scale": {"enum": [2, 4]},
+    }
     message = {
         "type": "object", "required": ["role", "content"],
         "properties": {
@@ -96,6 +108,19 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
                 "responses": {"200": ok("#/components/schemas/ImagesResponse", " (progress as text/event-stream when stream is true)"),
                               **_errors("400", "401", "403", "404", "429", "503")},
             }},
+            # Issue 19: OpenAI's multipart shapes, with Atelier's extensions as extra fields.
+            "/images/edits": {"post": {
+                "operationId": "createImageEdit",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/ImageEditRequest"}}}},
+                "responses": {"200": ok("#/components/schemas/ImagesResponse", ""),
+                              **_errors("400", "401", "403", "404", "429", "503")},
+            }},
+            "/images/variations": {"post": {
+                "operationId": "createImageVariation",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/ImageVariationRequest"}}}},
+                "responses": {"200": ok("#/components/schemas/ImagesResponse", ""),
+                              **_errors("400", "401", "403", "404", "429", "503")},
+            }},
             "/images/{asset_id}/content": {"get": {
                 "operationId": "getImage",
                 "parameters": [{"name": "asset_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
@@ -111,6 +136,12 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
                     "properties": {"message": {"type": "string"}, "type": {"type": "string"},
                                    "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}},
                 }}},
+                "ImageEditRequest": {"type": "object", "required": ["image", "prompt"], "properties": {
+                    **edit_fields, "prompt": {"type": "string"},
+                    "mask": {"type": "string", "format": "binary",
+                             "description": "PNG with alpha; fully transparent pixels mark the area to change."},
+                    "mode": {"enum": ["img2img", "inpaint", "outpaint", "upscale", "variations"]}}},
+                "ImageVariationRequest": {"type": "object", "required": ["image"], "properties": edit_fields},
                 "Model": {"type": "object", "required": ["id", "object"], "properties": {
                     "id": {"type": "string"}, "object": {"const": "model"}, "created": {"type": "integer"},
                     "owned_by": {"type": "string"}, "kind": {"enum": ["text", "image"]}}},

@@ -379,3 +379,124 @@ def image_spec(body: dict[str, Any]) -> ImageSpec:
     except TypeError as exc:
         raise invalid(None, f"invalid parameters: {exc}") from exc
     return ImageSpec(request=request, response_format=response_format, stream=stream)
+
+
+# --- /v1/images/edits and /v1/images/variations (issue 19) ----------------------------------------
+
+EDIT_EXTENSIONS = {
+    "mode", "strength", "steps", "seed", "scheduler", "negative_prompt", "guidance_scale", "mask_blur",
+    "inpaint_area", "padding", "outpaint_sides", "outpaint_pixels", "fill", "scale",
+}
+EDIT_API_FIELDS = {"prompt", "model", "n", "size", "response_format", "user", "quality", "background",
+                   "output_format", "input_fidelity", "stream", *EDIT_EXTENSIONS}
+VARIATION_API_FIELDS = {"model", "n", "size", "response_format", "user", *EDIT_EXTENSIONS}
+EDIT_PARAM_NAMES = {"num_images": "n", "source": "image"}
+_INTS = ("n", "steps", "seed", "mask_blur", "padding", "outpaint_pixels", "scale")
+_FLOATS = ("strength", "guidance_scale")
+
+
+@dataclass(frozen=True)
+class EditSpec:
+    request: Any  # generation.image.EditRequest
+    response_format: str = "url"
+    stream: bool = False
+
+
+def _form_number(body: dict[str, Any], name: str) -> Any:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value) if name in _INTS else float(value)
+    except (TypeError, ValueError):
+        kind = "a whole number" if name in _INTS else "a number"
+        raise invalid(name, f"must be {kind}, not {str(value)[:40]!r}") from None
+
+
+def _openai_mask(data: bytes, max_pixels: int) -> bytes:
+    """OpenAI's mask (transparent pixels = the area to change) as the engine's (white = change)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from generation.image import decode_image
+
+    image = decode_image(data, field="mask", max_pixels=max_pixels)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if "A" not in image.getbands():
+        raise invalid("mask", "must be a PNG with an alpha channel: its fully transparent pixels mark the area to change")
+    alpha = np.asarray(image.getchannel("A"))
+    buffer = io.BytesIO()
+    Image.fromarray(((alpha == 0) * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def edit_spec(body: dict[str, Any], files: dict[str, bytes], *, variations: bool = False) -> EditSpec:
+    """Validate an ``/v1/images/edits`` (or ``/variations``) multipart body into an ``EditRequest``.
+
+    Static checks and the image's header here; the studio's ``edit_request_clean`` decodes the files.
+    Without a mask and a ``mode``, an image with transparent pixels is inpainted there (as OpenAI's
+    edits do); any other image gets image-to-image.
+    """
+    from django.conf import settings
+
+    from generation.errors import ValidationError
+    from generation.image import DEFAULT_IMAGE_MODEL, EditRequest, decode_image, validate_edit_request
+    from generation.image.edit_request import edit_result_size
+    from generation.image.registry import image_models
+
+    _refuse_unknown(body, VARIATION_API_FIELDS if variations else EDIT_API_FIELDS)
+    for name in ("background", "input_fidelity"):
+        if body.get(name) not in (None, "auto", ""):
+            raise unsupported(name, f"'{name}'")
+    if body.get("output_format") not in (None, "png"):
+        raise unsupported("output_format", "Formats other than png")
+    if body.get("quality") not in (None, "auto", "standard"):
+        raise unsupported("quality", f"The quality {body.get('quality')!r} (steps set the quality here)")
+    if body.get("stream") not in (None, "false", "False", False):
+        raise unsupported("stream", "Streaming an edit")
+    model = body.get("model") or DEFAULT_IMAGE_MODEL
+    if model not in {spec.name for spec in image_models()}:
+        raise model_not_found(str(model))
+    response_format = body.get("response_format") or "url"
+    if response_format not in ("url", "b64_json"):
+        raise invalid("response_format", "must be 'url' or 'b64_json'")
+    source = files.get("image")
+    if not source:
+        raise invalid("image", "is required: the image to edit, as a file", code="missing_required_parameter")
+    max_pixels = int(settings.MAX_UPLOAD_PIXELS)
+    values: dict[str, Any] = {"source": source, "model": model, "prompt": body.get("prompt") or ""}
+    if not variations and not isinstance(body.get("prompt"), str):
+        raise invalid("prompt", "is required: a string", code="missing_required_parameter")
+    try:
+        header = decode_image(source, field="image", max_pixels=max_pixels)
+        mode = body.get("mode") or ("variations" if variations else None)
+        if files.get("mask"):
+            values["mask"] = _openai_mask(files["mask"], max_pixels)
+            mode = mode or "inpaint"
+        elif mode in (None, "inpaint") and "A" in header.getbands() and header.getchannel("A").getextrema()[0] == 0:
+            values["mask"] = _openai_mask(source, max_pixels)  # the image's own transparent pixels
+            mode = "inpaint"
+        values["mode"] = mode or "img2img"
+        for name in _INTS + _FLOATS:
+            number = _form_number(body, name)
+            if number is not None:
+                values["num_images" if name == "n" else name] = number
+        for name in ("scheduler", "negative_prompt", "inpaint_area", "fill"):
+            if body.get(name):
+                values[name] = body[name]
+        if body.get("outpaint_sides"):
+            raw = body["outpaint_sides"]
+            values["outpaint_sides"] = tuple(raw if isinstance(raw, list) else str(raw).split(","))
+        request = EditRequest(**values)
+        validate_edit_request(request)
+    except ValidationError as exc:
+        raise from_engine(exc, names=EDIT_PARAM_NAMES) from exc
+    size = body.get("size")
+    if size not in (None, "", "auto"):
+        width, height = edit_result_size(request, *header.size)
+        if size != f"{width}x{height}":
+            raise invalid("size", f"this {request.mode} makes {width}x{height} images; send that or 'auto'")
+    return EditSpec(request=request, response_format=response_format)

@@ -14,12 +14,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from webapp.api import selectors, services
-from webapp.api.errors import ApiError, invalid, model_not_found, not_found
+from webapp.api.errors import ApiError, from_engine, invalid, model_not_found, not_found
 from webapp.api.forms import KeyCreateForm
 from webapp.api.http import Call, api_view, ok, sse
 from webapp.api.models import TextKind
 from webapp.api.openapi import openapi_document
-from webapp.api.params import chat_spec, completion_spec, image_spec
+from webapp.api.params import EDIT_PARAM_NAMES, chat_spec, completion_spec, edit_spec, image_spec
 from webapp.api.runs import ImageRun, TextRun
 from webapp.workspaces.permissions import membership_may
 from webapp.workspaces.selectors import project_get_for_member
@@ -139,6 +139,42 @@ async def images_generations(call: Call) -> HttpResponseBase:
                "output_format": "png", "size": f"{job.params.get('width')}x{job.params.get('height')}"})
 
 
+async def _image_edit(call: Call, *, variations: bool) -> HttpResponseBase:
+    from generation.errors import ValidationError as EngineValidationError
+
+    spec = edit_spec(call.body, call.files, variations=variations)
+    try:
+        job = await sync_to_async(services.image_edit_call_create)(
+            actor=call.principal.membership, key=call.principal.key, spec=spec
+        )
+    except EngineValidationError as exc:  # the files, decoded by the studio's checks
+        raise from_engine(exc, names=EDIT_PARAM_NAMES) from exc
+    run = ImageRun(job=job, principal=call.principal, spec=spec)
+    try:
+        await run.wait()
+    except BaseException:
+        await asyncio.shield(run.stop())
+        raise
+
+    def url_for(asset_id: int) -> str:
+        return call.request.build_absolute_uri(reverse("api:image_file", kwargs={"asset_id": asset_id}))
+
+    return ok({"created": run.created, "data": await run.images(url_for=url_for),
+               "output_format": "png", "size": f"{job.params.get('width')}x{job.params.get('height')}"})
+
+
+@api_view(methods=("POST",), body_kind="multipart")
+async def images_edits(call: Call) -> HttpResponseBase:
+    """OpenAI's ``images.edit``: ``image``, an optional ``mask`` (transparent = change), ``prompt``..."""
+    return await _image_edit(call, variations=False)
+
+
+@api_view(methods=("POST",), body_kind="multipart")
+async def images_variations(call: Call) -> HttpResponseBase:
+    """OpenAI's ``images.create_variation``: ``image`` and ``n``; the prompt the PNG carries, if any."""
+    return await _image_edit(call, variations=True)
+
+
 async def _image_events(run: ImageRun, url_for: Any):  # type: ignore[no-untyped-def]
     from webapp.api.http import KEEPALIVE
 
@@ -192,21 +228,21 @@ def _files_list(project: Any) -> list[dict[str, Any]]:
 
 
 def _file_add(call: Call) -> dict[str, Any]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
     from webapp.knowledge.services import document_add
 
-    if call.request.content_type != "multipart/form-data":
-        raise invalid("file", "Upload the document as multipart/form-data, with fields file and purpose.")
-    purpose = call.request.POST.get("purpose", "")
+    purpose = call.body.get("purpose", "")
     if purpose != "assistants":
         raise invalid("purpose", f"purpose must be 'assistants' (documents for project knowledge), not {purpose!r}.")
-    upload = call.request.FILES.get("file")
-    if upload is None:
+    if "file" not in call.files:
         raise invalid("file", "Send the document in the field file.")
+    upload = SimpleUploadedFile(call.filenames.get("file") or "document", call.files["file"])
     document = document_add(actor=call.principal.membership, project=call.principal.project, upload=upload)
     return _file_object(document)
 
 
-@api_view(methods=("GET", "POST"), multipart=True)
+@api_view(methods=("GET", "POST"), body_kind="multipart", file_limit_setting="MAX_DOCUMENT_BYTES")
 async def files(call: Call) -> HttpResponseBase:
     """``GET``: the key's project's documents; ``POST``: add one (``purpose="assistants"``), indexed by a worker."""
     if call.request.method == "GET":

@@ -92,3 +92,62 @@ class GalleryFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         _choice_field(self, "author").choices = [("", "Anyone")] + [(m.user_id, m.user.username) for m in members]
         _choice_field(self, "model").choices = [("", "Any model")] + [(name, name) for name in model_names]
+
+
+# --- Edits (issue 19) -----------------------------------------------------------------------------
+
+EDIT_FIELDS = (
+    "mode", "prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "seed", "num_images",
+    "strength", "mask_blur", "inpaint_area", "padding", "outpaint_sides", "outpaint_pixels", "fill", "scale",
+)
+
+
+class EditForm(forms.Form):
+    """The edit form: parameters only; the files come in ``request.FILES`` and are checked by the service.
+
+    Empty number fields take the engine's defaults (the mode's strength, the model's steps...).
+    """
+
+    mode = forms.ChoiceField(choices=[
+        ("img2img", "Image to image"), ("inpaint", "Inpaint"), ("outpaint", "Outpaint"), ("upscale", "Upscale"),
+        ("variations", "Variations"),
+    ])
+    prompt = forms.CharField(required=False, max_length=MAX_PROMPT_CHARS, widget=forms.Textarea(attrs={"rows": 3}))
+    negative_prompt = forms.CharField(required=False, max_length=MAX_PROMPT_CHARS, label="Negative prompt", widget=forms.Textarea(attrs={"rows": 2}))
+    model = forms.ChoiceField()
+    scheduler = forms.ChoiceField(required=False)
+    steps = forms.IntegerField(required=False)
+    guidance_scale = forms.FloatField(required=False, label="Guidance")
+    seed = forms.IntegerField(required=False)
+    num_images = forms.IntegerField(label="Images", initial=1)
+    strength = forms.FloatField(required=False, widget=forms.NumberInput(attrs={"type": "range", "min": "0.05", "max": "1", "step": "0.05"}))
+    mask_blur = forms.IntegerField(initial=4, label="Mask blur (px)")
+    inpaint_area = forms.ChoiceField(choices=[("whole", "Whole picture"), ("only_masked", "Only masked")], initial="whole")
+    padding = forms.IntegerField(initial=32, label="Only-masked padding (px)")
+    outpaint_sides = forms.MultipleChoiceField(
+        required=False, choices=[(s, s) for s in ("left", "right", "top", "bottom")], widget=forms.CheckboxSelectMultiple
+    )
+    outpaint_pixels = forms.IntegerField(initial=16, label="Outpaint (px)")
+    fill = forms.ChoiceField(choices=[("edge", "Edge colour"), ("blur", "Blur"), ("noise", "Noise")], initial="edge")
+    scale = forms.TypedChoiceField(choices=[(2, "x2"), (4, "x4")], coerce=int, initial=2)
+    template_use = forms.CharField(required=False, max_length=100_000, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _choice_field(self, "model").choices = [(spec.name, spec.display_name) for spec in image_models()]
+        _choice_field(self, "model").initial = DEFAULT_IMAGE_MODEL
+        _choice_field(self, "scheduler").choices = [("", "Model default")] + [
+            (name, label) for name, (_, _, label) in SCHEDULERS.items()
+        ]
+
+    def edit_fields(self) -> dict[str, Any]:
+        """The ``EditRequest`` keyword arguments the form holds (empty ones left to the engine)."""
+        data = self.cleaned_data
+        fields = {name: data.get(name) for name in EDIT_FIELDS}
+        fields["outpaint_sides"] = tuple(fields["outpaint_sides"] or ())
+        fields["prompt"] = fields["prompt"] or ""
+        fields["negative_prompt"] = fields["negative_prompt"] or ""
+        for name in ("scheduler", "steps", "guidance_scale", "strength"):
+            if fields[name] in (None, ""):
+                fields[name] = None
+        return fields

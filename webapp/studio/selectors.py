@@ -102,6 +102,11 @@ def asset_open(*, asset: Asset, thumbnail: bool = False) -> IO[bytes]:
     return default_storage.open((asset.thumbnail if thumbnail else asset.file).name, "rb")
 
 
+def edit_file_open(*, job: Job, which: str) -> IO[bytes]:
+    """The stored source (``which="source"``) or mask of an edit job."""
+    return default_storage.open((job.edit_source if which == "source" else job.edit_mask).name, "rb")
+
+
 def jobs_describe(project_id: int, ids: Any) -> dict[int, Any]:
     """Image jobs, with thumbnails, as the template page lists what a version made."""
     from django.urls import reverse

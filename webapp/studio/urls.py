@@ -19,4 +19,11 @@ urlpatterns = [
     path(
         "projects/<int:project_id>/gallery/<int:asset_id>/vary/", views.asset_rerun, {"vary": True}, name="asset_vary"
     ),
+    # Edits (issue 19)
+    path("projects/<int:project_id>/studio/edit/", views.edit, name="edit"),
+    path("projects/<int:project_id>/studio/edits/<int:job_id>/", views.edit_result, name="edit_result"),
+    path("projects/<int:project_id>/studio/edits/<int:job_id>/source.png", views.edit_file, {"which": "source"},
+         name="edit_source"),
+    path("projects/<int:project_id>/studio/edits/<int:job_id>/mask.png", views.edit_file, {"which": "mask"},
+         name="edit_mask"),
 ]

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generation.errors import ValidationError as EngineValidationError
@@ -17,7 +18,7 @@ from webapp.prompt_templates.selectors import template_use_for_output, template_
 from webapp.prompts.models import PromptKind
 from webapp.prompts.selectors import prompt_get_for_member
 from webapp.studio import selectors, services
-from webapp.studio.forms import GalleryFilterForm, StudioForm
+from webapp.studio.forms import EditForm, GalleryFilterForm, StudioForm
 from webapp.studio.models import Asset
 from webapp.workspaces.models import Project
 from webapp.workspaces.selectors import project_get_for_member, team_members
@@ -188,3 +189,70 @@ def asset_rerun(request: HttpRequest, project_id: int, asset_id: int, vary: bool
     except (EngineValidationError, QuotaExceeded) as exc:  # the model is no longer registered; too many waiting
         messages.error(request, f"Cannot run this again: {exc.message}")
     return redirect("studio:index", project_id=asset.project_id)
+
+
+# --- Edits (issue 19) -----------------------------------------------------------------------------
+
+
+def _upload(request: HttpRequest, name: str) -> bytes | None:
+    from django.conf import settings
+
+    upload = request.FILES.get(name)
+    # One byte over the limit is enough for the service to say it is too big.
+    return upload.read(settings.MAX_UPLOAD_BYTES + 1) if upload is not None else None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Edit mode: an image from the gallery (``?asset=ID``) or an upload, with a mask where the mode needs one."""
+    from generation.image import EditRequest
+
+    project = project_get_for_member(user=request.user, project_id=project_id)
+    asset_id = request.POST.get("asset") or request.GET.get("asset")
+    asset = selectors.asset_get_for_member(user=request.user, project_id=project.pk, asset_id=_int(asset_id)) if asset_id else None
+    form = EditForm(request.POST or None, initial={"prompt": asset.prompt if asset else ""})
+    if request.method == "POST" and form.is_valid():
+        source = _upload(request, "image")
+        if source is None and asset is not None:
+            with selectors.asset_open(asset=asset) as fh:
+                source = fh.read()
+        try:
+            if source is None:
+                raise EngineValidationError("image", "choose an image to edit, or open one from the gallery")
+            job = services.edit_job_create(
+                project=project, actor=project.membership, source_asset=asset,
+                request=EditRequest(source=source, mask=_upload(request, "mask"), **form.edit_fields()),
+            )
+        except EngineValidationError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, f"{exc.field}: {exc.message}")
+        except QuotaExceeded as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect(reverse("studio:edit_result", args=[project.pk, job.pk]))
+    context = {"project": project, "form": form, "asset": asset, "active_tab": "studio"}
+    return render(request, "studio/edit.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def edit_result(request: HttpRequest, project_id: int, job_id: int) -> HttpResponse:
+    """An edit job: its card (live progress), and source and result side by side with a before/after slider."""
+    job = selectors.job_get_for_member(user=request.user, project_id=project_id, job_id=job_id)
+    if not job.edit_source:
+        raise Http404("Not an edit")
+    return render(request, "studio/edit_result.html", {"project": job.project, "job": job, "active_tab": "studio"})
+
+
+@login_required
+@require_GET
+def edit_file(request: HttpRequest, project_id: int, job_id: int, which: str) -> FileResponse:
+    """An edit job's stored source or mask, to the project's members only."""
+    job = selectors.job_get_for_member(user=request.user, project_id=project_id, job_id=job_id)
+    stored = job.edit_source if which == "source" else job.edit_mask
+    if not stored:
+        raise Http404("No such file")
+    response = FileResponse(selectors.edit_file_open(job=job, which=which), content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -38,7 +38,11 @@ def bearer(redis_server, no_enqueue, settings, project, bob):
 @settings(max_examples=30, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_no_request_gets_a_server_error(case, bearer):
-    response = case.call_and_validate(headers=bearer, checks=[not_a_server_error])
+    response = case.call(headers=bearer)
+    # A valid request waits for a worker that never comes: the documented 503, not a failure (the
+    # multipart edits have few required fields, so schemathesis finds valid ones at once).
+    if not (response.status_code == 503 and response.json()["error"]["code"] == "no_worker_available"):
+        case.validate_response(response, checks=[not_a_server_error])
     # Every answer is one of ours (so the request reached the endpoint), in OpenAI's shape when it is an error.
     if response.status_code >= 400:
         assert response.headers.get("content-type") == ["application/json"], (

@@ -4,6 +4,7 @@ from __future__ import annotations
 from webapp.api.services.images import (
     image_call_create,
     image_call_stop,
+    image_edit_call_create,
     image_file_record,
     image_job_assets,
     image_job_expire_unclaimed,
@@ -32,6 +33,7 @@ __all__ = [
     "NewKey",
     "image_call_create",
     "image_call_stop",
+    "image_edit_call_create",
     "image_file_record",
     "image_job_assets",
     "image_job_expire_unclaimed",

@@ -28,6 +28,21 @@ def image_call_create(*, actor: Membership, key: ApiKey, spec: ImageSpec) -> Any
     return job
 
 
+def image_edit_call_create(*, actor: Membership, key: ApiKey, spec: Any) -> Any:
+    """A studio edit job for an ``/v1/images/edits`` or ``/variations`` request; the twin of ``image_call_create``.
+
+    The studio's ``edit_job_create`` checks the files (a ``generation.errors.ValidationError``
+    names the field; nothing is stored or queued then).
+    """
+    from webapp.studio.services import edit_job_create
+
+    membership_require(actor=actor, action="api.generate", project=key.project)
+    with transaction.atomic():
+        job = edit_job_create(project=key.project, actor=actor, request=spec.request, via=key.label)
+        ImageCall.objects.create(key=key, job=job)
+    return job
+
+
 def image_call_stop(*, job: Any, reason: str = "The client went away.") -> None:
     """Stop the job of a request whose client went away, or whose access was revoked meanwhile.
 

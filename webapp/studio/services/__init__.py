@@ -9,6 +9,7 @@ by task name.
 from __future__ import annotations
 
 from webapp.studio.services.assets import asset_record_download, assets_record_download
+from webapp.studio.services.edits import edit_job_create, edit_request_clean
 from webapp.studio.services.jobs import IMAGE_JOB, job_cancel, job_create, job_fail, job_rerun
 from webapp.studio.services.runner import (
     JobNotRunning,
@@ -25,6 +26,8 @@ __all__ = [
     "JobProgress",
     "asset_record_download",
     "assets_record_download",
+    "edit_job_create",
+    "edit_request_clean",
     "job_cancel",
     "job_complete",
     "job_create",

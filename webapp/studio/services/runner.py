@@ -23,7 +23,8 @@ from webapp.core.events import get_publisher
 from webapp.core.jobs import JobStatus
 from webapp.studio import lineage
 from webapp.studio.events import preview_data_url, studio_group_name
-from webapp.studio.models import Asset, Job
+from webapp.studio.models import Asset, Job, JobOrigin
+from webapp.studio.services.edits import edit_request_for_job
 from webapp.studio.services.jobs import IMAGE_JOB
 
 logger = logging.getLogger(__name__)
@@ -55,12 +56,15 @@ def job_run(*, job: Job) -> Job | None:
     keeps a heartbeat (with the progress), stores the images, and returns the
     finished job, or None if the job was failed meanwhile (swept). Engine errors propagate: the task marks the job failed.
     """
-    from generation.image import ImageRequest, generate_images
+    from generation.image import ImageRequest, edit_images, generate_images
 
-    request = ImageRequest.from_dict(job.params)
     progress = JobProgress(job=job)
     with jobs.job_running(kind=IMAGE_JOB, job=job, progress=progress.values) as run:
-        result = generate_images(request, on_step=progress, should_stop=run.should_stop)
+        if job.origin == JobOrigin.EDIT:
+            edit = edit_request_for_job(job=job)
+            result = edit_images(edit, on_step=progress, should_stop=run.should_stop, max_pixels=_edit_max_pixels())
+        else:
+            result = generate_images(ImageRequest.from_dict(job.params), on_step=progress, should_stop=run.should_stop)
     if result.cancelled:
         reason = run.stop_reason or "Stopped."
         if not jobs.job_finish(kind=IMAGE_JOB, job_id=job.pk, status=JobStatus.STOPPED, reason=reason):
@@ -68,6 +72,11 @@ def job_run(*, job: Job) -> Job | None:
         job.refresh_from_db()
         return job
     return job_complete(job=job, result=result)
+
+
+def _edit_max_pixels() -> int:
+    # An upscale or an outpaint may make a result bigger than any upload: x4 of the largest.
+    return settings.MAX_UPLOAD_PIXELS * 16
 
 
 class JobNotRunning(RuntimeError):
@@ -106,6 +115,7 @@ def job_complete(*, job: Job, result: Any) -> Job:
                 model_revision=result.model_revision, scheduler=params["scheduler"], steps=params["steps"],
                 guidance_scale=params["guidance_scale"], seed=params["seed"], worker_host=host,
                 code_version=version,
+                **_edit_lineage(job),
             ))
         with transaction.atomic():
             for row in rows:
@@ -127,6 +137,13 @@ def job_complete(*, job: Job, result: Any) -> Job:
         raise
     job.refresh_from_db()
     return job
+
+
+def _edit_lineage(job: Job) -> dict[str, Any]:
+    """An edit's asset columns: its parent (the source asset; none for an upload), its mode and its mask file."""
+    if job.origin != JobOrigin.EDIT:
+        return {}
+    return {"parent_id": job.source_asset_id, "edit_mode": job.params.get("mode", ""), "mask": job.edit_mask.name or ""}
 
 
 def _store(name: str, data: bytes, stored: list[str]) -> str:
