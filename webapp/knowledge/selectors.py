@@ -27,8 +27,8 @@ def document_get_for_member(*, user: Any, project_id: int, document_id: int) -> 
 
 def passage_search(*, project: Any, query: str, limit: int = 10) -> list[dict[str, Any]]:
     """The project's passages best matching ``query`` (BM25), each with its text highlighted for the page."""
-    from webapp.knowledge.search import bm25_search, highlight, query_terms
+    from webapp.knowledge.search import highlight, knowledge_search, query_terms
 
     terms = query_terms(query)
     return [{"hit": hit, "passage": hit.passage, "document": hit.document, "html": highlight(hit.passage.text, terms)}
-            for hit in bm25_search(project_id=project.pk, query=query, limit=limit)]
+            for hit in knowledge_search(project_id=project.pk, query=query, limit=limit)]

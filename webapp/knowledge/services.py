@@ -24,6 +24,7 @@ from webapp.core.jobs import JobKind, JobStatus
 from webapp.knowledge.chunking import chunk
 from webapp.knowledge.models import Document, Passage
 from webapp.knowledge.parsing import TEXT_KINDS, DocumentError, Limits, decode_text, kind_for, parse
+from webapp.knowledge.search import embedding_model, passage_vectors
 from webapp.workspaces.models import Membership
 from webapp.workspaces.permissions import membership_require
 
@@ -150,6 +151,7 @@ def document_index(*, document_id: int, worker: str = "") -> Document | None:
                            should_stop=run.should_stop)
             chunks = [] if run.should_stop() else chunk(
                 blocks, target=int(settings.KNOWLEDGE_CHUNK_TOKENS), overlap=int(settings.KNOWLEDGE_CHUNK_OVERLAP))
+            vectors = [] if run.should_stop() else passage_vectors([_embedded_text(piece) for piece in chunks])
         except DocumentError as error:
             jobs.job_finish(kind=INDEX_JOB, job_id=document.pk, status=JobStatus.FAILED,
                             reason=f"{document.filename}: {error}", values=progress.values())
@@ -158,18 +160,25 @@ def document_index(*, document_id: int, worker: str = "") -> Document | None:
             jobs.job_finish(kind=INDEX_JOB, job_id=document.pk, status=JobStatus.STOPPED,
                             reason=run.stop_reason or "Stopped.", values=progress.values())
             return _fresh(document)
-        _store_passages(document, chunks, progress)
+        _store_passages(document, chunks, progress, vectors)
     return _fresh(document)
 
 
-def _store_passages(document: Document, chunks: list[Any], progress: _Progress) -> None:
+def _embedded_text(piece: Any) -> str:
+    return f"{piece.heading}\n{piece.text}" if piece.heading else str(piece.text)
+
+
+def _store_passages(document: Document, chunks: list[Any], progress: _Progress,
+                    vectors: list[bytes] | None = None) -> None:
+    model = embedding_model() if vectors else ""
     with transaction.atomic():
         values = {**progress.values(), "passages_count": len(chunks)}
         if not jobs.job_finish(kind=INDEX_JOB, job_id=document.pk, status=JobStatus.DONE, values=values):
             return  # stopped, swept or deleted meanwhile: nothing is stored
         Passage.objects.bulk_create(
             Passage(document=document, project_id=document.project_id, ordinal=number, page=piece.page,
-                    heading=piece.heading[:300], text=piece.text, tokens=piece.tokens)
+                    heading=piece.heading[:300], text=piece.text, tokens=piece.tokens,
+                    embedding=vectors[number] if vectors else None, embedding_model=model)
             for number, piece in enumerate(chunks)
         )
         if document.replaces_id is not None:
