@@ -250,6 +250,68 @@ async def files(call: Call) -> HttpResponseBase:
     return ok(await sync_to_async(_file_add)(call))
 
 
+MAX_EMBEDDING_INPUTS = 2048
+MAX_EMBEDDING_INPUT_CHARS = 32_000
+
+
+def _embedding_inputs(body: dict[str, Any]) -> list[str]:
+    value = body.get("input")
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts:
+        raise invalid("input", "input must be a non-empty string or a non-empty list of strings.")
+    if len(texts) > MAX_EMBEDDING_INPUTS:
+        raise invalid("input", f"input has {len(texts)} items; the most is {MAX_EMBEDDING_INPUTS}.")
+    for number, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise invalid("input", f"input[{number}] must be a string (token arrays are not accepted).")
+        if not text.strip():
+            raise invalid("input", f"input[{number}] is empty.")
+        if len(text) > MAX_EMBEDDING_INPUT_CHARS:
+            raise invalid("input", f"input[{number}] has {len(text)} characters; the most is "
+                                   f"{MAX_EMBEDDING_INPUT_CHARS}.")
+    return texts
+
+
+def _embed(name: str, texts: list[str], encoding: str) -> dict[str, Any]:
+    import base64
+
+    from generation.embed import encoder_get
+
+    encoder = encoder_get(name)
+    vectors = encoder.encode(texts)
+    tokens = encoder.count_tokens(texts)
+    data = [{"object": "embedding", "index": number,
+             "embedding": base64.b64encode(row.astype("<f4").tobytes()).decode() if encoding == "base64"
+             else [float(x) for x in row]}
+            for number, row in enumerate(vectors)]
+    return {"object": "list", "data": data, "model": name,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+@api_view(methods=("POST",))
+async def embeddings(call: Call) -> HttpResponseBase:
+    """OpenAI's ``/v1/embeddings``: unit vectors from the configured embedding model, in the web process."""
+    from django.conf import settings
+
+    name = str(getattr(settings, "EMBEDDING_MODEL", "") or "")
+    if not name:
+        raise ApiError(503, "No embedding model is configured on this server (ATELIER_EMBEDDING_MODEL).",
+                       code="embeddings_unavailable")
+    model = call.body.get("model")
+    if not isinstance(model, str) or not model:
+        raise invalid("model", f"model is required: {name!r} is the embedding model here.")
+    if model != name:
+        raise ApiError(404, f"The embedding model {model!r} does not exist; this server's is {name!r}.",
+                       param="model", code="model_not_found")
+    encoding = call.body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        raise invalid("encoding_format", f"encoding_format must be 'float' or 'base64', not {encoding!r}.")
+    if call.body.get("dimensions") is not None:
+        raise invalid("dimensions", "dimensions cannot be chosen: the model's vectors have a fixed size.")
+    texts = _embedding_inputs(call.body)
+    return ok(await sync_to_async(_embed, thread_sensitive=False)(name, texts, encoding))
+
+
 async def openapi(request: HttpRequest) -> HttpResponseBase:
     base = request.build_absolute_uri("/v1")
     return JsonResponse(openapi_document(server_url=base))
