@@ -139,16 +139,38 @@ def dense_search(*, project_id: int, query: str, limit: int = 10,
                                   embedding__isnull=False)
     if document_ids is not None:
         rows = rows.filter(document_id__in=[int(i) for i in document_ids])
-    found = list(rows.values_list("id", "embedding"))
-    if not found:
+    ids, vectors = _project_vectors(rows, key=(project_id, name, tuple(document_ids or ()) or None))
+    if not ids:
         return []
     from generation.embed import cosine_top, encoder_get
 
-    vectors = np.frombuffer(b"".join(bytes(vector or b"") for _, vector in found), dtype=np.float32)
-    vectors = vectors.reshape(len(found), -1)
     query_vector = encoder_get(name).encode([query])[0]
     floor = float(settings.KNOWLEDGE_DENSE_MIN_SCORE)
-    return [(found[row][0], score) for row, score in cosine_top(query_vector, vectors, k=limit) if score >= floor]
+    return [(ids[row], score) for row, score in cosine_top(query_vector, vectors, k=limit) if score >= floor]
+
+
+# Per process: a project's vectors as one matrix, reused while its passages stay the same. Passages are
+# only ever inserted (new ids) or deleted, so their count and highest id say whether the matrix is stale.
+_MATRICES: dict[Any, tuple[tuple[int, int | None], list[int], np.ndarray]] = {}
+_MAX_MATRICES = 32
+
+
+def _project_vectors(rows: Any, *, key: Any) -> tuple[list[int], np.ndarray]:
+    from django.db.models import Count, Max
+
+    stamp = rows.aggregate(count=Count("id"), last=Max("id"))
+    signature = (int(stamp["count"]), stamp["last"])
+    cached = _MATRICES.get(key)
+    if cached is not None and cached[0] == signature:
+        return cached[1], cached[2]
+    found = list(rows.values_list("id", "embedding"))
+    ids = [pk for pk, _ in found]
+    vectors = np.frombuffer(b"".join(bytes(vector or b"") for _, vector in found), dtype=np.float32)
+    vectors = vectors.reshape(len(found), -1) if found else vectors.reshape(0, 0)
+    if len(_MATRICES) >= _MAX_MATRICES:
+        _MATRICES.pop(next(iter(_MATRICES)))
+    _MATRICES[key] = (signature, ids, vectors)
+    return ids, vectors
 
 
 def knowledge_search(*, project_id: int, query: str, limit: int = 10,

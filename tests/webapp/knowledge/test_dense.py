@@ -17,10 +17,18 @@ from generation.embed import (
     rrf_fuse,
 )
 from tests.helpers import membership
-from webapp.knowledge import services
+from webapp.knowledge import search, services
 from webapp.knowledge.models import Passage
 from webapp.knowledge.search import bm25_search, dense_search, knowledge_search
 from webapp.knowledge.tasks import index_document
+
+
+@pytest.fixture(autouse=True)
+def _fresh_matrices():
+    """Rolled-back test databases reuse ids, so one test's cached project matrix could pass for another's."""
+    search._MATRICES.clear()
+    yield
+    search._MATRICES.clear()
 
 
 def test_rrf_puts_what_both_rankings_agree_on_first():
