@@ -191,7 +191,8 @@ def test_export_models_list_every_app_that_holds_project_rows():
     assert labels == ["audit.AuditEntry", "prompts.PromptRecord", "prompt_templates.PromptTemplate",
                       "prompt_templates.TemplateVersion", "prompt_templates.TemplateUse", "chat.Conversation",
                       "chat.Message", "studio.Job", "studio.Asset", "reviews.ReviewRound", "reviews.ReviewRequest",
-                      "reviews.Verdict", "reviews.Comment", "reviews.ApprovedExport"]
+                      "reviews.Verdict", "reviews.Comment", "reviews.ApprovedExport",
+                      "knowledge.Document", "knowledge.Passage"]
     assert "api.ApiKey" not in labels  # secrets (their hashes) stay in the installation that issued them
 
 
