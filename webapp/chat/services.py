@@ -32,7 +32,7 @@ from webapp.core.textjobs import TextJobKind, TextOutcome, text_job_run
 from webapp.knowledge.context import context_render, context_template, knowledge_mentions, knowledge_passages
 from webapp.prompt_templates.services import template_use_record
 from webapp.prompt_templates.uses import TemplateUseRequest
-from webapp.prompts.services import prompt_record_create
+from webapp.prompts.services import prompt_record_create, prompt_record_sources
 from webapp.workspaces.models import Membership, Project
 from webapp.workspaces.permissions import membership_require
 
@@ -158,6 +158,10 @@ def _reply_create(
     if reply_settings.use_knowledge or chosen:  # BM25 in the database: milliseconds, so the web process does it
         knowledge = knowledge_passages(project_id=conversation.project_id, question=parent.text,
                                        document_ids=chosen or None)
+        if parent.prompt_id is not None:  # the prompt history shows what the reply read
+            prompt_record_sources(record_id=parent.prompt_id, sources=[
+                {key: passage[key] for key in ("n", "title", "page", "heading", "passage_id", "document_id")}
+                for passage in knowledge])
     reply = Message.objects.create(
         knowledge=knowledge,
         conversation=conversation,

@@ -111,3 +111,21 @@ def test_a_hash_mention_picks_the_documents_and_turns_knowledge_on(conversation,
     assert {p["document_id"] for p in by_title.knowledge} == {other.pk}
     plain = _send(conversation, alice, "Is #nothing-like-this here? Leave?", use_knowledge=False)
     assert plain.knowledge is None
+
+
+def test_the_prompt_history_shows_the_passages_a_reply_read(conversation, alice, handbook, client):
+    from django.urls import reverse
+
+    from webapp.prompts.models import PromptRecord
+
+    reply = _send(conversation, alice, "How many days of paid leave do we get?")
+    record = PromptRecord.objects.get(pk=Message.objects.get(pk=reply.parent_id).prompt_id)
+    sources = record.params["knowledge"]
+    assert sources[0] == {"n": 1, "title": "Handbook", "page": None, "heading": "Leave",
+                          "passage_id": reply.knowledge[0]["passage_id"], "document_id": handbook.pk}
+    plain = _send(conversation, alice, "Tell me a joke.", use_knowledge=False)
+    assert "knowledge" not in PromptRecord.objects.get(pk=Message.objects.get(pk=plain.parent_id).prompt_id).params
+
+    client.force_login(alice)
+    page = client.get(reverse("prompts:history", args=[conversation.project_id])).content.decode()
+    assert "Sources: [1] Handbook · Leave" in page
