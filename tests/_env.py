@@ -30,6 +30,8 @@ os.environ.setdefault("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "600")
 os.environ.setdefault("ATELIER_API_QUEUE_TIMEOUT", "600")
 # /healthz shows its checks and workers only to the metrics token's holder; the suite's daphne has one.
 os.environ.setdefault("ATELIER_METRICS_TOKEN", "suite-metrics-token")
+# Dense knowledge search loads an embedding model: off in the suite but where a test turns it on.
+os.environ.setdefault("ATELIER_EMBEDDING_MODEL", "")
 if os.environ.get("ATELIER_TEST_REDIS_URL"):
     os.environ["REDIS_URL"] = os.environ["ATELIER_TEST_REDIS_URL"]
 else:

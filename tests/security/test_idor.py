@@ -13,6 +13,7 @@ from django.urls import reverse
 from tests.helpers import session_client, socket_for, url_patterns
 from webapp.api.models import ApiKey
 from webapp.chat.models import Conversation, Message
+from webapp.knowledge.models import Document
 from webapp.prompt_templates.models import PromptTemplate, TemplateVersion
 from webapp.reviews.models import ApprovedExport, Comment, ReviewRequest, Verdict
 from webapp.studio.models import Job
@@ -65,7 +66,7 @@ def test_a_url_whose_id_the_world_lacks_fails_naming_the_url_and_the_id():
 def _snapshot() -> tuple:
     """What a write could change: rows of every kind, and the states a write flips."""
     counted = (Message, Conversation, Job, Invite, Membership, PromptTemplate, TemplateVersion, ReviewRequest,
-               Verdict, Comment, ApprovedExport, ApiKey)
+               Verdict, Comment, ApprovedExport, ApiKey, Document)
     counted += (Budget, TeamUsageSettings)  # usage (issue 21)
     return (
         tuple(model.objects.count() for model in counted),
@@ -73,6 +74,7 @@ def _snapshot() -> tuple:
         list(ReviewRequest.objects.values_list("pk", "state")),
         list(Comment.objects.values_list("pk", "resolved_at")),
         list(ApiKey.objects.values_list("pk", "revoked_at")),
+        list(Document.objects.values_list("pk", "status")),
     )
 
 

@@ -40,8 +40,10 @@ class Call:
     body: dict[str, Any] = field(default_factory=dict)
     lease: Lease | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    # Uploaded files of a multipart request (``api_view(body="multipart")``), by field name.
+    # Uploaded files of a multipart request (``api_view(body_kind="multipart")``), by field name,
+    # and the names their clients gave them.
     files: dict[str, bytes] = field(default_factory=dict)
+    filenames: dict[str, str] = field(default_factory=dict)
 
     def stream(self, events: AsyncIterator[bytes]) -> StreamingHttpResponse:
         """An SSE response that owns the request's limit slot until the stream ends.
@@ -115,14 +117,17 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
-def multipart_body(request: HttpRequest) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """A ``multipart/form-data`` request's fields and files (OpenAI's image edit shape).
+def multipart_body(
+    request: HttpRequest, *, file_limit: int
+) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
+    """A ``multipart/form-data`` request's fields, files and the files' names (OpenAI's image edit
+    and file upload shapes).
 
-    The limit is the upload limits' (two images and their fields); a clear 400
-    for another content type or a body over it. A file is read up to one byte
-    over ``MAX_UPLOAD_BYTES``, enough for the service to refuse it by name.
+    The body limit is two files of ``file_limit`` and their fields; a clear 400 for another content
+    type or a body over it. A file is read up to one byte over ``file_limit``, enough for the
+    service to refuse it by name.
     """
-    limit = 2 * int(settings.MAX_UPLOAD_BYTES) + int(settings.API_MAX_BODY_BYTES)
+    limit = 2 * file_limit + int(settings.API_MAX_BODY_BYTES)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -135,11 +140,11 @@ def multipart_body(request: HttpRequest) -> tuple[dict[str, Any], dict[str, byte
                        code="invalid_content_type")
     try:
         fields = {name: values[0] if len(values) == 1 else values for name, values in request.POST.lists()}
-        files = {name.removesuffix("[]"): request.FILES.getlist(name)[0].read(int(settings.MAX_UPLOAD_BYTES) + 1)
-                 for name in request.FILES}
+        uploads = {name.removesuffix("[]"): request.FILES.getlist(name)[0] for name in request.FILES}
+        files = {name: upload.read(file_limit + 1) for name, upload in uploads.items()}
     except RequestDataTooBig:
         raise ApiError(400, f"The request body is over the limit of {limit} bytes.", code="request_too_large") from None
-    return fields, files
+    return fields, files, {name: upload.name or "" for name, upload in uploads.items()}
 
 
 def _authenticate(authorization: str, limited: bool) -> tuple[selectors.Principal, Lease | None]:
@@ -157,10 +162,12 @@ def _with_headers(response: HttpResponseBase, headers: dict[str, str]) -> HttpRe
 
 
 def api_view(
-    *, methods: tuple[str, ...], limited: bool = True, body_kind: str = "json"
+    *, methods: tuple[str, ...], limited: bool = True, body_kind: str = "json",
+    file_limit_setting: str = "MAX_UPLOAD_BYTES",
 ) -> Callable[[Callable[..., Awaitable[HttpResponseBase]]], Any]:
     """Wrap an async ``view(call, **kwargs)``: bearer auth (every request), limits, a JSON body for POST
-    (or, with ``body_kind="multipart"``, form fields and files)."""
+    (or, with ``body_kind="multipart"``, form fields and files, each read up to one byte over the
+    setting named by ``file_limit_setting``)."""
 
     def decorate(view: Callable[..., Awaitable[HttpResponseBase]]) -> Any:
         @csrf_exempt
@@ -178,13 +185,17 @@ def api_view(
                 )
                 headers = dict(lease.headers) if lease else {}
                 files: dict[str, bytes] = {}
+                filenames: dict[str, str] = {}
                 if request.method != "POST":
                     body: dict[str, Any] = {}
                 elif body_kind == "multipart":
-                    body, files = await sync_to_async(multipart_body)(request)
+                    body, files, filenames = await sync_to_async(multipart_body)(
+                        request, file_limit=int(getattr(settings, file_limit_setting))
+                    )
                 else:
                     body = json_body(request)
-                call = Call(request=request, principal=principal, body=body, lease=lease, files=files)
+                call = Call(request=request, principal=principal, body=body, lease=lease,
+                            files=files, filenames=filenames)
                 response = await view(call, *args, **kwargs)
             except ApiError as exc:
                 response = exc.response()

@@ -121,6 +121,18 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
                 "responses": {"200": ok("#/components/schemas/ImagesResponse", ""),
                               **_errors("400", "401", "403", "404", "429", "503")},
             }},
+            # Issue 24: project knowledge's files and embeddings, in OpenAI's shapes.
+            "/files": {
+                "get": {"operationId": "listFiles",
+                        "responses": {"200": ok("#/components/schemas/FileList"), **_errors("401", "429")}},
+                "post": {"operationId": "createFile",
+                         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/FileRequest"}}}},
+                         "responses": {"200": ok("#/components/schemas/File"), **_errors("400", "401", "403", "429")}},
+            },
+            "/embeddings": {"post": {
+                "operationId": "createEmbedding", "requestBody": json_body("#/components/schemas/EmbeddingRequest"),
+                "responses": {"200": ok("#/components/schemas/EmbeddingList"), **_errors("400", "401", "404", "429", "503")},
+            }},
             "/images/{asset_id}/content": {"get": {
                 "operationId": "getImage",
                 "parameters": [{"name": "asset_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
@@ -142,6 +154,23 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
                              "description": "PNG with alpha; fully transparent pixels mark the area to change."},
                     "mode": {"enum": ["img2img", "inpaint", "outpaint", "upscale", "variations"]}}},
                 "ImageVariationRequest": {"type": "object", "required": ["image"], "properties": edit_fields},
+                "FileRequest": {"type": "object", "required": ["file", "purpose"], "properties": {
+                    "file": {"type": "string", "format": "binary"}, "purpose": {"const": "assistants"}}},
+                "File": {"type": "object", "required": ["id", "object", "status"], "properties": {
+                    "id": {"type": "string"}, "object": {"const": "file"}, "bytes": {"type": "integer"},
+                    "created_at": {"type": "integer"}, "filename": {"type": "string"}, "purpose": {"const": "assistants"},
+                    "status": {"enum": ["uploaded", "processed", "error"]}, "status_details": {"type": ["string", "null"]}}},
+                "FileList": {"type": "object", "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {"$ref": "#/components/schemas/File"}}}},
+                "EmbeddingRequest": {"type": "object", "required": ["model", "input"], "properties": {
+                    "model": {"type": "string"},
+                    "input": {"oneOf": [{"type": "string", "minLength": 1},
+                                        {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "string", "minLength": 1}}]},
+                    "encoding_format": {"enum": ["float", "base64"]}, "user": {"type": "string"}}},
+                "EmbeddingList": {"type": "object", "properties": {
+                    "object": {"const": "list"}, "model": {"type": "string"}, "usage": {"type": "object"},
+                    "data": {"type": "array", "items": {"type": "object", "properties": {
+                        "object": {"const": "embedding"}, "index": {"type": "integer"},
+                        "embedding": {"oneOf": [{"type": "array", "items": {"type": "number"}}, {"type": "string"}]}}}}}},
                 "Model": {"type": "object", "required": ["id", "object"], "properties": {
                     "id": {"type": "string"}, "object": {"const": "model"}, "created": {"type": "integer"},
                     "owned_by": {"type": "string"}, "kind": {"enum": ["text", "image"]}}},

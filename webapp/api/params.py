@@ -24,7 +24,7 @@ _TEXT_COMMON = {
     "frequency_penalty", "logprobs", "top_logprobs", "logit_bias", "response_format", "tools", "tool_choice",
     "functions", "function_call", "modalities", "audio", "prediction", "reasoning_effort", "web_search_options",
 }
-CHAT_FIELDS = _TEXT_COMMON | {"messages"}
+CHAT_FIELDS = _TEXT_COMMON | {"messages", "knowledge"}
 COMPLETION_FIELDS = _TEXT_COMMON | {"prompt", "echo", "suffix", "best_of"}
 # Engine field -> API parameter, for messages from the engine's validation.
 TEXT_PARAM_NAMES = {
@@ -253,10 +253,30 @@ def chat_spec(body: dict[str, Any]) -> TextSpec:
     params, max_tokens_param = _decoding(body, model)
     stream, include_usage = _stream_flags(body)
     last_user = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    knowledge = _knowledge(body.get("knowledge"))
     return TextSpec(
         model=model, messages=messages, params=params, n=_choices(body), stream=stream,
         include_usage=include_usage, prompt_text=last_user, max_tokens_param=max_tokens_param,
+        extra={} if knowledge is False else {"knowledge": knowledge},
     )
+
+
+def _knowledge(value: Any) -> bool | list[int] | None:
+    """The ``knowledge`` extension: False (absent or false), None (true: every document of the project)
+    or the document ids of a list of file ids (``"file-12"``, as ``/v1/files`` names them, or 12)."""
+    if value is None or value is False:
+        return False
+    if value is True:
+        return None
+    if isinstance(value, list) and value and len(value) <= 100:
+        ids: list[int] = []
+        for item in value:
+            text = str(item).removeprefix("file-") if isinstance(item, str | int) and not isinstance(item, bool) else ""
+            if not text.isdigit():
+                raise invalid("knowledge", f"{item!r} is not a file id (file-<number>, from /v1/files)")
+            ids.append(int(text))
+        return ids
+    raise invalid("knowledge", "must be true, false, or a non-empty list of up to 100 file ids from /v1/files")
 
 
 def completion_spec(body: dict[str, Any]) -> TextSpec:

@@ -17,5 +17,7 @@ urlpatterns = [
     path("v1/images/edits", views.images_edits, name="images_edits"),
     path("v1/images/variations", views.images_variations, name="images_variations"),
     path("v1/images/<int:asset_id>/content", views.image_file, name="image_file"),
+    path("v1/files", views.files, name="files"),
+    path("v1/embeddings", views.embeddings, name="embeddings"),
     re_path(r"^v1/(?P<rest>.*)$", views.v1_not_found, name="v1_not_found"),
 ]

@@ -51,8 +51,44 @@ async def model_detail(call: Call, model: str) -> HttpResponseBase:
     raise model_not_found(model)
 
 
+def _with_knowledge(call: Call, spec: Any) -> tuple[Any, list[dict[str, Any]] | None]:
+    """The ``knowledge`` extension: the last user message put in the project's context template with the
+    passages that best match it; returns the new spec and the citations (None without the extension)."""
+    if "knowledge" not in spec.extra:
+        return spec, None
+    import dataclasses
+
+    from webapp.knowledge.context import context_render, context_template, knowledge_passages
+    from webapp.knowledge.models import Document
+
+    project_id = call.principal.project.pk
+    document_ids = spec.extra["knowledge"]
+    if document_ids is not None:
+        known = set(Document.objects.filter(project_id=project_id, pk__in=document_ids).values_list("pk", flat=True))
+        missing = [f"file-{i}" for i in document_ids if i not in known]
+        if missing:
+            raise not_found(f"knowledge: no file {', '.join(missing)} in this key's project.")
+    citations = knowledge_passages(project_id=project_id, question=spec.prompt_text, document_ids=document_ids)
+    last = max(i for i, m in enumerate(spec.messages) if m["role"] == "user")
+    content = context_render(template=context_template(project_id=project_id), passages=citations,
+                             question=spec.messages[last]["content"])
+    messages = [*spec.messages[:last], {"role": "user", "content": content}, *spec.messages[last + 1:]]
+    return dataclasses.replace(spec, messages=messages), citations
+
+
+async def _events_with_citations(run: TextRun, citations: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    """The stream, with the citations as a last chunk (no choices) before ``[DONE]``."""
+    done = sse("[DONE]")
+    async for chunk in run.events():
+        if chunk == done:
+            yield sse({"id": run.id, "object": "chat.completion.chunk", "created": run.created,
+                       "model": run.spec.model, "system_fingerprint": None, "choices": [], "citations": citations})
+        yield chunk
+
+
 async def _text(call: Call, kind: str) -> HttpResponseBase:
     spec = chat_spec(call.body) if kind == TextKind.CHAT else completion_spec(call.body)
+    spec, citations = await sync_to_async(_with_knowledge)(call, spec)
     jobs = await sync_to_async(services.text_call_create)(
         actor=call.principal.membership, key=call.principal.key, spec=spec, kind=kind
     )
@@ -60,14 +96,15 @@ async def _text(call: Call, kind: str) -> HttpResponseBase:
     try:
         await run.wait_started()
         if spec.stream:
-            return call.stream(run.events())
+            return call.stream(run.events() if citations is None else _events_with_citations(run, citations))
         await run.wait_finished()
     except BaseException:
         await asyncio.shield(run.stop())
         await run.close()
         raise
     await run.close()
-    return ok(run.result())
+    result = run.result()
+    return ok(result if citations is None else {**result, "citations": citations})
 
 
 @api_view(methods=("POST",))
@@ -174,6 +211,105 @@ async def image_file(call: Call, asset_id: int) -> HttpResponseBase:
     response = FileResponse(asset.file.open("rb"), content_type="image/png")
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _file_object(document: Any) -> dict[str, Any]:
+    """A knowledge document in the shape of OpenAI's file object (``status``: uploaded, processed or error)."""
+    status = {"done": "processed", "queued": "uploaded", "running": "uploaded"}.get(document.status, "error")
+    return {"id": f"file-{document.pk}", "object": "file", "bytes": document.byte_size,
+            "created_at": int(document.created_at.timestamp()), "filename": document.filename,
+            "purpose": "assistants", "status": status, "status_details": document.reason or None}
+
+
+def _files_list(project: Any) -> list[dict[str, Any]]:
+    from webapp.knowledge.selectors import document_list
+
+    return [_file_object(document) for document in document_list(project=project)]
+
+
+def _file_add(call: Call) -> dict[str, Any]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from webapp.knowledge.services import document_add
+
+    purpose = call.body.get("purpose", "")
+    if purpose != "assistants":
+        raise invalid("purpose", f"purpose must be 'assistants' (documents for project knowledge), not {purpose!r}.")
+    if "file" not in call.files:
+        raise invalid("file", "Send the document in the field file.")
+    upload = SimpleUploadedFile(call.filenames.get("file") or "document", call.files["file"])
+    document = document_add(actor=call.principal.membership, project=call.principal.project, upload=upload)
+    return _file_object(document)
+
+
+@api_view(methods=("GET", "POST"), body_kind="multipart", file_limit_setting="MAX_DOCUMENT_BYTES")
+async def files(call: Call) -> HttpResponseBase:
+    """``GET``: the key's project's documents; ``POST``: add one (``purpose="assistants"``), indexed by a worker."""
+    if call.request.method == "GET":
+        return ok({"object": "list", "data": await sync_to_async(_files_list)(call.principal.project)})
+    return ok(await sync_to_async(_file_add)(call))
+
+
+MAX_EMBEDDING_INPUTS = 2048
+MAX_EMBEDDING_INPUT_CHARS = 32_000
+
+
+def _embedding_inputs(body: dict[str, Any]) -> list[str]:
+    value = body.get("input")
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts:
+        raise invalid("input", "input must be a non-empty string or a non-empty list of strings.")
+    if len(texts) > MAX_EMBEDDING_INPUTS:
+        raise invalid("input", f"input has {len(texts)} items; the most is {MAX_EMBEDDING_INPUTS}.")
+    for number, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise invalid("input", f"input[{number}] must be a string (token arrays are not accepted).")
+        if not text.strip():
+            raise invalid("input", f"input[{number}] is empty.")
+        if len(text) > MAX_EMBEDDING_INPUT_CHARS:
+            raise invalid("input", f"input[{number}] has {len(text)} characters; the most is "
+                                   f"{MAX_EMBEDDING_INPUT_CHARS}.")
+    return texts
+
+
+def _embed(name: str, texts: list[str], encoding: str) -> dict[str, Any]:
+    import base64
+
+    from generation.embed import encoder_get
+
+    encoder = encoder_get(name)
+    vectors = encoder.encode(texts)
+    tokens = encoder.count_tokens(texts)
+    data = [{"object": "embedding", "index": number,
+             "embedding": base64.b64encode(row.astype("<f4").tobytes()).decode() if encoding == "base64"
+             else [float(x) for x in row]}
+            for number, row in enumerate(vectors)]
+    return {"object": "list", "data": data, "model": name,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+@api_view(methods=("POST",))
+async def embeddings(call: Call) -> HttpResponseBase:
+    """OpenAI's ``/v1/embeddings``: unit vectors from the configured embedding model, in the web process."""
+    from django.conf import settings
+
+    name = str(getattr(settings, "EMBEDDING_MODEL", "") or "")
+    if not name:
+        raise ApiError(503, "No embedding model is configured on this server (ATELIER_EMBEDDING_MODEL).",
+                       code="embeddings_unavailable")
+    model = call.body.get("model")
+    if not isinstance(model, str) or not model:
+        raise invalid("model", f"model is required: {name!r} is the embedding model here.")
+    if model != name:
+        raise ApiError(404, f"The embedding model {model!r} does not exist; this server's is {name!r}.",
+                       param="model", code="model_not_found")
+    encoding = call.body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        raise invalid("encoding_format", f"encoding_format must be 'float' or 'base64', not {encoding!r}.")
+    if call.body.get("dimensions") is not None:
+        raise invalid("dimensions", "dimensions cannot be chosen: the model's vectors have a fixed size.")
+    texts = _embedding_inputs(call.body)
+    return ok(await sync_to_async(_embed, thread_sensitive=False)(name, texts, encoding))
 
 
 async def openapi(request: HttpRequest) -> HttpResponseBase:

@@ -33,6 +33,8 @@ class ReplySettingsForm(forms.Form):
     stop = forms.CharField(label="Stop sequences", required=False, help_text="One per line, up to 4.",
                            widget=forms.Textarea(attrs={"rows": 2}))
     seed = forms.IntegerField(label="Seed", required=False, help_text="Sampling only; empty draws one.")
+    use_knowledge = forms.BooleanField(label="Use project knowledge", required=False,
+                                       help_text="Answer from the project's documents, citing them.")
 
     def __init__(self, *args: Any, base: ReplySettings | None = None, **kwargs: Any) -> None:
         self.base = base or ReplySettings(model_name=default_model_name(), params=default_params())
@@ -49,7 +51,8 @@ class ReplySettingsForm(forms.Form):
         params = {**default_params(), **self.base.params}
         params.update({name: data.get(name) for name in PARAM_FIELDS if name != "stop"})
         params["stop"] = [line for line in (data.get("stop") or "").splitlines() if line]
-        reply_settings = ReplySettings(model_name=data["model"], system_prompt=data.get("system") or "", params=params)
+        reply_settings = ReplySettings(model_name=data["model"], system_prompt=data.get("system") or "", params=params,
+                                       use_knowledge=bool(data.get("use_knowledge")))
         from generation.errors import ValidationError as GenerationValidationError
 
         try:
@@ -67,6 +70,7 @@ def settings_initial(reply_settings: ReplySettings) -> dict[str, Any]:
     initial["stop"] = "\n".join(params.get("stop") or [])
     initial["model"] = reply_settings.model_name
     initial["system"] = reply_settings.system_prompt
+    initial["use_knowledge"] = reply_settings.use_knowledge
     return initial
 
 

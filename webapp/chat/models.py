@@ -25,6 +25,8 @@ class Conversation(models.Model):
     model_name = models.CharField(max_length=100, blank=True)
     system_prompt = models.TextField(blank=True)
     params = models.JSONField(default=dict, blank=True)
+    # "Use project knowledge": replies read the best passages of the project's documents (webapp.knowledge).
+    use_knowledge = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -63,6 +65,9 @@ class Message(JobModel):
     system_prompt = models.TextField(blank=True)
     params = models.JSONField(default=dict, blank=True)
     prompt = models.ForeignKey("prompts.PromptRecord", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # A reply that used project knowledge: snapshots of the passages it read, numbered as its citations
+    # (webapp.knowledge.context); [] when none was relevant ("no sources"); None when it used none.
+    knowledge = models.JSONField(null=True, blank=True)
 
     # Usage and timings, filled when the reply ends.
     finish_reason = models.CharField(max_length=20, blank=True)

@@ -14,6 +14,7 @@ class ReplySettings:
     model_name: str
     system_prompt: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    use_knowledge: bool = False
 
 
 def default_model_name() -> str:

@@ -158,6 +158,7 @@ def conversation_settings(*, conversation: Conversation) -> ReplySettings:
         model_name=conversation.model_name or default_model_name(),
         system_prompt=conversation.system_prompt,
         params={**default_params(), **conversation.params},
+        use_knowledge=conversation.use_knowledge,
     )
 
 

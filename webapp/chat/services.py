@@ -29,9 +29,10 @@ from webapp.core import bounds, jobs
 from webapp.core.events import get_publisher
 from webapp.core.jobs import JobKind, JobStatus
 from webapp.core.textjobs import TextJobKind, TextOutcome, text_job_run
+from webapp.knowledge.context import context_render, context_template, knowledge_mentions, knowledge_passages
 from webapp.prompt_templates.services import template_use_record
 from webapp.prompt_templates.uses import TemplateUseRequest
-from webapp.prompts.services import prompt_record_create
+from webapp.prompts.services import prompt_record_create, prompt_record_sources
 from webapp.workspaces.models import Membership, Project
 from webapp.workspaces.permissions import membership_require
 
@@ -77,6 +78,7 @@ def conversation_create(
         model_name=reply_settings.model_name,
         system_prompt=reply_settings.system_prompt,
         params=reply_settings.params,
+        use_knowledge=reply_settings.use_knowledge,
     )
 
 
@@ -100,7 +102,8 @@ def conversation_settings_update(
     conversation.model_name = reply_settings.model_name
     conversation.system_prompt = reply_settings.system_prompt
     conversation.params = reply_settings.params
-    conversation.save(update_fields=["model_name", "system_prompt", "params", "updated_at"])
+    conversation.use_knowledge = reply_settings.use_knowledge
+    conversation.save(update_fields=["model_name", "system_prompt", "params", "use_knowledge", "updated_at"])
     return conversation
 
 
@@ -150,7 +153,18 @@ def _reply_create(
         what="replies queued or being written", lock=actor.user,
         admit=jobs.Admission(project=conversation.project, user_id=actor.user.pk),  # budgets
     )
+    knowledge = None
+    # "#handbook" in the prompt: knowledge from the documents named, whatever the setting says.
+    chosen = knowledge_mentions(project_id=conversation.project_id, text=parent.text)
+    if reply_settings.use_knowledge or chosen:  # BM25 in the database: milliseconds, so the web process does it
+        knowledge = knowledge_passages(project_id=conversation.project_id, question=parent.text,
+                                       document_ids=chosen or None)
+        if parent.prompt_id is not None:  # the prompt history shows what the reply read
+            prompt_record_sources(record_id=parent.prompt_id, sources=[
+                {key: passage[key] for key in ("n", "title", "page", "heading", "passage_id", "document_id")}
+                for passage in knowledge])
     reply = Message.objects.create(
+        knowledge=knowledge,
         conversation=conversation,
         parent=parent,
         role=Role.ASSISTANT,
@@ -309,6 +323,10 @@ def _text_request(message: Message) -> TextRequest:
         for m in reply_history(message=message)
         if m.role == Role.USER or m.text.strip()
     )
+    if message.knowledge is not None and turns:  # the question goes in the team's context template
+        template = context_template(project_id=message.conversation.project_id)
+        question = context_render(template=template, passages=message.knowledge, question=turns[-1].content)
+        turns = (*turns[:-1], ChatMessage(role=Role.USER, content=question))
     return TextRequest(
         messages=turns,
         model=message.model_name,

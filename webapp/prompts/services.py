@@ -26,3 +26,11 @@ def prompt_record_create(
         project=project, author=author, kind=kind, text=text, params=params, model_name=model_name,
         source=source, source_label=source_label[:200],
     )
+
+
+def prompt_record_sources(*, record_id: int, sources: list[dict[str, Any]]) -> None:
+    """Note on a prompt the knowledge passages its reply read (number, title, page, heading, ids), so the
+    prompt history shows them; an empty list says knowledge was on and nothing matched."""
+    record = PromptRecord.objects.select_for_update().get(pk=record_id)
+    record.params = {**record.params, "knowledge": sources}
+    record.save(update_fields=["params"])

@@ -82,6 +82,9 @@ PERMISSIONS: dict[str, Rule] = {
     # Usage and budgets (webapp.usage): members see their own use only.
     "usage.read": _rule("see the team's usage", ALL, ALL, OWN, OWN),
     "usage.budgets": _rule("set budgets and the team's time zone", ALL, ALL),
+    # Project knowledge: documents (webapp.knowledge).
+    "knowledge.add": _rule("add or replace documents", ALL, ALL, ALL),
+    "knowledge.delete": _rule("delete documents or cancel their indexing", ALL, ALL, OWN),
 }
 
 

@@ -192,7 +192,7 @@ def test_export_models_list_every_app_that_holds_project_rows():
                       "prompt_templates.TemplateVersion", "prompt_templates.TemplateUse", "chat.Conversation",
                       "chat.Message", "studio.Job", "studio.Asset", "reviews.ReviewRound", "reviews.ReviewRequest",
                       "reviews.Verdict", "reviews.Comment", "reviews.ApprovedExport",
-                      "usage.UsageRecord"]
+                      "usage.UsageRecord", "knowledge.Document", "knowledge.Passage"]
     assert "api.ApiKey" not in labels  # secrets (their hashes) stay in the installation that issued them
 
 

@@ -19,6 +19,7 @@ PROJECT_TABS = [
     ("reviews", "Reviews", "reviews:project"),
     ("history", "Prompt history", "prompts:history"),
     ("templates", "Templates", "prompt_templates:list"),
+    ("knowledge", "Knowledge", "knowledge:index"),
     ("api", "API", "api:keys"),
     ("settings", "Settings", "workspaces:project_settings"),
 ]

@@ -1,0 +1,61 @@
+"""Project knowledge in a real browser: the real ASGI server, a real worker, the default chat model.
+
+bob uploads a PDF on the Knowledge tab and watches it index; he searches it and sees the terms
+highlighted; he asks in chat with "Use project knowledge" and opens the reply's source: page 2.
+"""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.factories import PASSWORD
+from tests.webapp.knowledge.pdfs import pdf_bytes
+from webapp.chat.models import Message
+
+pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+PAGES = ["Field guide. Introduction to the survey.",
+         "Lighthouses. The Haldor lighthouse keeper sounds the fog horn every evening at nine.",
+         "Appendix. Maps and tables."]
+
+
+def test_upload_watch_indexing_search_and_open_a_cited_source(asgi_server, celery_worker, new_page, project, bob):
+    page = new_page()
+    page.goto(f"{asgi_server}/accounts/login/")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{asgi_server}/projects/{project.pk}/knowledge/")
+
+    form = page.locator("#document-add")
+    form.get_by_label("File").set_input_files(
+        files=[{"name": "guide.pdf", "mimeType": "application/pdf", "buffer": pdf_bytes(PAGES)}])
+    form.get_by_label("Title").fill("Field guide")
+    form.get_by_role("button", name="Upload").click()
+    row = page.locator("tr.document").first
+    expect(row.locator(".document-title")).to_have_text("Field guide")
+    expect(row.locator(".badge")).to_have_text("Indexed", timeout=180_000)  # the row polls while indexing
+    expect(row).to_contain_text("3 pages")
+
+    page.get_by_label("Search the documents").fill("fog horn lighthouse")
+    page.get_by_role("button", name="Search").click()
+    result = page.locator("li.result").first
+    expect(result).to_contain_text("page 2")
+    expect(result.locator("mark").first).to_be_visible()
+
+    page.get_by_role("link", name="Chat").click()
+    composer = page.locator("form.composer")
+    composer.locator("summary").first.click()
+    composer.get_by_label("Max new tokens").fill("12")
+    composer.get_by_label("Use project knowledge").check()
+    box = composer.get_by_label("Message")
+    box.fill("When does the Haldor lighthouse keeper sound the fog horn?")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelector('[data-live-message]') !== null", timeout=30_000)
+    reply = Message.objects.filter(role="assistant").latest("id")
+    page.locator(f"#msg-{reply.pk}.status-done").wait_for(timeout=120_000)
+    page.reload()
+    source = page.locator(f"#source-{reply.pk}-1")
+    expect(source).to_contain_text("[1] Field guide, page 2")
+    source.locator("summary").click()
+    expect(source.locator(".passage")).to_contain_text("Haldor lighthouse keeper")

@@ -1,0 +1,97 @@
+"""Dense knowledge search: mean-pooled MiniLM vectors stored with passages, numpy brute force, RRF with BM25.
+
+The fast tests need no model; those marked ``model`` load the real default embedding model.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from generation.embed import (
+    DEFAULT_MODEL,
+    EmbeddingModelMissing,
+    cosine_top,
+    encoder_get,
+    model_dir,
+    rrf_fuse,
+)
+from tests.helpers import membership
+from webapp.knowledge import search, services
+from webapp.knowledge.models import Passage
+from webapp.knowledge.search import bm25_search, dense_search, knowledge_search
+from webapp.knowledge.tasks import index_document
+
+
+@pytest.fixture(autouse=True)
+def _fresh_matrices():
+    """Rolled-back test databases reuse ids, so one test's cached project matrix could pass for another's."""
+    search._MATRICES.clear()
+    yield
+    search._MATRICES.clear()
+
+
+def test_rrf_puts_what_both_rankings_agree_on_first():
+    assert rrf_fuse(["a", "b", "c"], ["c", "a", "d"]) == ["a", "c", "b", "d"]
+    assert rrf_fuse(["a", "b"], [], limit=1) == ["a"]
+    assert rrf_fuse([], []) == []
+
+
+def test_cosine_top_ranks_by_dot_product_and_caps_k():
+    vectors = np.array([[1, 0], [0, 1], [0.6, 0.8]], dtype=np.float32)
+    top = cosine_top(np.array([0, 1], dtype=np.float32), vectors, k=5)
+    assert [row for row, _ in top] == [1, 2, 0]
+    assert top[0][1] == pytest.approx(1.0) and top[1][1] == pytest.approx(0.8)
+    assert cosine_top(np.array([1, 0], dtype=np.float32), vectors[:0], k=3) == []
+
+
+def test_an_unknown_model_name_is_a_clear_error(tmp_path):
+    with pytest.raises(EmbeddingModelMissing, match="no-such-model"):
+        model_dir("no-such-model")
+    assert model_dir(str(tmp_path)) == tmp_path
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("redis_server", "no_enqueue")
+def test_with_dense_search_off_passages_store_no_vector_and_search_is_bm25(project, bob, settings):
+    settings.EMBEDDING_MODEL = ""
+    document = services.document_add(actor=membership(bob, project), project=project,
+                                      upload=SimpleUploadedFile("a.txt", b"The launch code is walnut."))
+    index_document(document.pk)
+    assert list(Passage.objects.values_list("embedding", "embedding_model")) == [(None, "")]
+    assert dense_search(project_id=project.pk, query="launch") == []
+    assert [h.passage.pk for h in knowledge_search(project_id=project.pk, query="launch code")] == [
+        h.passage.pk for h in bm25_search(project_id=project.pk, query="launch code")]
+
+
+@pytest.mark.model
+def test_the_real_model_puts_a_paraphrase_nearer_than_an_unrelated_sentence():
+    encoder = encoder_get(DEFAULT_MODEL)
+    vectors = encoder.encode(["How do I reset my password?", "I forgot my login credentials.",
+                              "The quarterly revenue grew by eight percent."])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+    assert encoder_get(DEFAULT_MODEL) is encoder  # loaded once per process
+
+
+@pytest.mark.model
+@pytest.mark.django_db
+@pytest.mark.usefixtures("redis_server", "no_enqueue")
+def test_dense_search_finds_a_passage_that_shares_no_word_with_the_question(project, bob, settings):
+    settings.EMBEDDING_MODEL = DEFAULT_MODEL
+    text = ("# Felines\n\nCats sleep for most of the day and hunt at dusk.\n\n"
+            "# Finance\n\nThe company's earnings grew strongly last quarter.")
+    document = services.document_add(actor=membership(bob, project), project=project,
+                                      upload=SimpleUploadedFile("notes.md", text.encode()))
+    index_document(document.pk)
+    stored = list(Passage.objects.filter(document=document).values_list("embedding_model", "embedding"))
+    assert stored and all(name == DEFAULT_MODEL and len(bytes(vector)) == 384 * 4 for name, vector in stored)
+    question = "How much do kittens doze?"
+    assert bm25_search(project_id=project.pk, query=question) == []
+    dense = dense_search(project_id=project.pk, query=question)
+    assert dense and "Cats sleep" in Passage.objects.get(pk=dense[0][0]).text
+    fused = knowledge_search(project_id=project.pk, query=question, limit=1)
+    assert [h.passage.heading for h in fused] == ["Felines"]
+    # Nothing in the project is about this: no passage clears the similarity floor.
+    assert dense_search(project_id=project.pk, query="Which port does the PostgreSQL server listen on?") == []
