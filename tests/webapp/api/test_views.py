@@ -275,7 +275,7 @@ def test_a_body_over_one_megabyte_is_a_clear_400(bob_api, no_enqueue):
 
 
 def test_an_unknown_v1_path_is_a_json_404(bob_api):
-    response = bob_api.get("/v1/embeddings")
+    response = bob_api.get("/v1/audio/speech")
     assert response.status_code == 404
     assert _error(response)["code"] == "not_found"
 
