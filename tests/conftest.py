@@ -303,3 +303,30 @@ def _fresh_rate_limits() -> Iterator[None]:
 
     cache.clear()
     yield
+
+
+# --- The tiny in-code chat model (about a millisecond a token), for tests that decode in this process
+# (chat, usage); the real stack tests use the real default model in a real worker.
+
+TINY_CHAT = "tiny-chat"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_folder() -> Any:
+    from pathlib import Path
+
+    from generation.text.testing import build_tiny_chat_model
+
+    folder = Path(settings.VAR_DIR) / "tiny-chat-model"
+    if not (folder / "config.json").exists():
+        build_tiny_chat_model(folder, seed=0, context_length=512)
+    return folder
+
+
+@pytest.fixture
+def tiny_model(tiny_model_folder, monkeypatch) -> str:
+    """Registers the tiny chat model and returns its name."""
+    from generation.text.testing import tiny_model_entry
+
+    monkeypatch.setenv("ATELIER_TEXT_MODELS", tiny_model_entry(TINY_CHAT, tiny_model_folder, context_length=512))
+    return TINY_CHAT
