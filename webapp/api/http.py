@@ -89,9 +89,8 @@ def _reject_nan(value: str) -> Any:
     raise ValueError(f"{value} is not valid JSON")
 
 
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request's JSON object; a clear 400 for a wrong content type, a body over the limit, or bad JSON."""
-    limit = int(settings.API_MAX_BODY_BYTES)
+def _body_check(request: HttpRequest, *, limit: int, content_type: str) -> None:
+    """A clear 400 for a declared body over ``limit`` or another content type, before anything is read."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -99,9 +98,15 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     if declared > limit:
         raise ApiError(400, f"The request body is {declared} bytes; the limit is {limit} bytes.",
                        code="request_too_large")
-    if request.content_type != "application/json":
-        raise ApiError(400, f"Content-Type must be application/json, not {request.content_type or 'missing'!r}.",
+    if request.content_type != content_type:
+        raise ApiError(400, f"Content-Type must be {content_type}, not {request.content_type or 'missing'!r}.",
                        code="invalid_content_type")
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object; a clear 400 for a wrong content type, a body over the limit, or bad JSON."""
+    limit = int(settings.API_MAX_BODY_BYTES)
+    _body_check(request, limit=limit, content_type="application/json")
     try:
         raw = request.body
     except RequestDataTooBig:
@@ -128,16 +133,7 @@ def multipart_body(
     service to refuse it by name.
     """
     limit = 2 * file_limit + int(settings.API_MAX_BODY_BYTES)
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise ApiError(400, f"The request body is {declared} bytes; the limit is {limit} bytes.",
-                       code="request_too_large")
-    if request.content_type != "multipart/form-data":
-        raise ApiError(400, f"Content-Type must be multipart/form-data, not {request.content_type or 'missing'!r}.",
-                       code="invalid_content_type")
+    _body_check(request, limit=limit, content_type="multipart/form-data")
     try:
         fields = {name: values[0] if len(values) == 1 else values for name, values in request.POST.lists()}
         uploads = {name.removesuffix("[]"): request.FILES.getlist(name)[0] for name in request.FILES}
