@@ -96,7 +96,9 @@ def http_send(session, base_url: str, project_id: int, conversation_id: int, for
     """Send ``prompt`` as a new thread the way the page does (the composer posted over htmx); the new reply's id,
     read from the thread the server answers with (its only live reply)."""
     path = f"/projects/{project_id}/chat/{conversation_id}/send/"
-    headers = {"Referer": base_url + path, "X-CSRFToken": session.cookies["csrftoken"], "HX-Request": "true"}
+    # HX-Target as htmx sends it: the composer targets #thread, so the server renders only what the send added.
+    headers = {"Referer": base_url + path, "X-CSRFToken": session.cookies["csrftoken"], "HX-Request": "true",
+               "HX-Target": "thread"}
     data = {**form, "text": prompt, "max_new_tokens": str(max_new_tokens)}
     response = session.post(base_url + path, data=data, headers=headers)
     response.raise_for_status()
@@ -125,6 +127,9 @@ class Socket:
             def onMessage(self, payload: bytes, is_binary: bool) -> None:
                 queue.put_nowait((time.perf_counter(), json.loads(payload)))
 
+            def onClose(self, was_clean: bool, code: int | None, reason: str | None) -> None:
+                queue.put_nowait((time.perf_counter(), {"type": "closed", "code": code, "reason": reason}))
+
         host, port = base_url.removeprefix("http://").split(":")
         factory = WebSocketClientFactory(f"ws://{host}:{port}{path}", origin=base_url, headers={"Cookie": cookie})
         factory.protocol = Protocol
@@ -132,7 +137,13 @@ class Socket:
         self.protocol = await asyncio.wait_for(opened, 10)
 
     async def receive(self, timeout: float = 120):
-        return await asyncio.wait_for(self.queue.get(), timeout)
+        """The next event; a closed socket raises at once rather than leaving its reader waiting for events
+        that can no longer come. (Keep the event loop free: a loop blocked for longer than daphne's ping
+        timeout, 30 s, loses every socket.)"""
+        at, event = await asyncio.wait_for(self.queue.get(), timeout)
+        if event.get("type") == "closed":
+            raise ConnectionError(f"the server closed the socket (code {event['code']}: {event['reason']})")
+        return at, event
 
 
 async def stack_run(socket: Socket, send: Callable[[], int]) -> dict:

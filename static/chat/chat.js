@@ -57,6 +57,16 @@
     els.forEach(resume);
   });
 
+  // A send appends to the thread and sets the composer's new parent out of band; the rest of the composer goes
+  // back to its defaults (the conversation's settings) here, as a fresh one would. A refused send replaced the
+  // composer with one showing its errors: that one stays as it is.
+  document.addEventListener("htmx:afterRequest", (e) => {
+    const form = e.detail.elt;
+    if (!form.matches?.("form#composer") || !e.detail.successful || !form.isConnected) return;
+    form.reset();
+    form.querySelectorAll("details[open]").forEach((details) => { details.open = false; });
+  });
+
   // Enter sends, Shift+Enter makes a new line.
   document.addEventListener("keydown", (e) => {
     const area = e.target.closest?.(".composer textarea[name=text]");

@@ -80,6 +80,11 @@ def test_send_watch_stop_and_reload_mid_reply(asgi_server, celery_worker, new_pa
     watcher.locator(f"#msg-{_last_reply().pk}").wait_for(timeout=10_000)
     page.locator("[data-live-message]").last.get_by_role("button", name="Stop").click()
     stopped = _last_reply()
+    # The send appended to the thread: it continued the first reply (the composer's parent came with the
+    # send's answer) and the composer went back to empty, its settings closed.
+    assert Message.objects.get(pk=stopped.parent_id).parent_id == reply.pk
+    assert page.locator("form.composer").get_by_label("Message").input_value() == ""
+    assert page.locator("form.composer details.settings[open]").count() == 0
     page.locator(f"#msg-{stopped.pk}.status-stopped").wait_for(timeout=10_000)
     stopped.refresh_from_db()
     assert stopped.status == Status.STOPPED and stopped.text

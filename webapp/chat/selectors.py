@@ -91,7 +91,10 @@ def conversation_thread(
     Finished messages come with their stored (sanitized) HTML; live replies
     with empty HTML, because the page streams them.
     """
-    messages = list(conversation.messages.order_by("created_at", "id").only("id", "parent_id", "created_at"))
+    # conversation_id too: the related manager sets each row's conversation from it (deferred, a query per row).
+    messages = list(
+        conversation.messages.order_by("created_at", "id").only("id", "conversation_id", "parent_id", "created_at")
+    )
     if not messages:
         return []
     by_id = {m.pk: m for m in messages}

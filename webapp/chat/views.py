@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from webapp.chat import selectors, services
 from webapp.chat.forms import ComposerForm, ReplySettingsForm, TitleForm, settings_initial
@@ -69,8 +70,32 @@ def _render_conversation(
         "can_write": membership_may(actor=project.membership, action="chat.send") and upto_id is None,
         "active_tab": "chat",
     }
+    if request.htmx and request.htmx.target == "thread":  # the composer's send, answered with the whole of #chat-main
+        return reswap(retarget(render(request, "chat/_main.html", context), "#chat-main"), "outerHTML")
     template = "chat/_main.html" if request.htmx and request.htmx.target == "chat-main" else "chat/conversation.html"
     return render(request, template, context)
+
+
+def _render_sent(request: HtmxHttpRequest, conversation: Conversation, reply: Message, *, new_thread: bool) -> HttpResponse:
+    """A composer send over htmx: the new prompt and its live reply, appended to the thread on the page (the
+    composer always continues the thread it shows) or, for a new thread, in place of it (with the title, which
+    a first message sets); and the composer's new parent (chat.js resets the rest of the composer). A send is the
+    busiest moment of a web process (a team sending at once waits on each other's answers, and the engine's
+    niced decoding waits on the web process), so it renders only what changed, not all of #chat-main (a third
+    of the time: no forms)."""
+    project = conversation.project
+    thread = selectors.conversation_thread(conversation=conversation, leaf_id=reply.pk, limit=2)
+    context = {
+        "project": project,
+        "conversation": conversation,
+        "thread": thread,
+        "template_uses": template_uses_by_output(output_kind="reply", output_ids=[reply.pk], project=project),
+        "parent_id": reply.pk,  # the composer's next parent
+        "can_write": True,  # the service just let the actor send
+        "new_thread": new_thread,
+    }
+    response = render(request, "chat/_sent.html", context)
+    return reswap(response, "innerHTML") if new_thread else response
 
 
 @login_required
@@ -141,6 +166,8 @@ def conversation_send(request: HtmxHttpRequest, project_id: int, conversation_id
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
+            if request.htmx and request.htmx.target == "thread":
+                return _render_sent(request, conversation, reply, new_thread=parent is None)
             if request.htmx:
                 return _render_conversation(request, conversation, leaf_id=reply.pk)
             return redirect(_leaf_url(conversation, reply.pk))

@@ -156,6 +156,51 @@ def test_send_over_htmx_returns_the_thread_with_the_new_live_reply(client_for, p
     assert b"And the venue?" in response.content and b"Plan the launch party" in response.content
 
 
+def _send_to_thread(client, project, conversation, form):
+    """Post the composer as htmx does from the page: its target is the thread."""
+    return client.post(reverse("chat:conversation_send", args=[project.pk, conversation.pk]), form,
+                       headers={"HX-Request": "true", "HX-Target": "thread"})
+
+
+def test_a_send_from_the_page_appends_the_prompt_and_reply_and_sets_the_composers_parent(
+    client_for, project, conversation, reply, bob
+):
+    _finish(reply)
+    response = _send_to_thread(client_for(bob), project, conversation,
+                               {**_form_defaults(), "text": "And the venue?", "parent": reply.pk})
+    new_reply = Message.objects.filter(role="assistant").latest("id")
+    content = response.content.decode()
+    assert "HX-Reswap" not in response and "HX-Retarget" not in response  # the composer's own beforeend
+    assert 'id="chat-main"' not in content and "Plan the launch party" not in content  # only what the send added
+    assert content.index("And the venue?") < content.index(f'data-live-message="{new_reply.pk}"')
+    # The composer's next parent, out of band (the page resets the rest of the composer).
+    assert f'<input type="hidden" name="parent" value="{new_reply.pk}" id="id_parent" hx-swap-oob="true">' in content
+    assert 'id="composer"' not in content
+
+
+def test_a_new_thread_from_the_page_replaces_the_thread_shown_and_names_the_conversation(
+    client_for, project, conversation, bob
+):
+    response = _send_to_thread(client_for(bob), project, conversation,
+                               {**_form_defaults(), "text": "Name the mascot", "parent": ""})
+    content = response.content.decode()
+    assert response["HX-Reswap"] == "innerHTML"
+    assert '<h2 id="chat-title" hx-swap-oob="true">Name the mascot</h2>' in content
+    new_reply = Message.objects.filter(role="assistant").latest("id")
+    assert f'data-live-message="{new_reply.pk}"' in content
+
+
+def test_a_refused_send_from_the_page_shows_the_whole_composer_with_its_error(
+    client_for, project, conversation, reply, bob, no_enqueue
+):
+    _finish(reply)
+    response = _send_to_thread(client_for(bob), project, conversation,
+                               {**_form_defaults(), "text": "again", "parent": reply.pk, "top_p": "0"})
+    assert response["HX-Retarget"] == "#chat-main" and response["HX-Reswap"] == "outerHTML"
+    assert b'id="chat-main"' in response.content and b'id="id_top_p-error"' in response.content
+    assert no_enqueue.ids() == [] and Message.objects.count() == 2
+
+
 def test_regenerate_shows_sibling_navigation(client_for, project, conversation, reply, bob):
     _finish(reply, "First idea")
     response = client_for(bob).post(reverse("chat:message_regenerate", args=[project.pk, reply.pk]), follow=True)
