@@ -9,3 +9,11 @@ class ActivityConfig(AppConfig):
 
     name = "webapp.activity"
     label = "activity"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_save
+
+        from webapp.activity.signals import audit_entry_saved
+        from webapp.audit.models import AuditEntry
+
+        post_save.connect(audit_entry_saved, sender=AuditEntry, dispatch_uid="activity.audit_entry_saved")

@@ -15,7 +15,8 @@ from webapp.workspaces.selectors import project_get_for_member
 
 class ActivityConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
     """The project's activity feed, live, at ``/ws/projects/<id>/activity/``: each finished job arrives as
-    an HTML fragment that htmx's ws extension adds to the top of the feed. Members only (any role); the
+    an HTML fragment that htmx's ws extension adds to the top of the feed, and so does each audit entry the
+    feed shows. Members only (any role); the
     group comes from the URL's project after the membership check; access is re-checked before events."""
 
     def access_reload(self) -> bool:
@@ -39,8 +40,22 @@ class ActivityConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
         if html:
             await self.send(text_data=html)
 
+    async def activity_entry(self, event: dict[str, Any]) -> None:
+        """An audit entry the feed shows (a review asked for or decided, an export, a template published)."""
+        if not await self.access_allowed():
+            return
+        html = await database_sync_to_async(self._render_entry)(event["entry_id"])
+        if html:
+            await self.send(text_data=html)
+
     def _render(self, record_id: int) -> str:
         item = selectors.activity_item_for_record(project=self.project, record_id=record_id)
+        if item is None:
+            return ""
+        return render_to_string("activity/_live.html", {"item": item, "project": self.project})
+
+    def _render_entry(self, entry_id: int) -> str:
+        item = selectors.activity_item_for_entry(project=self.project, entry_id=entry_id)
         if item is None:
             return ""
         return render_to_string("activity/_live.html", {"item": item, "project": self.project})

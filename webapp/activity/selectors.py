@@ -17,6 +17,7 @@ AUDIT_KINDS = {
     AuditAction.REVIEW_REQUESTED: "review requested",
     AuditAction.VERDICT: "review decided",
     AuditAction.EXPORTED: "export made",
+    AuditAction.TEMPLATE_PUBLISHED: "template version published",
 }
 PAGE = 50
 
@@ -91,6 +92,12 @@ def activity_by_day(*, items: list[Item], tz: ZoneInfo) -> list[tuple[date, list
             days.append((day, []))
         days[-1][1].append(item)
     return days
+
+
+def activity_item_for_entry(*, project: Any, entry_id: int) -> Item | None:
+    """One audit entry of the project that the feed shows, as a feed item (the live feed)."""
+    entry = AuditEntry.objects.filter(pk=entry_id, project_id=project.pk, action__in=list(AUDIT_KINDS)).first()
+    return Item(at=entry.at, entry=entry) if entry is not None else None
 
 
 def activity_item_for_record(*, project: Any, record_id: int) -> Item | None:

@@ -24,6 +24,7 @@ class AuditAction(models.TextChoices):
     REVIEW_WITHDRAWN = "review_withdrawn", "Withdrew a review"
     DOWNLOADED = "downloaded", "Downloaded"
     EXPORTED = "exported", "Exported"
+    TEMPLATE_PUBLISHED = "template_published", "Published a template version"
 
 
 class AuditQuerySet(models.QuerySet["AuditEntry"]):

@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from webapp.audit.models import AuditAction
+from webapp.audit.services import audit_record
 from webapp.prompt_templates.models import (
     COMMAND_PATTERN,
     OutputKind,
@@ -85,6 +87,15 @@ def _version_create(*, template: PromptTemplate, body: str, settings: dict[str, 
     )
 
 
+def _published_record(*, actor: Membership, template: PromptTemplate, version: TemplateVersion) -> None:
+    """The audit entry of a version made the one offered (the project's activity feed shows it)."""
+    audit_record(
+        actor=actor.user, team_id=template.project.team_id, project_id=template.project_id,
+        action=AuditAction.TEMPLATE_PUBLISHED, object_kind="template", object_id=template.pk,
+        detail={"name": template.name, "command": template.command, "version": version.number},
+    )
+
+
 @transaction.atomic
 def template_create(
     *,
@@ -118,6 +129,7 @@ def template_create(
     version = _version_create(template=template, body=body, settings=pinned, note=note or "First version", user=actor.user)
     template.published_version = version
     template.save(update_fields=["published_version"])
+    _published_record(actor=actor, template=template, version=version)
     return template
 
 
@@ -164,6 +176,7 @@ def template_publish(*, actor: Membership, version: TemplateVersion) -> PromptTe
     membership_require(actor=actor, action="templates.publish", project=template.project)
     template.published_version = version
     template.save(update_fields=["published_version", "updated_at"])
+    _published_record(actor=actor, template=template, version=version)
     return template
 
 
@@ -320,6 +333,8 @@ def templates_import(*, actor: Membership, project: Project, data: Any) -> list[
                 published = saved
         template.published_version = published
         template.save(update_fields=["published_version"])
+        if published is not None:
+            _published_record(actor=actor, template=template, version=published)
         created.append(template)
     return created
 

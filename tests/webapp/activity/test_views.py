@@ -77,3 +77,21 @@ def test_the_project_overview_loads_the_feed(project, bob, client_for, no_enqueu
     assert reverse("activity:project", args=[project.pk]) + "?embed=1" in overview
     feed = client_for(bob).get(reverse("activity:project", args=[project.pk]), {"embed": "1"}).content.decode()
     assert f'data-record="studio.image:{job.pk}"' in feed and "<html" not in feed
+
+
+def test_the_feed_shows_each_template_version_published_with_its_name_and_number(project, alice, carol, client_for):
+    from webapp.prompt_templates import services as templates
+
+    owner = membership(alice, project)
+    template = templates.template_create(actor=owner, project=project, name="Launch tweet", command="tweet",
+                                         kind="chat", body="Write a tweet about {topic}")
+    second = templates.template_save(actor=owner, template=template, body="A tweet about {topic}, with a pun",
+                                     settings={}, note="punnier")
+    templates.template_publish(actor=owner, version=second)
+    templates.template_publish(actor=owner, version=template.versions.get(number=1))  # the rollback is published too
+    page = client_for(carol).get(reverse("activity:project", args=[project.pk])).content.decode()
+    assert page.count('data-entry="template_published:') == 3 and "template version published" in page
+    assert page.index("Launch tweet (/tweet) version 1") < page.index("Launch tweet (/tweet) version 2")  # newest first
+    only = client_for(carol).get(reverse("activity:project", args=[project.pk]),
+                                 {"kind": "template_published"}).content.decode()
+    assert only.count('data-entry="template_published:') == 3
