@@ -14,7 +14,14 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from webapp.core.models import JobModel
+from webapp.core.models import TextJobModel
+
+
+class TextKind(models.TextChoices):
+    """Which endpoint made a text job: /v1/chat/completions or /v1/completions."""
+
+    CHAT = "chat", "Chat completion"
+    COMPLETION = "completion", "Completion"
 
 
 def secret_hash(secret: str) -> str:
@@ -65,14 +72,7 @@ class ApiKey(models.Model):
         return f"API key “{self.name}” ({self.prefix}…)"
 
 
-
-
-class TextKind(models.TextChoices):
-    CHAT = "chat", "Chat completion"
-    COMPLETION = "completion", "Completion"
-
-
-class TextJob(JobModel):
+class TextJob(TextJobModel):
     """One choice of one text request made through the API: a job on the ``text`` queue.
 
     A request with ``n`` choices makes ``n`` jobs sharing ``call_id``; each
@@ -96,12 +96,6 @@ class TextJob(JobModel):
 
     # The field the engine refused (its own name, e.g. "max_new_tokens"), for a 400 naming it.
     reason_field = models.CharField(max_length=50, blank=True)
-    text = models.TextField(blank=True)
-    finish_reason = models.CharField(max_length=20, blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    time_to_first_token = models.FloatField(null=True, blank=True)
-    tokens_per_second = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

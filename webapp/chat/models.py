@@ -11,7 +11,7 @@ from django.db import models
 from django.urls import reverse
 
 from webapp.core.jobs import JobStatus
-from webapp.core.models import JobModel
+from webapp.core.models import TextJobModel
 
 
 class Conversation(models.Model):
@@ -48,14 +48,13 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
 
 
-class Message(JobModel):
+class Message(TextJobModel):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
     role = models.CharField(max_length=10, choices=Role.choices)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    text = models.TextField(blank=True)
-    # ``text`` as sanitized HTML, stored when the message is written or the reply ends,
-    # so a page view never re-renders markdown.
+    # ``text`` (TextJobModel's: a prompt's, or a reply's) as sanitized HTML, stored when the message is
+    # written or the reply ends, so a page view never re-renders markdown.
     html = models.TextField(blank=True, editable=False)
     # An assistant reply is a job (see webapp.core.jobs); a user's message is born "done".
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.DONE, db_index=True)
@@ -69,12 +68,7 @@ class Message(JobModel):
     # (webapp.knowledge.context); [] when none was relevant ("no sources"); None when it used none.
     knowledge = models.JSONField(null=True, blank=True)
 
-    # Usage and timings, filled when the reply ends.
-    finish_reason = models.CharField(max_length=20, blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    time_to_first_token = models.FloatField(null=True, blank=True)
-    tokens_per_second = models.FloatField(null=True, blank=True)
+    # Usage and timings, filled when the reply ends (TextJobModel's, and these).
     elapsed = models.FloatField(null=True, blank=True)
     # The text engine's batch: the most and the mean replies (rows) decoded with this one per step.
     batch_max = models.PositiveSmallIntegerField(null=True, blank=True)

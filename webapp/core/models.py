@@ -34,3 +34,19 @@ class JobModel(models.Model):
     def is_live(self) -> bool:
         """Queued or running: not ended yet."""
         return self.status in LIVE_STATUSES
+
+
+class TextJobModel(JobModel):
+    """A text job's row, for every kind (chat replies, the API's text jobs): the lifecycle's columns and what
+    the one text runner (``webapp.core.textjobs``) stores when a decode ends: the text, why it ended, the
+    token counts and the timings."""
+
+    text = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=20, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    time_to_first_token = models.FloatField(null=True, blank=True)
+    tokens_per_second = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
