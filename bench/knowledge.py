@@ -1,6 +1,6 @@
 """Project knowledge: retrieval quality, indexing throughput and search latency (issue 24).
 
-    .venv/bin/python bench/knowledge.py [--passages 10000] [--queries 200]
+    .venv/bin/python bench/knowledge.py [--passages 10000] [--queries 200] [--only quality|indexing|latency]
 
 Runs on a temporary SQLite database (the embedded setup: FTS5), no worker needed:
 
@@ -198,11 +198,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--passages", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--only", choices=("quality", "indexing", "latency"), help="run one part")
     args = parser.parse_args()
     _setup()
-    quality()
-    indexing()
-    latency(args.passages, args.queries)
+    if args.only in (None, "quality"):
+        quality()
+    if args.only in (None, "indexing"):
+        indexing()
+    if args.only in (None, "latency"):
+        latency(args.passages, args.queries)
 
 
 if __name__ == "__main__":

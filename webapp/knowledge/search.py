@@ -84,14 +84,23 @@ def _postgres(project_id: int, terms: list[str], limit: int, document_ids: list[
         return [(row[0], float(row[1])) for row in cursor.fetchall()]
 
 
-def bm25_search(*, project_id: int, query: str, limit: int = 10, document_ids: list[int] | None = None) -> list[Hit]:
-    """The project's passages that best match ``query``, best first (empty for a query with no words)."""
+def _bm25_ranked(project_id: int, query: str, limit: int, document_ids: list[int] | None) -> list[tuple[int, float]]:
     terms = query_terms(query)
     if not terms or document_ids == []:
         return []
     backend = _postgres if connection.vendor == "postgresql" else _sqlite
-    ranked = backend(project_id, terms, limit, document_ids)
-    passages = Passage.objects.select_related("document").in_bulk([pk for pk, _ in ranked])
+    return backend(project_id, terms, limit, document_ids)
+
+
+def _passages(ids: list[int]) -> dict[int, Passage]:
+    """The passages to show, with their documents (not their vectors: 1.5 KB each, never shown)."""
+    return Passage.objects.select_related("document").defer("embedding").in_bulk(ids)
+
+
+def bm25_search(*, project_id: int, query: str, limit: int = 10, document_ids: list[int] | None = None) -> list[Hit]:
+    """The project's passages that best match ``query``, best first (empty for a query with no words)."""
+    ranked = _bm25_ranked(project_id, query, limit, document_ids)
+    passages = _passages([pk for pk, _ in ranked])
     return [Hit(passages[pk], score) for pk, score in ranked if pk in passages]
 
 
@@ -135,34 +144,55 @@ def dense_search(*, project_id: int, query: str, limit: int = 10,
     name = embedding_model()
     if not name or not query.strip() or document_ids == []:
         return []
+    return _dense_ranked(project_id, name, limit, document_ids, query)
+
+
+def _query_vector(name: str, query: str) -> np.ndarray:
+    from generation.embed import encoder_get
+
+    return encoder_get(name).encode([query])[0]
+
+
+def _dense_ranked(project_id: int, name: str, limit: int, document_ids: list[int] | None,
+                  query: str | np.ndarray) -> list[tuple[int, float]]:
+    """``query``: its text, or its vector already made."""
+    ids, vectors = _project_vectors(project_id=project_id, name=name, document_ids=document_ids)
+    if not ids:
+        return []
+    from generation.embed import cosine_top
+
+    vector = _query_vector(name, query) if isinstance(query, str) else query
+    floor = float(settings.KNOWLEDGE_DENSE_MIN_SCORE)
+    return [(ids[row], score) for row, score in cosine_top(vector, vectors, k=limit) if score >= floor]
+
+
+# Per process: a project's vectors as one matrix, reused while its indexed documents stay the same. A
+# document's passages are written with it in the transaction that ends its indexing "done", and never
+# change after (a new version is a new document; deleting one deletes its passages), so the indexed
+# documents' count, highest id and passage total say whether the matrix is stale: one read of the small
+# documents table (counting the passages themselves read the whole passage table: a third of a search).
+_MATRICES: dict[Any, tuple[tuple[int, int | None, int | None], list[int], np.ndarray]] = {}
+_MAX_MATRICES = 32
+
+
+def _project_vectors(*, project_id: int, name: str, document_ids: list[int] | None) -> tuple[list[int], np.ndarray]:
+    from django.db.models import Count, Max, Sum
+
+    from webapp.knowledge.models import Document
+
+    documents = Document.objects.filter(project_id=project_id, status="done")
+    if document_ids is not None:
+        documents = documents.filter(pk__in=[int(i) for i in document_ids])
+    stamp = documents.aggregate(count=Count("id"), last=Max("id"), passages=Sum("passages_count"))
+    signature = (int(stamp["count"]), stamp["last"], stamp["passages"])
+    key = (project_id, name, tuple(document_ids) if document_ids is not None else None)
+    cached = _MATRICES.get(key)
+    if cached is not None and cached[0] == signature:
+        return cached[1], cached[2]
     rows = Passage.objects.filter(project_id=project_id, document__status="done", embedding_model=name,
                                   embedding__isnull=False)
     if document_ids is not None:
         rows = rows.filter(document_id__in=[int(i) for i in document_ids])
-    ids, vectors = _project_vectors(rows, key=(project_id, name, tuple(document_ids or ()) or None))
-    if not ids:
-        return []
-    from generation.embed import cosine_top, encoder_get
-
-    query_vector = encoder_get(name).encode([query])[0]
-    floor = float(settings.KNOWLEDGE_DENSE_MIN_SCORE)
-    return [(ids[row], score) for row, score in cosine_top(query_vector, vectors, k=limit) if score >= floor]
-
-
-# Per process: a project's vectors as one matrix, reused while its passages stay the same. Passages are
-# only ever inserted (new ids) or deleted, so their count and highest id say whether the matrix is stale.
-_MATRICES: dict[Any, tuple[tuple[int, int | None], list[int], np.ndarray]] = {}
-_MAX_MATRICES = 32
-
-
-def _project_vectors(rows: Any, *, key: Any) -> tuple[list[int], np.ndarray]:
-    from django.db.models import Count, Max
-
-    stamp = rows.aggregate(count=Count("id"), last=Max("id"))
-    signature = (int(stamp["count"]), stamp["last"])
-    cached = _MATRICES.get(key)
-    if cached is not None and cached[0] == signature:
-        return cached[1], cached[2]
     found = list(rows.values_list("id", "embedding"))
     ids = [pk for pk, _ in found]
     vectors = np.frombuffer(b"".join(bytes(vector or b"") for _, vector in found), dtype=np.float32)
@@ -176,17 +206,20 @@ def _project_vectors(rows: Any, *, key: Any) -> tuple[list[int], np.ndarray]:
 def knowledge_search(*, project_id: int, query: str, limit: int = 10,
                      document_ids: list[int] | None = None) -> list[Hit]:
     """BM25 alone, or (with an embedding model) BM25 and dense search fused by reciprocal rank;
-    a hit's score is then its fused score."""
-    if not embedding_model():
+    a hit's score is then its fused score. Only the hits returned are loaded."""
+    name = embedding_model()
+    if not name:
         return bm25_search(project_id=project_id, query=query, limit=limit, document_ids=document_ids)
     from generation.embed import rrf_fuse
 
     depth = max(limit * 4, 20)
-    lexical = bm25_search(project_id=project_id, query=query, limit=depth, document_ids=document_ids)
-    dense = dense_search(project_id=project_id, query=query, limit=depth, document_ids=document_ids)
-    ranked = rrf_fuse([hit.passage.pk for hit in lexical], [pk for pk, _ in dense], limit=limit)
-    scores = {pk: 1.0 / (60 + rank) for rank, pk in enumerate(ranked, start=1)}
-    passages = {hit.passage.pk: hit.passage for hit in lexical}
-    missing = [pk for pk in ranked if pk not in passages]
-    passages.update(Passage.objects.select_related("document").in_bulk(missing))
-    return [Hit(passages[pk], scores[pk]) for pk in ranked if pk in passages]
+    if not query.strip() or document_ids == []:
+        return []
+    # In this thread (one torch thread: generation.embed): making the vector in another thread while BM25
+    # read the database was slower on two cores (70 ms a search at 10k passages, against 51 ms in turn).
+    vector = _query_vector(name, query)
+    lexical = _bm25_ranked(project_id, query, depth, document_ids)
+    dense = _dense_ranked(project_id, name, depth, document_ids, vector)
+    ranked = rrf_fuse([pk for pk, _ in lexical], [pk for pk, _ in dense], limit=limit)
+    passages = _passages(ranked)
+    return [Hit(passages[pk], 1.0 / (60 + rank)) for rank, pk in enumerate(ranked, start=1) if pk in passages]

@@ -95,3 +95,34 @@ def test_dense_search_finds_a_passage_that_shares_no_word_with_the_question(proj
     assert [h.passage.heading for h in fused] == ["Felines"]
     # Nothing in the project is about this: no passage clears the similarity floor.
     assert dense_search(project_id=project.pk, query="Which port does the PostgreSQL server listen on?") == []
+
+
+def test_a_single_text_is_embedded_on_one_torch_thread_and_a_batch_on_the_process_threads(monkeypatch):
+    """A query's vector runs on one thread (a second one's wake-ups cost more than it gives between a
+    search's reads); passages in a batch keep the process's threads; the count is restored either way."""
+    import torch
+
+    from generation import embed
+
+    seen = []
+
+    class Model:
+        def __call__(self, **batch):
+            seen.append(torch.get_num_threads())
+            return type("Out", (), {"last_hidden_state": torch.ones(batch["input_ids"].shape[0], 3, 4)})()
+
+    def tokenizer(texts, **options):
+        return {"input_ids": torch.ones(len(texts), 3, dtype=torch.long),
+                "attention_mask": torch.ones(len(texts), 3, dtype=torch.long)}
+
+    import threading
+
+    encoder = embed.Encoder(name="tiny", tokenizer=tokenizer, model=Model(), dimensions=4, _lock=threading.Lock())
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        encoder.encode(["one query"])
+        encoder.encode(["a passage", "another passage"])
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
