@@ -1,6 +1,6 @@
 """Project knowledge: retrieval quality, indexing throughput and search latency (issue 24).
 
-    .venv/bin/python bench/knowledge.py [--passages 10000] [--queries 200] [--only quality|indexing|latency]
+    .venv/bin/python bench/knowledge.py [--passages 10000] [--queries 200] [--only quality|indexing|latency|chat]
 
 Runs on a temporary SQLite database (the embedded setup: FTS5), no worker needed:
 
@@ -13,6 +13,7 @@ Runs on a temporary SQLite database (the embedded setup: FTS5), no worker needed
   the FTS5 triggers), in pages per second. The job lifecycle around them (claim, heartbeat) is left out.
 - **Search latency**: a project with ``--passages`` passages; p50 and p95 of ``--queries`` BM25 and fused searches
   (the passages' vectors are random unit vectors; each query is embedded by the real model).
+- **Chat with knowledge**: the extra time to the first token over the same question without it (``chat``).
 
 Figures print to stdout; quote them as ratios from one run.
 """
@@ -194,11 +195,53 @@ def latency(passages: int, queries: int) -> None:
               f"{statistics.median(timings):.1f} ms, p95 {timings[int(len(timings) * 0.95) - 1]:.1f} ms")
 
 
+def chat(count: int) -> None:
+    """Chat with knowledge: the extra time to the first token over the same chat without it. Per question, on
+    the default chat model through the text engine (greedy, one token): the plain question's time to first
+    token, then the fused search of the send (``knowledge_passages``, as the web process runs it) plus the
+    first token of the prompt with the passages in the default context template (the worker's prompt). The
+    rest of the path (queue, claim, stream) is the same on both sides."""
+    from generation.text import ChatMessage, DecodingParams, TextFinal, TextRequest, generate_text
+    from webapp.knowledge.context import DEFAULT_CONTEXT_TEMPLATE, context_render, knowledge_passages
+
+    project = _project()
+    for filename, text, _ in documents():
+        _store(project, filename, text.encode())
+    questions = [question for _, _, pairs in documents() for question, _ in pairs][:count]
+
+    def first_token(content: str) -> tuple[float, int]:
+        request = TextRequest(messages=(ChatMessage("user", content),),
+                              params=DecodingParams(strategy="greedy", max_new_tokens=1))
+        for item in generate_text(request):
+            if isinstance(item, TextFinal):
+                return item.time_to_first_token or 0.0, item.prompt_tokens
+        raise RuntimeError("no final record")
+
+    first_token(questions[0])  # the engine starts once
+    plain, searches, extras, tokens = [], [], [], []
+    for question in questions:
+        alone, alone_tokens = first_token(question)
+        begin = time.perf_counter()
+        passages = knowledge_passages(project_id=project.pk, question=question)
+        search = time.perf_counter() - begin
+        with_knowledge, knowledge_tokens = first_token(
+            context_render(template=DEFAULT_CONTEXT_TEMPLATE, passages=passages, question=question))
+        plain.append(alone)
+        searches.append(search)
+        extras.append(search + with_knowledge - alone)
+        tokens.append(knowledge_tokens - alone_tokens)
+    ms = [round(statistics.median(values) * 1000, 1) for values in (plain, searches, extras)]
+    print(f"chat with knowledge ({len(questions)} questions, {statistics.median(tokens):.0f} more prompt tokens at "
+          f"the median): first token alone p50 {ms[0]} ms; the search p50 {ms[1]} ms; extra time to the first "
+          f"token p50 {ms[2]} ms, p95 {sorted(extras)[int(len(extras) * 0.95) - 1] * 1000:.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--passages", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--only", choices=("quality", "indexing", "latency"), help="run one part")
+    parser.add_argument("--only", choices=("quality", "indexing", "latency", "chat"), help="run one part")
+    parser.add_argument("--chat-questions", type=int, default=40)
     args = parser.parse_args()
     _setup()
     if args.only in (None, "quality"):
@@ -207,6 +250,8 @@ def main() -> None:
         indexing()
     if args.only in (None, "latency"):
         latency(args.passages, args.queries)
+    if args.only in (None, "chat"):
+        chat(args.chat_questions)
 
 
 if __name__ == "__main__":

@@ -531,6 +531,8 @@ KNOWLEDGE_CHUNK_TOKENS = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_TOKENS", "2
 KNOWLEDGE_CHUNK_OVERLAP = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_OVERLAP", "40"))
 # How many passages a chat reply that uses project knowledge reads.
 KNOWLEDGE_CHAT_PASSAGES = int(os.environ.get("ATELIER_KNOWLEDGE_CHAT_PASSAGES", "4"))
+# Fused search: BM25's weight in the reciprocal-rank fusion, against dense search's 1.
+KNOWLEDGE_BM25_WEIGHT = float(os.environ.get("ATELIER_KNOWLEDGE_BM25_WEIGHT", "0.5"))
 
 # --- Image editing (issue 19): limits on uploaded sources and masks, checked before anything is queued.
 MAX_UPLOAD_PIXELS = int(os.environ.get("ATELIER_MAX_UPLOAD_PIXELS", str(2048 * 2048)))

@@ -127,11 +127,15 @@ def cosine_top(query: np.ndarray, vectors: np.ndarray, *, k: int) -> list[tuple[
     return [(int(i), float(scores[i])) for i in best]
 
 
-def rrf_fuse(*rankings: list[Any], k: int = 60, limit: int | None = None) -> list[Any]:
-    """Reciprocal-rank fusion: items ordered by the sum of ``1 / (k + rank)`` over the rankings."""
+def rrf_fuse(*rankings: list[Any], k: int = 60, limit: int | None = None,
+             weights: tuple[float, ...] | None = None) -> list[Any]:
+    """Reciprocal-rank fusion: items ordered by the sum of ``weight / (k + rank)`` over the rankings
+    (``weights``, one per ranking, 1 each by default)."""
+    if weights is not None and len(weights) != len(rankings):
+        raise ValueError("one weight per ranking")
     scores: dict[Any, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or (1.0,) * len(rankings), strict=True):
         for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     fused = sorted(scores, key=lambda item: -scores[item])
     return fused if limit is None else fused[:limit]

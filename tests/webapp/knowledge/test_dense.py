@@ -126,3 +126,13 @@ def test_a_single_text_is_embedded_on_one_torch_thread_and_a_batch_on_the_proces
         assert seen == [1, 2] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_rrf_weights_favour_the_heavier_ranking_and_need_one_per_ranking():
+    from generation.embed import rrf_fuse
+
+    lexical, dense = ["a", "b", "c"], ["c", "b", "a"]
+    assert rrf_fuse(lexical, dense, weights=(0.5, 1.0))[0] == "c"
+    assert rrf_fuse(lexical, dense, weights=(1.0, 0.5))[0] == "a"
+    with pytest.raises(ValueError, match="one weight per ranking"):
+        rrf_fuse(lexical, dense, weights=(1.0,))
