@@ -67,6 +67,34 @@
     form.querySelectorAll("details[open]").forEach((details) => { details.open = false; });
   });
 
+  // A citation [n] opens its source in the side panel: the document's title, page and heading, and the
+  // passage the reply read (from the reply's own list of sources, which stays where it is). Escape closes it.
+  const panel = document.getElementById("source-panel");
+  function sourceOpen(item, link) {
+    panel.querySelector(".source-panel-title").textContent = item.dataset.title;
+    panel.querySelector(".source-panel-where").textContent = item.dataset.where;
+    panel.querySelector(".source-panel-passage").textContent = item.querySelector(".passage").textContent;
+    panel.hidden = false;
+    panel.opener = link;
+    panel.focus();
+  }
+  function sourceClose() {
+    panel.hidden = true;
+    panel.opener?.focus();
+  }
+  document.addEventListener("click", (e) => {
+    const link = e.target.closest?.("a.citation");
+    if (link && panel) {
+      const item = document.getElementById(link.getAttribute("href").slice(1));
+      if (!item) return;
+      e.preventDefault();
+      sourceOpen(item, link);
+    } else if (e.target.closest?.("[data-source-close]")) {
+      sourceClose();
+    }
+  });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && panel && !panel.hidden) sourceClose(); });
+
   // Enter sends, Shift+Enter makes a new line.
   document.addEventListener("keydown", (e) => {
     const area = e.target.closest?.(".composer textarea[name=text]");

@@ -59,3 +59,37 @@ def test_upload_watch_indexing_search_and_open_a_cited_source(asgi_server, celer
     expect(source).to_contain_text("[1] Field guide, page 2")
     source.locator("summary").click()
     expect(source.locator(".passage")).to_contain_text("Haldor lighthouse keeper")
+
+
+def test_a_citation_opens_its_source_in_the_side_panel(asgi_server, new_page, project, conversation, bob):
+    """A finished reply that cites [1] (made here: the small model does not always cite): the citation opens
+    the side panel with the document's title, page and the passage; Escape closes it and focus returns."""
+    from tests.helpers import membership, short_settings
+    from webapp.chat import services
+    from webapp.chat.markdown import render_markdown
+    from webapp.core.jobs import JobStatus
+
+    reply = services.message_send(conversation=conversation, actor=membership(bob, project), text="When is the horn?",
+                                  parent=None, reply_settings=short_settings())
+    text = "The keeper sounds it every evening at nine [1]."
+    Message.objects.filter(pk=reply.pk).update(
+        status=JobStatus.DONE, text=text, html=render_markdown(text),
+        knowledge=[{"n": 1, "passage_id": 1, "document_id": 1, "title": "Field guide", "page": 2,
+                    "heading": "Lighthouses", "text": PAGES[1]}])
+    page = new_page()
+    page.goto(f"{asgi_server}/accounts/login/")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{asgi_server}{conversation.get_absolute_url()}")
+    panel = page.locator("#source-panel")
+    expect(panel).to_be_hidden()
+    citation = page.locator(f"#msg-{reply.pk} a.citation")
+    citation.click()
+    expect(panel).to_be_visible()
+    expect(panel.locator(".source-panel-title")).to_have_text("[1] Field guide")
+    expect(panel.locator(".source-panel-where")).to_have_text("page 2 · Lighthouses")
+    expect(panel.locator(".source-panel-passage")).to_contain_text("sounds the fog horn every evening at nine")
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(citation).to_be_focused()
