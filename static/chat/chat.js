@@ -95,9 +95,65 @@
   });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && panel && !panel.hidden) sourceClose(); });
 
+  // "#" in the composer lists the project's indexed documents: typing filters, arrows move, Enter or Tab
+  // (or a click) puts "#name " in the text, Escape closes. A message that names documents asks them only.
+  const MENTION = /(^|\s)#([\w.-]*)$/;
+  const mentionMenu = (area) => area.form?.querySelector(".mention-menu");
+  const mentionOptions = (menu) => [...menu.querySelectorAll(".mention-option:not([hidden])")];
+  function mentionUpdate(area) {
+    const menu = mentionMenu(area);
+    if (!menu) return;
+    const typed = MENTION.exec(area.value.slice(0, area.selectionStart));
+    if (!typed) { menu.hidden = true; return; }
+    let first = null;
+    menu.querySelectorAll(".mention-option").forEach((option) => {
+      option.hidden = !option.dataset.mention.startsWith(typed[2].toLowerCase());
+      option.classList.remove("active");
+      first = first || (option.hidden ? null : option);
+    });
+    first?.classList.add("active");
+    menu.hidden = !first;
+  }
+  function mentionPick(area, option) {
+    const before = area.value.slice(0, area.selectionStart).replace(MENTION, `$1#${option.dataset.mention} `);
+    const after = area.value.slice(area.selectionStart);
+    area.value = before + after;
+    area.setSelectionRange(before.length, before.length);
+    mentionMenu(area).hidden = true;
+    area.focus();
+  }
+  document.addEventListener("input", (e) => {
+    if (e.target.matches?.(".composer textarea[name=text]")) mentionUpdate(e.target);
+  });
+  document.addEventListener("mousedown", (e) => {
+    const option = e.target.closest?.(".mention-option");
+    if (!option) return;
+    e.preventDefault();  // keep the focus (and the caret) in the text
+    mentionPick(option.closest("form").querySelector("textarea[name=text]"), option);
+  });
+  function mentionKey(e, area) {
+    const menu = mentionMenu(area);
+    if (!menu || menu.hidden) return false;
+    const all = mentionOptions(menu);
+    const index = all.findIndex((o) => o.classList.contains("active"));
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      all.forEach((o) => o.classList.remove("active"));
+      all[(index + (e.key === "ArrowDown" ? 1 : -1) + all.length) % all.length].classList.add("active");
+    } else if ((e.key === "Enter" || e.key === "Tab") && !e.shiftKey && index >= 0) {
+      mentionPick(area, all[index]);
+    } else if (e.key === "Escape") {
+      menu.hidden = true;
+    } else {
+      return false;
+    }
+    e.preventDefault();
+    return true;
+  }
+
   // Enter sends, Shift+Enter makes a new line.
   document.addEventListener("keydown", (e) => {
     const area = e.target.closest?.(".composer textarea[name=text]");
+    if (area && mentionKey(e, area)) return;
     if (!area || e.key !== "Enter" || e.shiftKey || e.isComposing) return;
     e.preventDefault();
     if (area.value.trim()) area.form.requestSubmit();

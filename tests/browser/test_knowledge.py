@@ -93,3 +93,29 @@ def test_a_citation_opens_its_source_in_the_side_panel(asgi_server, new_page, pr
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
     expect(citation).to_be_focused()
+
+
+def test_hash_in_the_composer_lists_the_indexed_documents_and_puts_the_pick_in_the_text(
+        asgi_server, new_page, project, conversation, bob):
+    from webapp.knowledge.models import Document
+
+    for title in ("Field guide", "Fleet handbook"):
+        Document.objects.create(project=project, title=title, filename=f"{title}.md", kind="md", byte_size=1,
+                                sha256="0" * 64, file="-", status="done")
+    page = new_page()
+    page.goto(f"{asgi_server}/accounts/login/")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{asgi_server}{conversation.get_absolute_url()}")
+    box = page.locator("form.composer").get_by_label("Message")
+    box.press_sequentially("When is the horn? #f")
+    menu = page.locator(".mention-menu")
+    expect(menu).to_be_visible()
+    expect(menu.locator(".mention-option:not([hidden])")).to_have_count(2)
+    box.press_sequentially("l")
+    expect(menu.locator(".mention-option:not([hidden])")).to_have_text(["#fleet-handbook Fleet handbook"])
+    box.press("Enter")  # picks, does not send
+    expect(menu).to_be_hidden()
+    expect(box).to_have_value("When is the horn? #fleet-handbook ")
+    assert not Message.objects.filter(conversation=conversation).exists()

@@ -18,6 +18,7 @@ from webapp.chat.forms import ComposerForm, ReplySettingsForm, TitleForm, settin
 from webapp.chat.models import Conversation, Message
 from webapp.chat.params import ReplySettings, settings_from_record
 from webapp.core.http import HtmxHttpRequest
+from webapp.knowledge.context import mention_choices
 from webapp.prompt_templates.selectors import template_use_request_parse, template_uses_by_output
 from webapp.prompts.selectors import prompt_get_for_member
 from webapp.workspaces.permissions import membership_may
@@ -69,6 +70,8 @@ def _render_conversation(
         "title_form": TitleForm(initial={"title": conversation.title}),
         "can_write": membership_may(actor=project.membership, action="chat.send") and upto_id is None,
         "active_tab": "chat",
+        # The composer's "#" picker, read only when the composer renders (a callable: the template calls it).
+        "mention_choices": lambda: mention_choices(project_id=project.pk),
     }
     if request.htmx and request.htmx.target == "thread":  # the composer's send, answered with the whole of #chat-main
         return reswap(retarget(render(request, "chat/_main.html", context), "#chat-main"), "outerHTML")

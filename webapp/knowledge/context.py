@@ -62,6 +62,16 @@ def knowledge_mentions(*, project_id: int, text: str) -> list[int]:
     return found
 
 
+def mention_choices(*, project_id: int) -> list[tuple[str, str]]:
+    """The composer's ``#`` picker: (name to type after ``#``, title) of each indexed document, by title;
+    the names are the ones ``knowledge_mentions`` reads."""
+    from webapp.knowledge.models import Document
+
+    titles = Document.objects.filter(project_id=project_id, status="done").order_by("title").values_list(
+        "title", flat=True)
+    return [(_slug(title), title) for title in dict.fromkeys(titles) if _slug(title)]
+
+
 def context_template(*, project_id: int) -> str:
     """The project's published ``/knowledge`` chat template, if it has one with both slots; else the default."""
     from webapp.prompt_templates.models import PromptTemplate

@@ -129,3 +129,19 @@ def test_the_prompt_history_shows_the_passages_a_reply_read(conversation, alice,
     client.force_login(alice)
     page = client.get(reverse("prompts:history", args=[conversation.project_id])).content.decode()
     assert "Sources: [1] Handbook · Leave" in page
+
+
+def test_the_composer_offers_the_indexed_documents_to_mention_and_a_viewer_gets_no_composer(
+        conversation, project, bob, carol, handbook, client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile as Upload
+
+    services.document_add(actor=membership(bob, project), project=project, upload=Upload("draft.md", b"# Draft"),
+                          title="Draft notes")  # not indexed yet: not offered
+    page = client_for(bob).get(conversation.get_absolute_url()).content.decode()
+    menu = page[page.index('class="mention-menu'):page.index("</ul>", page.index('class="mention-menu'))]
+    assert 'data-mention="handbook"' in menu and "Handbook" in menu and "draft" not in menu
+    assert 'class="mention-menu' not in client_for(carol).get(conversation.get_absolute_url()).content.decode()
+    # The name offered is the one a send reads.
+    from webapp.knowledge.context import knowledge_mentions
+
+    assert knowledge_mentions(project_id=project.pk, text="leave in #handbook") == [handbook.pk]
