@@ -32,6 +32,10 @@ def world(team, alice, bob, carol, dave, project, no_enqueue):
     asset = Asset.objects.create(project=project, job=job, author=bob, file="x.png", thumbnail="x.thumb.png",
                                  sha256="0" * 64, width=8, height=8, model_name="m", model_revision="r",
                                  scheduler="s", steps=1, params={}, guidance_scale=1.0, seed=1)
+    edit = Asset.objects.create(project=project, job=job, author=bob, file="y.png", thumbnail="y.thumb.png",
+                                sha256="1" * 64, width=8, height=8, model_name="m", model_revision="r",
+                                scheduler="s", steps=1, params={}, guidance_scale=1.0, seed=1, parent=asset,
+                                edit_mode="inpaint")
     invite = Invite.objects.create(team=team, role=TeamRole.MEMBER, created_by=alice)
     template = template_services.template_create(
         actor=membership_of(bob, team), project=project, name="Brief", command="brief", kind="chat", body="Plan {topic}"
@@ -50,7 +54,7 @@ def world(team, alice, bob, carol, dave, project, no_enqueue):
                                          membership=Membership.objects.get(team=team, user=dave))
     return {
         "team_id": team.pk, "project_id": project.pk, "conversation_id": conversation.pk, "message_id": prompt.pk,
-        "job_id": job.pk, "asset_id": asset.pk, "prompt_id": prompt_record.pk, "invite_id": invite.pk,
+        "job_id": job.pk, "asset_id": asset.pk, "other_id": edit.pk, "prompt_id": prompt_record.pk, "invite_id": invite.pk,
         "membership_id": Membership.objects.get(team=team, user=carol).pk, "dave": dave,
         "template_id": template.pk, "number": 1, "kind": AssetKind.IMAGE, "review_id": review.pk,
         "comment_id": comment.pk, "export_id": export.pk, "key_id": key.pk, "model": default_model_name(),

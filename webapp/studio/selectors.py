@@ -2,6 +2,8 @@
 which is fetched through the user's membership: outsiders get 404."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import IO, Any
 
@@ -148,3 +150,52 @@ def asset_edit_chain(*, asset: Asset) -> tuple[list[Asset], list[Asset]]:
         parent_id = parent.parent_id
     children = list(Asset.objects.filter(parent_id=asset.pk, project_id=asset.project_id).order_by("pk")[:MAX_EDIT_CHAIN])
     return chain[::-1], children
+
+
+def asset_diff_get_for_member(*, user: AnyUser, project_id: int, asset_id: int, other_id: int) -> tuple[Asset, Asset]:
+    """Two images of one edit chain (the same original), for the Diff view; 404 for anyone who may not see
+    them, and for two images of different chains (they have no lineage to compare)."""
+    asset = asset_get_for_member(user=user, project_id=project_id, asset_id=asset_id)
+    other = asset_get_for_member(user=user, project_id=project_id, asset_id=other_id)
+    if asset.pk == other.pk or asset_edit_chain(asset=asset)[0][0].pk != asset_edit_chain(asset=other)[0][0].pk:
+        raise Http404("These two images are not of one edit chain.")
+    return asset, other
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    label: str
+    before: str
+    after: str
+
+    @property
+    def differs(self) -> bool:
+        return self.before != self.after
+
+
+def asset_diff_rows(*, before: Asset, after: Asset) -> list[DiffRow]:
+    """The parameters of two images side by side, in the lineage panel's order (text: what the page shows)."""
+    def mode(asset: Asset) -> str:
+        return asset.edit_mode or "original"
+
+    def param(key: str) -> Callable[[Asset], str]:
+        return lambda asset: "" if asset.params.get(key) in (None, "") else str(asset.params.get(key))
+
+    fields: list[tuple[str, Callable[[Asset], str]]] = [
+        ("Prompt", lambda a: a.prompt),
+        ("Negative prompt", param("negative_prompt")),
+        ("Made as", mode),
+        ("From", lambda a: f"image {a.parent_id}" if a.parent_id else ""),
+        ("Strength", lambda a: param("strength")(a) if a.is_edit else ""),
+        ("Mask blur", lambda a: param("mask_blur")(a) if a.mask else ""),
+        ("Inpaint area", lambda a: param("inpaint_area")(a) if a.mask else ""),
+        ("Padding", lambda a: param("padding")(a) if a.mask else ""),
+        ("Model", lambda a: a.model_name),
+        ("Scheduler", lambda a: a.scheduler),
+        ("Steps", lambda a: str(a.steps)),
+        ("Guidance", lambda a: f"{a.guidance_scale:g}"),
+        ("Seed", lambda a: str(a.seed)),
+        ("Size", lambda a: f"{a.width}\u00d7{a.height}"),  # the multiplication sign, as the page writes sizes
+        ("By", lambda a: a.author.username if a.author_id and a.author else "(deleted)"),
+    ]
+    return [DiffRow(label, read(before), read(after)) for label, read in fields]

@@ -15,6 +15,7 @@ urlpatterns = [
     path("projects/<int:project_id>/gallery/<int:asset_id>/image.png", views.asset_image, name="asset_image"),
     path("projects/<int:project_id>/gallery/<int:asset_id>/thumb.png", views.asset_thumbnail, name="asset_thumbnail"),
     path("projects/<int:project_id>/gallery/<int:asset_id>/download/", views.asset_download, name="asset_download"),
+    path("projects/<int:project_id>/gallery/<int:asset_id>/diff/<int:other_id>/", views.asset_diff, name="asset_diff"),
     path("projects/<int:project_id>/gallery/<int:asset_id>/rerun/", views.asset_rerun, name="asset_rerun"),
     path(
         "projects/<int:project_id>/gallery/<int:asset_id>/vary/", views.asset_rerun, {"vary": True}, name="asset_vary"

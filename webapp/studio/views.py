@@ -148,6 +148,22 @@ def asset_detail(request: HttpRequest, project_id: int, asset_id: int) -> HttpRe
     return render(request, "studio/asset_detail.html", context)
 
 
+@login_required
+@require_GET
+def asset_diff(request: HttpRequest, project_id: int, asset_id: int, other_id: int) -> HttpResponse:
+    """Two images of one edit chain compared: their parameters side by side, the images under a slider."""
+    before, after = selectors.asset_diff_get_for_member(user=request.user, project_id=project_id, asset_id=asset_id,
+                                                        other_id=other_id)
+    context = {
+        "project": before.project,
+        "before": before,
+        "after": after,
+        "rows": selectors.asset_diff_rows(before=before, after=after),
+        "active_tab": "gallery",
+    }
+    return render(request, "studio/asset_diff.html", context)
+
+
 def _asset_response(asset: Asset, *, thumbnail: bool = False, attachment: bool = False) -> FileResponse:
     response = FileResponse(
         selectors.asset_open(asset=asset, thumbnail=thumbnail),

@@ -63,3 +63,36 @@ def test_job_cards_and_review_pages_link_to_edit(image, project, alice, bob, cli
     (review,) = reviews.review_request_create(actor=membership(bob, project), project=project,
                                               kind=AssetKind.IMAGE, asset_ids=[image.pk], reviewer_ids=[alice.pk])
     assert edit_url in client_for(bob).get(review.get_absolute_url()).content.decode()
+
+
+def _diff(client, project, a, b):
+    return client.get(reverse("studio:asset_diff", args=[project.pk, a.pk, b.pk]))
+
+
+def test_diff_compares_two_images_of_a_chain_side_by_side_for_any_member(chain, project, bob, carol, client_for):
+    original, _, second, sibling = chain
+    Asset.objects.filter(pk=second.pk).update(params={**second.params, "strength": 0.4}, seed=77)
+    response = _diff(client_for(carol), project, original, second)  # a viewer reads it too
+    page = response.content.decode()
+    assert response.status_code == 200
+    rows = {row.label: row for row in selectors.asset_diff_rows(before=original, after=Asset.objects.get(pk=second.pk))}
+    assert rows["Made as"].before == "original" and rows["Made as"].after == "img2img" and rows["Made as"].differs
+    assert rows["Seed"].after == "77" and rows["Seed"].differs and rows["Strength"].after == "0.4"
+    assert not rows["Model"].differs
+    assert '<tr class="differs"><th>Seed</th>' in page and "<th>Model</th>" in page
+    for asset in (original, second):  # both images under the slider
+        assert reverse("studio:asset_image", args=[project.pk, asset.pk]) in page
+    assert 'data-before-after="diff-' in page
+    # Siblings share the original: one chain. The chain panel links to the Diff.
+    assert _diff(client_for(bob), project, second, sibling).status_code == 200
+    detail = client_for(bob).get(reverse("studio:asset_detail", args=[project.pk, second.pk])).content.decode()
+    assert reverse("studio:asset_diff", args=[project.pk, original.pk, second.pk]) in detail
+
+
+def test_diff_is_404_for_two_chains_for_one_image_and_for_an_outsider(chain, project, bob, mallory, make_image,
+                                                                     client_for):
+    original, first, _, _ = chain
+    unrelated = make_image(project=project, author=bob)
+    assert _diff(client_for(bob), project, original, unrelated).status_code == 404
+    assert _diff(client_for(bob), project, first, first).status_code == 404
+    assert _diff(client_for(mallory), project, original, first).status_code == 404
