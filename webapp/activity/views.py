@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import cache
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -24,12 +26,16 @@ def project_activity(request: HttpRequest, project_id: int) -> HttpResponse:
     items, older = selectors.activity_page(project=project, kind=kind, before=before, size=selectors.PAGE,
                                            user_id=int(person) if person.isdigit() else None)
     tz = usage.team_time_zone(team_id=project.team_id)
+    members = selectors.activity_people(project=project)
     context = {
         "project": project, "active_tab": "activity", "kinds": selectors.activity_kinds(),
         "kind": kind, "person": person, "days": selectors.activity_by_day(items=items, tz=tz),
         "older": older.isoformat() if older else "", "newest": before is None,
-        "members": selectors.activity_people(project=project),
-        "running": usage.project_running(project=project), "month": usage.project_month_use(project=project),
+        "members": members,
+        # Read only where the page shows them (the overview's embedded feed does not): the template calls these,
+        # once each (cached: every ``month.x`` in the template calls again).
+        "running": cache(lambda: usage.project_running(project=project, names=dict(members))),
+        "month": cache(lambda: usage.project_month_use(project=project)),
     }
     if request.GET.get("embed"):
         return render(request, "activity/_feed.html", context)

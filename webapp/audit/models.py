@@ -56,7 +56,11 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["team_id", "-at"], name="audit_team_recent")]
+        indexes = [
+            models.Index(fields=["team_id", "-at"], name="audit_team_recent"),
+            # The project activity feed: a project's entries, newest first.
+            models.Index(fields=["project_id", "-at"], name="audit_project_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor_name or '(system)'} {self.action} {self.object_kind} {self.object_id}"

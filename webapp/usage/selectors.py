@@ -281,28 +281,39 @@ def project_activity(*, project: Any, kind: str = "", user_id: int | None = None
     return rows
 
 
-def project_running(*, project: Any, limit: int = 20) -> list[dict[str, Any]]:
+def project_running(*, project: Any, limit: int = 20, names: dict[int, str] | None = None) -> list[dict[str, Any]]:
     """What runs or waits in the project now, of every registered kind of job (read through the lifecycle's
-    registry and the same column conventions as the usage record): kind, id, status, person, since."""
+    registry and the same column conventions as the usage record): kind, id, status, person, since. One
+    query for every kind (``UNION ALL``), and one for the team's names unless ``names`` (user id: name) come."""
+    from django.db.models import F, IntegerField, Value
+    from django.db.models.fields import CharField
+
     from webapp.core.jobs import LIVE_STATUSES, job_kinds
     from webapp.usage.metering import plan_for
 
-    live: list[dict[str, Any]] = []
+    parts = []
     for kind in job_kinds():
         plan = plan_for(kind.model, kind.owner)
         path = plan.lookups.get("project_id")
         if not path:
             continue
         person = plan.lookups.get("user_id", "")
-        fields = ["pk", "status", "created_at", *([person] if person else [])]
-        rows = kind.rows().filter(status__in=LIVE_STATUSES, **{path: project.pk}).order_by("created_at")
-        for row in rows.values(*fields)[:limit]:
-            live.append({"kind": kind.name, "id": row["pk"], "status": row["status"], "since": row["created_at"],
-                         "user_id": row.get(person) if person else None})
-    names = dict(Membership.objects.filter(team_id=project.team_id).values_list("user_id", "user__username"))
-    for item in live:
-        item["user"] = names.get(item["user_id"], "")
-    return sorted(live, key=lambda item: item["since"])[:limit]
+        parts.append(
+            kind.rows().filter(status__in=LIVE_STATUSES, **{path: project.pk}).order_by()
+            .annotate(live_kind=Value(kind.name, output_field=CharField()), live_id=F("pk"), live_status=F("status"),
+                      live_since=F("created_at"),
+                      live_user=F(person) if person else Value(None, output_field=IntegerField()))
+            .values_list("live_kind", "live_id", "live_status", "live_since", "live_user")
+        )
+    if not parts:
+        return []
+    rows = parts[0].union(*parts[1:], all=True).order_by("live_since")[:limit] if len(parts) > 1 else \
+        parts[0].order_by("live_since")[:limit]
+    if names is None:
+        names = dict(Membership.objects.filter(team_id=project.team_id).values_list("user_id", "user__username"))
+    return [{"kind": kind, "id": pk, "status": status, "since": since, "user_id": user_id,
+             "user": names.get(user_id, "") if user_id is not None else ""}
+            for kind, pk, status, since, user_id in rows]
 
 
 def project_month_use(*, project: Any) -> dict[str, Any]:
