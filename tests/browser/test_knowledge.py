@@ -19,12 +19,16 @@ PAGES = ["Field guide. Introduction to the survey.",
          "Appendix. Maps and tables."]
 
 
-def test_upload_watch_indexing_search_and_open_a_cited_source(asgi_server, celery_worker, new_page, project, bob):
-    page = new_page()
-    page.goto(f"{asgi_server}/accounts/login/")
-    page.get_by_label("Username").fill("bob")
+def _log_in(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+
+
+def test_upload_watch_indexing_search_and_open_a_cited_source(asgi_server, celery_worker, new_page, project, bob):
+    page = new_page()
+    _log_in(page, asgi_server, "bob")
     page.goto(f"{asgi_server}/projects/{project.pk}/knowledge/")
 
     form = page.locator("#document-add")
@@ -77,10 +81,7 @@ def test_a_citation_opens_its_source_in_the_side_panel(asgi_server, new_page, pr
         knowledge=[{"n": 1, "passage_id": 1, "document_id": 1, "title": "Field guide", "page": 2,
                     "heading": "Lighthouses", "text": PAGES[1]}])
     page = new_page()
-    page.goto(f"{asgi_server}/accounts/login/")
-    page.get_by_label("Username").fill("bob")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    _log_in(page, asgi_server, "bob")
     page.goto(f"{asgi_server}{conversation.get_absolute_url()}")
     panel = page.locator("#source-panel")
     expect(panel).to_be_hidden()
@@ -103,10 +104,7 @@ def test_hash_in_the_composer_lists_the_indexed_documents_and_puts_the_pick_in_t
         Document.objects.create(project=project, title=title, filename=f"{title}.md", kind="md", byte_size=1,
                                 sha256="0" * 64, file="-", status="done")
     page = new_page()
-    page.goto(f"{asgi_server}/accounts/login/")
-    page.get_by_label("Username").fill("bob")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    _log_in(page, asgi_server, "bob")
     page.goto(f"{asgi_server}{conversation.get_absolute_url()}")
     box = page.locator("form.composer").get_by_label("Message")
     box.press_sequentially("When is the horn? #f")

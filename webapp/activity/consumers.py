@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -34,28 +35,23 @@ class ActivityConsumer(LiveAccessMixin, AsyncWebsocketConsumer):
         """The page only listens; anything it sends is ignored."""
 
     async def activity_record(self, event: dict[str, Any]) -> None:
-        if not await self.access_allowed():
-            return
-        html = await database_sync_to_async(self._render)(event["record_id"])
-        if html:
-            await self.send(text_data=html)
+        """A finished job's usage record."""
+        await self._forward(selectors.activity_item_for_record, record_id=event["record_id"])
 
     async def activity_entry(self, event: dict[str, Any]) -> None:
         """An audit entry the feed shows (a review asked for or decided, an export, a template published)."""
+        await self._forward(selectors.activity_item_for_entry, entry_id=event["entry_id"])
+
+    async def _forward(self, item_get: Callable[..., Any], **which: int) -> None:
+        """Re-check access, then send the item as the fragment for the top of the feed (nothing if it is gone)."""
         if not await self.access_allowed():
             return
-        html = await database_sync_to_async(self._render_entry)(event["entry_id"])
+        html = await database_sync_to_async(self._render)(item_get, which)
         if html:
             await self.send(text_data=html)
 
-    def _render(self, record_id: int) -> str:
-        item = selectors.activity_item_for_record(project=self.project, record_id=record_id)
-        if item is None:
-            return ""
-        return render_to_string("activity/_live.html", {"item": item, "project": self.project})
-
-    def _render_entry(self, entry_id: int) -> str:
-        item = selectors.activity_item_for_entry(project=self.project, entry_id=entry_id)
+    def _render(self, item_get: Callable[..., Any], which: dict[str, int]) -> str:
+        item = item_get(project=self.project, **which)
         if item is None:
             return ""
         return render_to_string("activity/_live.html", {"item": item, "project": self.project})
