@@ -12,6 +12,10 @@ class PromptTemplatesConfig(AppConfig):
     # What a project export carries (see webapp.workspaces.transfer), parents first. A use's output
     # (output_kind, output_id) is remapped through the declarations of chat and studio, which own the kinds.
     project_export = [("PromptTemplate", "project"), ("TemplateVersion", "template__project"), ("TemplateUse", "project")]
+    # Audit entries name a published template by id (``template_published``): an import remaps them.
+    project_export_refs = [
+        ("audit.AuditEntry", "object_kind", "object_id", {"template": "prompt_templates.PromptTemplate"}),
+    ]
 
     def project_import_clean(self, obj: Any) -> None:
         """An imported version's body must parse and its pinned settings pass, as when it was saved."""

@@ -119,6 +119,7 @@ def fingerprint(project: Project) -> dict:
     targets = {"reply": lambda pk: messages_by_id[pk].text, "job": lambda pk: jobs_by_id[pk].created_at,
                "image": lambda pk: assets_by_id[pk].sha256, "export": lambda pk: exports_by_id[pk].created_at}
     templates = PromptTemplate.objects.filter(project=project).select_related("published_version", "created_by")
+    targets["template"] = {t.pk: t.command for t in templates}.__getitem__
     reviews = ReviewRequest.objects.filter(project=project).select_related("previous", "round")
     return {
         "project": (project.name, project.description, who(project.created_by), project.created_at),
