@@ -147,21 +147,16 @@ def dense_search(*, project_id: int, query: str, limit: int = 10,
     return _dense_ranked(project_id, name, limit, document_ids, query)
 
 
-def _query_vector(name: str, query: str) -> np.ndarray:
-    from generation.embed import encoder_get
-
-    return encoder_get(name).encode([query])[0]
-
-
 def _dense_ranked(project_id: int, name: str, limit: int, document_ids: list[int] | None,
-                  query: str | np.ndarray) -> list[tuple[int, float]]:
-    """``query``: its text, or its vector already made."""
+                  query: str) -> list[tuple[int, float]]:
     ids, vectors = _project_vectors(project_id=project_id, name=name, document_ids=document_ids)
     if not ids:
         return []
-    from generation.embed import cosine_top
+    from generation.embed import cosine_top, encoder_get
 
-    vector = _query_vector(name, query) if isinstance(query, str) else query
+    # In this thread, on one torch thread (generation.embed): embedding the query in another thread while
+    # BM25 read the database was slower on two cores (70 ms a search at 10k passages, against 51 ms in turn).
+    vector = encoder_get(name).encode([query])[0]
     floor = float(settings.KNOWLEDGE_DENSE_MIN_SCORE)
     return [(ids[row], score) for row, score in cosine_top(vector, vectors, k=limit) if score >= floor]
 
@@ -207,7 +202,8 @@ def knowledge_search(*, project_id: int, query: str, limit: int = 10,
                      document_ids: list[int] | None = None) -> list[Hit]:
     """BM25 alone, or (with an embedding model) BM25 and dense search fused by reciprocal rank, BM25's
     ranks weighted ``KNOWLEDGE_BM25_WEIGHT`` (0.5: dense search ranks the answer first more often; chosen on
-    the bench's reworded questions, bench/knowledge.py); a hit's score is then its fused score. Only the hits returned are loaded."""
+    the bench's reworded questions, bench/knowledge.py); a hit's score is then its fused score. Only the
+    hits returned are loaded."""
     name = embedding_model()
     if not name:
         return bm25_search(project_id=project_id, query=query, limit=limit, document_ids=document_ids)
@@ -216,11 +212,8 @@ def knowledge_search(*, project_id: int, query: str, limit: int = 10,
     depth = max(limit * 4, 20)
     if not query.strip() or document_ids == []:
         return []
-    # In this thread (one torch thread: generation.embed): making the vector in another thread while BM25
-    # read the database was slower on two cores (70 ms a search at 10k passages, against 51 ms in turn).
-    vector = _query_vector(name, query)
     lexical = _bm25_ranked(project_id, query, depth, document_ids)
-    dense = _dense_ranked(project_id, name, depth, document_ids, vector)
+    dense = _dense_ranked(project_id, name, depth, document_ids, query)
     ranked = rrf_fuse([pk for pk, _ in lexical], [pk for pk, _ in dense], limit=limit,
                       weights=(float(settings.KNOWLEDGE_BM25_WEIGHT), 1.0))
     passages = _passages(ranked)
