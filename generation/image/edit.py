@@ -11,7 +11,9 @@ source's in the result.
 The default ``atelier-shapes`` pipeline does every mode in its own ``__call__``.
 Diffusers models go through ``AutoPipelineForImage2Image`` and
 ``AutoPipelineForInpainting`` built from the loaded pipeline (sharing its
-weights), or from the registry's ``inpaint_source`` checkpoint.
+weights), or from the registry's ``inpaint_source`` checkpoint; upscale goes
+through diffusers' own ``StableDiffusionUpscalePipeline`` when the registry
+names one (``upscale_source``).
 """
 
 from __future__ import annotations
@@ -32,11 +34,23 @@ from generation.image.edit_request import (
     resolved_prompt,
     validate_edit_request,
 )
-from generation.image.engine import LoadedImageModel, OnStep, _denoise, _kind, load_image_model
+from generation.image.engine import (
+    LoadedImageModel,
+    OnStep,
+    _denoise,
+    _kind,
+    _weights_revision,
+    load_image_model,
+)
 from generation.image.registry import ImageModelSpec
 from generation.image.request import SCHEDULERS, ImageResult
 
 INPAINT_LIKE = ("inpaint", "outpaint")
+# Diffusers' upscaler pipelines Atelier runs, and the factor each one makes.
+UPSCALERS = {"StableDiffusionUpscalePipeline": 4}
+# The x4 upscaler's noise_level for the upscale mode's default strength (0.3):
+# diffusers' own default, 20; strength scales it linearly (1.0 -> 67).
+UPSCALER_NOISE_PER_STRENGTH = 20 / 0.3
 
 
 def work_size(width: int, height: int, spec: ImageModelSpec) -> tuple[int, int]:
@@ -164,6 +178,16 @@ def _plan(
             raise ValidationError(
                 "scale", f"x{request.scale} would be {target[0]}x{target[1]}, over {max_pixels} pixels"
             )
+        if spec.upscale_source:
+            # The upscaler works on the source itself (sides in multiples of 8)
+            # and makes its own factor; the result is then brought to the target.
+            low = (max(8, source.width // 8 * 8), max(8, source.height // 8 * 8))
+            return _Plan(
+                init=_resized(source, low),
+                mask=None,
+                finish=lambda out: _resized(out.convert("RGB"), target),
+                size=target,
+            )
         # Refined at the largest size the model takes, then brought to the target.
         big = source.resize(target, Image.Resampling.LANCZOS)
         size = work_size(*target, spec)
@@ -185,6 +209,8 @@ def _plan(
 def _mode_pipe(loaded: LoadedImageModel, mode: str) -> Any:
     """The pipeline that runs ``mode`` for ``loaded``; a clear ``ValidationError("mode")`` if none can."""
     spec = loaded.spec
+    if mode == "upscale" and spec.upscale_source:
+        return _upscaler(loaded)
     if _kind(spec) == "atelier-shapes":
         return loaded.pipe
     key = "inpaint" if mode in INPAINT_LIKE else "img2img"
@@ -208,6 +234,33 @@ def _mode_pipe(loaded: LoadedImageModel, mode: str) -> Any:
         raise ValidationError("mode", f"model {spec.name!r} cannot do {mode}: {exc}") from exc
     pipe.set_progress_bar_config(disable=True)
     loaded.mode_pipes[key] = pipe
+    return pipe
+
+
+def _upscaler(loaded: LoadedImageModel) -> Any:
+    """The registry's upscaler for ``loaded`` (its own weights and scheduler), loaded once."""
+    pipe = loaded.mode_pipes.get("upscale")
+    if pipe is not None:
+        return pipe
+    import torch
+    from diffusers import DiffusionPipeline
+
+    spec = loaded.spec
+    dtype = torch.float16 if loaded.device.startswith("cuda") else torch.float32
+    try:
+        pipe = DiffusionPipeline.from_pretrained(spec.upscale_source, dtype=dtype)
+    except (ValueError, OSError, TypeError) as exc:
+        raise ValidationError("mode", f"model {spec.name!r} cannot do upscale: {exc}") from exc
+    if type(pipe).__name__ not in UPSCALERS:
+        raise ValidationError(
+            "mode",
+            f"model {spec.name!r} cannot do upscale: its upscale_source is a {type(pipe).__name__}, "
+            f"not one of {', '.join(sorted(UPSCALERS))}",
+        )
+    pipe = pipe.to(loaded.device)
+    pipe.set_progress_bar_config(disable=True)
+    loaded.mode_scheduler_configs["upscale"] = dict(pipe.scheduler.config)
+    loaded.mode_pipes["upscale"] = pipe
     return pipe
 
 
@@ -244,8 +297,21 @@ def edit_images(
         "image": plan.init,
         "strength": request.strength,
     }
+    extra: dict[str, Any] = {}
     if plan.mask is not None:
         call.update(mask_image=plan.mask, width=plan.init.width, height=plan.init.height)
+    upscaler = loaded.mode_pipes.get("upscale")
+    if upscaler is not None and pipe is upscaler:
+        noise_level = min(
+            round(request.strength * UPSCALER_NOISE_PER_STRENGTH), int(upscaler.config.max_noise_level)
+        )
+        call["noise_level"] = noise_level
+        del call["strength"]
+        extra = {
+            "upscaler": spec.upscale_source,
+            "upscaler_revision": _weights_revision(spec.upscale_source),
+            "noise_level": noise_level,
+        }
     params: dict[str, Any] = {
         **request.to_dict(),
         "seed": seed,
@@ -255,6 +321,7 @@ def edit_images(
         "work_height": plan.init.height,
         "model_revision": loaded.revision,
         "sampler": SCHEDULERS[request.scheduler][2],
+        **extra,
     }
     started = time.perf_counter()
     run = _denoise(
@@ -266,6 +333,7 @@ def edit_images(
         on_step=on_step,
         should_stop=should_stop,
         preview=preview,
+        scheduler_config=loaded.mode_scheduler_configs.get(request.mode),
     )
     return ImageResult(
         images=tuple(plan.finish(image) for image in run.images),

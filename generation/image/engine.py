@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import os
 import random
@@ -54,6 +55,9 @@ class LoadedImageModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Pipelines derived for edit modes ("img2img", "inpaint"), built on first use.
     mode_pipes: dict[str, Any] = field(default_factory=dict)
+    # The scheduler settings of a mode pipeline with its own weights (the
+    # upscaler), which swapped schedulers start from instead of ``scheduler_config``.
+    mode_scheduler_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 _cache: dict[str, LoadedImageModel] = {}
@@ -305,13 +309,17 @@ def _denoise(
     on_step: OnStep | None,
     should_stop: Callable[[], bool] | None,
     preview: bool,
+    scheduler_config: dict[str, Any] | None = None,
 ) -> _Run:
     """The one denoising run behind every mode: text-to-image and each edit.
 
     ``pipe`` is the model's pipeline or one derived from it for a mode (sharing
-    its weights); ``call`` holds the mode's own arguments. The scheduler, the
-    seeded generator, progress, previews and cancellation are set up here and
-    nowhere else.
+    its weights), or a mode's own pipeline (the upscaler, with its own
+    ``scheduler_config``); ``call`` holds the mode's own arguments. The
+    scheduler, the seeded generator, progress, previews and cancellation are
+    set up here and nowhere else. Pipelines that predate
+    ``callback_on_step_end`` (diffusers' upscalers) get the same callback
+    through their ``callback``/``callback_steps`` arguments.
     """
     import torch
     from PIL import Image
@@ -320,7 +328,7 @@ def _denoise(
         return _Run(images=(), cancelled=True, seconds_per_step=0.0)
     steps_done = 0
     with loaded.lock:
-        scheduler = _make_scheduler(scheduler_name, loaded.scheduler_config)
+        scheduler = _make_scheduler(scheduler_name, scheduler_config or loaded.scheduler_config)
         box: dict[str, Any] = {}
         want_preview = preview and on_step is not None
         if want_preview:
@@ -344,17 +352,21 @@ def _denoise(
                 raise _Cancelled
             return {}
 
+        hooks: dict[str, Any] = {
+            "callback_on_step_end": callback,
+            "callback_on_step_end_tensor_inputs": ["latents"],
+        }
+        if "callback_on_step_end" not in inspect.signature(pipe.__call__).parameters:
+            hooks = {
+                "callback": lambda index, timestep, latents: callback(pipe, index, timestep, {"latents": latents}),
+                "callback_steps": 1,
+            }
         generator = torch.Generator(device="cpu").manual_seed(seed)
         loop_started = time.perf_counter()
         cancelled = False
         images: tuple[Any, ...] = ()
         try:
-            output = pipe(
-                **call,
-                generator=generator,
-                callback_on_step_end=callback,
-                callback_on_step_end_tensor_inputs=["latents"],
-            )
+            output = pipe(**call, generator=generator, **hooks)
             images = tuple(output.images)
         except _Cancelled:
             cancelled = True

@@ -38,6 +38,9 @@ def a1111_parameters(params: dict[str, Any]) -> str:
         ("Mask blur", params.get("mask_blur") if params.get("mask_hash") else None),
         ("Inpaint area", "Only masked" if params.get("inpaint_area") == "only_masked" else None),
         ("Masked area padding", params.get("padding") if params.get("inpaint_area") == "only_masked" else None),
+        ("Upscaler", params.get("upscaler")),
+        ("Upscaler hash", params.get("upscaler_revision")),
+        ("Noise level", params.get("noise_level")),
     ]
     lines.append(", ".join(f"{key}: {value}" for key, value in settings if value is not None))
     return "\n".join(lines)

@@ -59,6 +59,10 @@ class ImageModelSpec:
     # A dedicated inpainting checkpoint (HF id or folder) for inpaint and
     # outpaint; empty means the model's own weights through AutoPipelineForInpainting.
     inpaint_source: str = ""
+    # Diffusers' own upscaler (a StableDiffusionUpscalePipeline folder or HF id,
+    # such as stabilityai/stable-diffusion-x4-upscaler) for upscale; empty means
+    # a Lanczos resize, then image-to-image at low strength ("hires fix").
+    upscale_source: str = ""
 
     def __post_init__(self) -> None:
         if not self.display_name:

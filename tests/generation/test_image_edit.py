@@ -39,6 +39,59 @@ MASK_ARRAY[10:22, 6:20] = 255
 MASK = png(Image.fromarray(MASK_ARRAY))
 
 
+def build_tiny_upscaler(folder: Path) -> Path:
+    """Save a randomly initialised, tiny StableDiffusionUpscalePipeline (x4, as diffusers' own tests build it)."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        DDPMScheduler,
+        StableDiffusionUpscalePipeline,
+        UNet2DConditionModel,
+    )
+
+    sd = build_tiny_sd(folder / "sd")
+    from diffusers import StableDiffusionPipeline
+
+    base = StableDiffusionPipeline.from_pretrained(sd)
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=16,
+        in_channels=7,  # the noisy latents and the low-resolution image
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        cross_attention_dim=32,
+        attention_head_dim=2,
+        num_class_embeds=100,  # the noise level
+    )
+    vae = AutoencoderKL(  # three blocks: latents at the low-resolution size decode x4
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(8, 16, 16),
+        latent_channels=4,
+        norm_num_groups=8,
+        layers_per_block=1,
+        scaling_factor=0.08333,  # the real x4 upscaler's
+    )
+    pipe = StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=base.text_encoder,
+        tokenizer=base.tokenizer,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(),
+        scheduler=DDIMScheduler(prediction_type="v_prediction"),
+        max_noise_level=99,
+    )
+    pipe.save_pretrained(folder / "upscaler")
+    return folder / "upscaler"
+
+
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
@@ -63,6 +116,7 @@ def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "shapes": shapes,
         "sd": build_tiny_sd(tmp_path_factory.mktemp("tiny-sd-edit")),
         "ddpm": unconditional,
+        "upscaler": build_tiny_upscaler(tmp_path_factory.mktemp("tiny-upscaler")),
     }
 
 
@@ -76,6 +130,10 @@ def tiny_models(tiny_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> 
         {"name": UNCONDITIONAL, "source": str(tiny_dirs["ddpm"]), "kind": "diffusers", "default_steps": 2, **sizes},
         {"name": "shapes-i2i-only", "source": str(tiny_dirs["shapes"]), "kind": "atelier-shapes",
          "edit_modes": ["img2img"], **sizes},
+        {"name": "sd-x4", "source": str(tiny_dirs["sd"]), "default_steps": 3, "default_guidance": 5.0,
+         "upscale_source": str(tiny_dirs["upscaler"]), **{**sizes, "max_size": 128, "max_pixels": 128 * 128}},
+        {"name": "sd-bad-upscaler", "source": str(tiny_dirs["sd"]), "upscale_source": str(tiny_dirs["sd"]),
+         **sizes},
     ]  # fmt: skip
     monkeypatch.setenv("ATELIER_IMAGE_MODELS", json.dumps(models))
     monkeypatch.setenv("ATELIER_TORCH_THREADS", "1")
@@ -199,6 +257,60 @@ def test_upscale_resizes_and_refines_at_the_largest_size_the_model_takes(scale: 
 
     assert result.images[0].size == (32 * scale, 32 * scale)
     assert result.params["work_width"] == work and result.params["strength"] == 0.3
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_upscale_runs_the_registry_s_own_upscaler_and_brings_its_x4_to_the_scale(scale: int) -> None:
+    from generation.image.engine import load_image_model
+
+    steps: list[tuple[int, int]] = []
+    result = edit_images(
+        EditRequest(mode="upscale", source=SOURCE, prompt="x", model="sd-x4", scale=scale, steps=3, seed=2),
+        on_step=lambda step, total, preview: steps.append((step, total)),
+    )
+
+    assert result.images[0].size == (32 * scale, 32 * scale)
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+    upscaler = load_image_model("sd-x4").mode_pipes["upscale"]
+    assert type(upscaler).__name__ == "StableDiffusionUpscalePipeline"
+    # Its own scheduler settings (v-prediction), not the base model's.
+    assert upscaler.scheduler.config.prediction_type == "v_prediction"
+    assert result.params["upscaler"].endswith("upscaler") and result.params["noise_level"] == 20
+    assert (result.params["work_width"], result.params["work_height"]) == (32, 32)
+    buffer = io.BytesIO()
+    save_png(result.images[0], buffer, result.params)
+    buffer.seek(0)
+    assert "Upscaler hash: " + result.params["upscaler_revision"] in read_png_metadata(buffer)["parameters"]
+
+
+def test_the_upscaler_follows_strength_and_seeds() -> None:
+    def run(**fields):
+        return edit_images(EditRequest(mode="upscale", source=SOURCE, prompt="x", model="sd-x4", steps=2, **fields))
+
+    strong, again, other = run(strength=0.9, seed=1), run(strength=0.9, seed=1), run(strength=0.9, seed=2)
+
+    assert strong.params["noise_level"] == 60
+    assert np.array_equal(pixels(strong.images[0]), pixels(again.images[0]))
+    assert not np.array_equal(pixels(strong.images[0]), pixels(other.images[0]))
+
+
+def test_the_upscaler_cancels_within_one_step() -> None:
+    steps: list[int] = []
+    result = edit_images(
+        EditRequest(mode="upscale", source=SOURCE, prompt="x", model="sd-x4", steps=10),
+        on_step=lambda step, total, preview: steps.append(step),
+        should_stop=lambda: len(steps) >= 2,
+    )
+
+    assert result.cancelled and result.images == () and steps == [1, 2]
+
+
+def test_an_upscale_source_that_is_no_upscaler_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError) as caught:
+        edit(mode="upscale", model="sd-bad-upscaler")
+
+    assert caught.value.field == "mode" and "sd-bad-upscaler" in caught.value.message
+    assert "StableDiffusionPipeline" in caught.value.message
 
 
 def test_variations_use_the_prompt_in_the_source_and_new_seeds() -> None:
