@@ -40,7 +40,14 @@ PROBES: dict[str, tuple[str, str]] = {
         "a large red circle in the bottom right on a gray background",
     ),
 }
-TIMESTEPS = (980, 900, 800, 600, 400)
+TIMESTEPS = (999, 980, 900, 800, 600, 400)
+
+
+def _x0(output: Any, x_t: Any, alpha_bar: Any, prediction_type: str) -> Any:
+    """The model's x0 estimate from its output, whichever target it was trained on."""
+    if prediction_type == "v_prediction":  # v = √ᾱ ε - √(1-ᾱ) x0
+        return alpha_bar.sqrt() * x_t - (1 - alpha_bar).sqrt() * output
+    return (x_t - (1 - alpha_bar).sqrt() * output) / alpha_bar.sqrt()
 
 
 def _measure(name: str, x0: Any) -> float:
@@ -62,6 +69,7 @@ def probe(source: str, *, n: int = 16, seed: int = 0) -> dict[str, Any]:
 
     pipe = AtelierShapesPipeline.from_pretrained(source)
     unet, alphas = pipe.unet, pipe.scheduler.alphas_cumprod
+    kind = pipe.scheduler.config.prediction_type
     noise = torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
     gray = torch.zeros_like(noise)
     result: dict[str, Any] = {}
@@ -74,10 +82,8 @@ def probe(source: str, *, n: int = 16, seed: int = 0) -> dict[str, Any]:
                 x_t = a.sqrt() * gray + (1 - a).sqrt() * noise
                 values = []
                 for embed in embeds:
-                    eps = unet(x_t, torch.tensor(t), encoder_hidden_states=embed).sample
-                    values.append(
-                        round(_measure(name, ((x_t - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)), 3)
-                    )
+                    out = unet(x_t, torch.tensor(t), encoder_hidden_states=embed).sample
+                    values.append(round(_measure(name, _x0(out, x_t, a, kind).clamp(-1, 1)), 3))
                 rows[str(t)] = {
                     "first": values[0],
                     "second": values[1],
@@ -87,12 +93,12 @@ def probe(source: str, *, n: int = 16, seed: int = 0) -> dict[str, Any]:
         pipe.scheduler.set_timesteps(50)
         first = int(pipe.scheduler.timesteps[0])
         a = alphas[first]
-        eps = unet(
+        out = unet(
             noise,
             torch.tensor(first),
             encoder_hidden_states=pipe.encode_prompt([PROBES["background"][0]] * n, "cpu"),
         ).sample
-        x0 = (noise - (1 - a).sqrt() * eps) / a.sqrt()
+        x0 = _x0(out, noise, a, kind)
         corr = np.corrcoef(noise.mean(dim=(1, 2, 3)).numpy(), x0.mean(dim=(1, 2, 3)).numpy())[0, 1]
         result["first_step"] = {
             "t": first,

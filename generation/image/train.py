@@ -7,8 +7,18 @@ What it implements (the DDPM recipe, with diffusers' building blocks):
 * a denoiser ε_θ(x_t, t, text): a small ``UNet2DConditionModel`` on 32x32 RGB
   pixels, cross-attending to a tiny ``CLIPTextModel`` trained jointly over a
   word-level tokenizer;
-* the simple loss E‖ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)‖², with the caption
-  dropped 10% of the time so that classifier-free guidance works;
+* the simple loss: the unweighted mean squared error of the network's
+  prediction at t drawn uniformly, with the caption dropped 10% of the time so
+  that classifier-free guidance works. ``--prediction-type epsilon`` is DDPM's
+  L_simple E‖ε - ε_θ(x_t, t)‖² as written (the first default model);
+  ``v_prediction`` (the default now) is the same loss on the target
+  v = √ᾱ_t ε - √(1-ᾱ_t) x_0 (Salimans & Ho, 2022), which is ε's loss weighted
+  by 1/ᾱ_t. With ε, the noisiest steps, where only the caption can say what
+  the background is and where the shape goes, move the loss by almost nothing
+  (the background shifts ε by √ᾱ_t ≈ 0.03 at t = 980); with v, the loss there
+  is the error of the whole predicted image (README, issue 25). Sampling a
+  v model starts at the last training step (``timestep_spacing="trailing"``),
+  where x_T holds no trace of an image;
 * sampling by iterative denoising, in :class:`AtelierShapesPipeline`.
 
 Data comes from :mod:`generation.image.shapes`, drawn on the fly; the held-out
@@ -67,9 +77,18 @@ UNET_CONFIG: dict[str, Any] = {
 SCHEDULER_CONFIG: dict[str, Any] = {
     "num_train_timesteps": 1000,
     "beta_schedule": "squaredcos_cap_v2",
-    "prediction_type": "epsilon",
+    "prediction_type": "v_prediction",
+    "timestep_spacing": "trailing",
     "clip_sample": True,
 }
+PREDICTION_TYPES = ("v_prediction", "epsilon")
+
+
+def scheduler_config(prediction_type: str) -> dict[str, Any]:
+    """The scheduler settings a model trained for ``prediction_type`` samples with."""
+    if prediction_type == "epsilon":  # the first default model's settings
+        return {**SCHEDULER_CONFIG, "prediction_type": "epsilon", "timestep_spacing": "leading"}
+    return {**SCHEDULER_CONFIG, "prediction_type": prediction_type}
 
 
 def build_tokenizer() -> Any:
@@ -92,7 +111,7 @@ def build_tokenizer() -> Any:
     )
 
 
-def build_pipeline(seed: int) -> Any:
+def build_pipeline(seed: int, prediction_type: str = "v_prediction") -> Any:
     """A freshly initialised default pipeline (random weights from ``seed``)."""
     import torch
     from diffusers import DDPMScheduler, UNet2DConditionModel
@@ -104,7 +123,7 @@ def build_pipeline(seed: int) -> Any:
     tokenizer = build_tokenizer()
     text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), **TEXT_CONFIG))
     unet = UNet2DConditionModel(**UNET_CONFIG)
-    scheduler = DDPMScheduler(**SCHEDULER_CONFIG)
+    scheduler = DDPMScheduler(**scheduler_config(prediction_type))
     return AtelierShapesPipeline(
         unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
     )
@@ -121,6 +140,12 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--cfg-drop", type=float, default=0.1, help="probability of an empty caption")
+    parser.add_argument(
+        "--prediction-type",
+        choices=PREDICTION_TYPES,
+        default="v_prediction",
+        help="what the UNet predicts (epsilon: the first default model)",
+    )
     parser.add_argument(
         "--high-t-share",
         type=float,
@@ -211,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = configure_torch_threads()
     random.seed(args.seed)
     np.random.seed(args.seed)
-    pipe = build_pipeline(args.seed)
+    pipe = build_pipeline(args.seed, args.prediction_type)
     history: dict[str, Any] = {}
     prior_log: list[dict] = []
     if args.init is not None:
@@ -270,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "parameters": counts,
         "unet": {k: list(v) if isinstance(v, tuple) else v for k, v in UNET_CONFIG.items()},
         "text_encoder": TEXT_CONFIG,
-        "scheduler": SCHEDULER_CONFIG,
+        "scheduler": scheduler_config(args.prediction_type),
         "data": {
             "shapes": list(shapes.SHAPES),
             "colours": list(shapes.COLOURS),
@@ -339,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         x_t = scheduler.add_noise(x0, noise, t)  # √ᾱ_t x0 + √(1-ᾱ_t) ε
         prediction = unet(x_t, t, encoder_hidden_states=text_encoder(ids.input_ids)[0]).sample
-        loss = torch.nn.functional.mse_loss(prediction, noise)
+        target = noise if args.prediction_type == "epsilon" else scheduler.get_velocity(x0, noise, t)
+        loss = torch.nn.functional.mse_loss(prediction, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

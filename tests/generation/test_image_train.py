@@ -121,3 +121,35 @@ def test_the_timestep_curriculum_draws_its_share_from_the_noisiest_steps() -> No
     assert 0.08 < float((plain >= 900).float().mean()) < 0.12
     assert 0.52 < float((curriculum >= 900).float().mean()) < 0.58  # 0.5 + 0.5 * 0.1
     assert int(curriculum.min()) >= 0 and int(curriculum.max()) <= 999
+
+
+@pytest.mark.parametrize(
+    ("prediction_type", "spacing"), [("v_prediction", "trailing"), ("epsilon", "leading")]
+)
+def test_the_saved_scheduler_samples_the_way_the_model_was_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prediction_type: str, spacing: str
+) -> None:
+    monkeypatch.setenv("ATELIER_TORCH_THREADS", "1")
+    out = tmp_path / prediction_type
+
+    train_main(["--out", str(out), "--steps", "1", "--batch-size", "2", "--prediction-type", prediction_type])
+
+    scheduler = json.loads((out / "scheduler" / "scheduler_config.json").read_text())
+    assert (scheduler["prediction_type"], scheduler["timestep_spacing"]) == (prediction_type, spacing)
+    assert json.loads((out / "train_config.json").read_text())["scheduler"]["prediction_type"] == prediction_type
+
+
+def test_a_v_model_is_trained_on_the_velocity_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loss target is v = √ᾱ ε - √(1-ᾱ) x0: at the last step (ᾱ ≈ 0) it is -x0, the image itself."""
+    import torch
+
+    from generation.image.train import build_pipeline
+
+    scheduler = build_pipeline(0).scheduler
+    x0, noise = torch.full((1, 3, 4, 4), 0.5), torch.randn(1, 3, 4, 4)
+
+    v_last = scheduler.get_velocity(x0, noise, torch.tensor([999]))
+    v_first = scheduler.get_velocity(x0, noise, torch.tensor([0]))
+
+    assert torch.allclose(v_last, -x0, atol=1e-3)
+    assert torch.allclose(v_first, noise, atol=0.05)
