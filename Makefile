@@ -101,6 +101,7 @@ bench: install models
 	$(PY) bench/studio_steps.py
 	$(PY) bench/worker_split.py
 	$(PY) bench/api_stream.py
+	$(PY) bench/api_image_edit.py
 	$(PY) bench/concurrency.py
 	$(PY) bench/login_server_time.py
 	$(PY) bench/oidc_login_server_time.py

@@ -55,8 +55,8 @@ def sign_up_and_start_conversation(base_url: str, max_new_tokens: int):
     return session, conversation_id
 
 
-def sign_up_and_start_chat(base_url: str, max_new_tokens: int):
-    """``sign_up_and_start_conversation``, also giving the project's id and the composer's form."""
+def sign_up_with_project(base_url: str):
+    """Sign up and log in over HTTP, make a team and a project: the session, a form poster and the project's id."""
     import requests
 
     session = requests.Session()
@@ -74,7 +74,12 @@ def sign_up_and_start_chat(base_url: str, max_new_tokens: int):
     team_url = post("/teams/new/", {"name": "Bench"}).url
     team_id = re.search(r"/teams/(\d+)/", team_url).group(1)
     project_url = post(f"/teams/{team_id}/projects/new/", {"name": "Bench"}).url
-    project_id = re.search(r"/projects/(\d+)/", project_url).group(1)
+    return session, post, re.search(r"/projects/(\d+)/", project_url).group(1)
+
+
+def sign_up_and_start_chat(base_url: str, max_new_tokens: int):
+    """``sign_up_and_start_conversation``, also giving the project's id and the composer's form."""
+    session, post, project_id = sign_up_with_project(base_url)
     chat = f"/projects/{project_id}/chat/"
     form = composer_form(session, base_url + chat)
     conversation_url = post(chat, {**form, "text": "Hello!", "max_new_tokens": str(max_new_tokens)}).url

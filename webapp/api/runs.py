@@ -263,7 +263,14 @@ class ImageRun:
             raise no_worker(self.queue_timeout)
 
     async def progress(self) -> AsyncIterator[dict[str, Any] | None]:
-        """Progress events of the job until it ends (``None`` on an idle poll)."""
+        """Progress events of the job until it ends (``None`` on an idle poll).
+
+        The row is read again when the lifecycle announces a change of the
+        job's state (``studio.job``, published after it commits) and after
+        each idle half second, so an end is seen at once and a lost event
+        costs half a second at most; the subscription comes first, so no
+        change after the first read goes unheard.
+        """
         from channels.layers import get_channel_layer
 
         from webapp.studio.events import studio_group_name
@@ -277,25 +284,26 @@ class ImageRun:
                 await self._refresh()
                 if self.status in END_STATUSES:
                     return
-                try:
-                    message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
-                except TimeoutError:
-                    yield None
-                    continue
-                if message.get("job_id") != self.job.pk:
-                    continue
-                if message.get("type") == "studio.progress":
-                    yield {"type": "image_generation.progress", "step": message.get("step"),
-                           "total": message.get("total"), "eta": message.get("eta")}
+                while True:
+                    try:
+                        message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
+                    except TimeoutError:
+                        yield None
+                        break
+                    if message.get("job_id") != self.job.pk:
+                        continue
+                    if message.get("type") == "studio.job":
+                        break
+                    if message.get("type") == "studio.progress":
+                        yield {"type": "image_generation.progress", "step": message.get("step"),
+                               "total": message.get("total"), "eta": message.get("eta")}
         finally:
             await layer.group_discard(group, channel)
 
     async def wait(self) -> None:
-        while True:
-            await self._refresh()
-            if self.status in END_STATUSES:
-                return
-            await asyncio.sleep(0.2)
+        """Until the job ends (woken by its state events, as :meth:`progress`)."""
+        async for _ in self.progress():
+            pass
 
     async def stop(self) -> None:
         if self.status not in END_STATUSES:
