@@ -198,12 +198,36 @@ def _project_vectors(*, project_id: int, name: str, document_ids: list[int] | No
     return ids, vectors
 
 
+def _same_word(term: str, word: str) -> bool:
+    """``word`` is ``term`` or one of its forms (as the search's stemming and the highlight see them)."""
+    return word.startswith(term) or (len(word) >= 4 and term.startswith(word))
+
+
+def lexical_coverage(terms: list[str], passage_id: int) -> float:
+    """The share of ``terms`` that BM25's best passage contains: how much of the question its ranking rests on.
+
+    A paraphrased question shares few words with its answer, so BM25's order then rests on one or two
+    common words (a place's name) and says little; a question in the documents' own words shares most.
+    """
+    if not terms:
+        return 0.0
+    row = Passage.objects.filter(pk=passage_id).values_list("heading", "text").first()
+    if row is None:
+        return 0.0
+    words = set(_WORD.findall(f"{row[0]} {row[1]}".lower()))
+    return sum(1 for term in terms if any(_same_word(term, word) for word in words)) / len(terms)
+
+
 def knowledge_search(*, project_id: int, query: str, limit: int = 10,
                      document_ids: list[int] | None = None) -> list[Hit]:
-    """BM25 alone, or (with an embedding model) BM25 and dense search fused by reciprocal rank, BM25's
-    ranks weighted ``KNOWLEDGE_BM25_WEIGHT`` (0.5: dense search ranks the answer first more often; chosen on
-    the bench's reworded questions, bench/knowledge.py); a hit's score is then its fused score. Only the
-    hits returned are loaded."""
+    """BM25 alone, or (with an embedding model) BM25 and dense search fused by reciprocal rank; a hit's
+    score is then its fused score. Only the hits returned are loaded.
+
+    BM25's ranks weigh ``KNOWLEDGE_BM25_WEIGHT`` (0.5: dense search ranks the answer first more often;
+    chosen on the bench's reworded questions, bench/knowledge.py) times the share of the question's terms
+    that its best passage holds (:func:`lexical_coverage`), so a question asked in other words than the
+    documents' leans on dense search, and one in their words on both.
+    """
     name = embedding_model()
     if not name:
         return bm25_search(project_id=project_id, query=query, limit=limit, document_ids=document_ids)
@@ -214,7 +238,9 @@ def knowledge_search(*, project_id: int, query: str, limit: int = 10,
         return []
     lexical = _bm25_ranked(project_id, query, depth, document_ids)
     dense = _dense_ranked(project_id, name, depth, document_ids, query)
-    ranked = rrf_fuse([pk for pk, _ in lexical], [pk for pk, _ in dense], limit=limit,
-                      weights=(float(settings.KNOWLEDGE_BM25_WEIGHT), 1.0))
+    weight = float(settings.KNOWLEDGE_BM25_WEIGHT)
+    if lexical:
+        weight *= lexical_coverage(query_terms(query), lexical[0][0])
+    ranked = rrf_fuse([pk for pk, _ in lexical], [pk for pk, _ in dense], limit=limit, weights=(weight, 1.0))
     passages = _passages(ranked)
     return [Hit(passages[pk], 1.0 / (60 + rank)) for rank, pk in enumerate(ranked, start=1) if pk in passages]

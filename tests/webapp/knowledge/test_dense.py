@@ -136,3 +136,49 @@ def test_rrf_weights_favour_the_heavier_ranking_and_need_one_per_ranking():
     assert rrf_fuse(lexical, dense, weights=(1.0, 0.5))[0] == "a"
     with pytest.raises(ValueError, match="one weight per ranking"):
         rrf_fuse(lexical, dense, weights=(1.0,))
+
+
+def _bm25_only_passages(project, bob, settings, text: str) -> list[Passage]:
+    """Index ``text`` without vectors (its progress goes out through Redis: tests using it ask for redis_server)."""
+    settings.EMBEDDING_MODEL = ""
+    document = services.document_add(actor=membership(bob, project), project=project,
+                                      upload=SimpleUploadedFile("notes.md", text.encode()))
+    index_document(document.pk)
+    return list(Passage.objects.filter(document=document).order_by("ordinal"))
+
+
+def test_lexical_coverage_is_the_share_of_question_terms_in_the_passage(project, bob, settings, redis_server):
+    cats, _ = _bm25_only_passages(project, bob, settings, "# Felines\n\nCats hunt at dusk in Tallow Creek.\n\n"
+                                                          "# Finance\n\nEarnings grew strongly last quarter.")
+
+    assert search.lexical_coverage(search.query_terms("When do cats hunt?"), cats.pk) == 1.0
+    # "hunting" is a form of "hunt"; "Tallow" matches; "foxes" and "sleep" are not there.
+    assert search.lexical_coverage(search.query_terms("Do foxes sleep when hunting in Tallow?"), cats.pk) == 0.5
+    assert search.lexical_coverage([], cats.pk) == 0.0
+
+
+def test_fused_search_weighs_bm25_by_how_much_of_the_question_its_best_passage_holds(
+    project, bob, settings, monkeypatch, redis_server
+):
+    first, second = _bm25_only_passages(project, bob, settings, "# One\n\nAlpha beta gamma.\n\n# Two\n\nDelta.")
+    settings.EMBEDDING_MODEL = "any"
+    monkeypatch.setattr(search, "_bm25_ranked", lambda *args: [(first.pk, 3.0), (second.pk, 1.0)])
+    monkeypatch.setattr(search, "_dense_ranked", lambda *args: [(second.pk, 0.9), (first.pk, 0.8)])
+    seen = []
+
+    def coverage(share):
+        def measured(terms, passage_id):
+            seen.append((terms, passage_id))
+            return share
+        return measured
+
+    # BM25 and dense disagree; weighted 1.5 with every question term in its best passage, BM25's order wins.
+    settings.KNOWLEDGE_BM25_WEIGHT = 1.5
+    monkeypatch.setattr(search, "lexical_coverage", coverage(1.0))
+    assert [h.passage.pk for h in knowledge_search(project_id=project.pk, query="alpha gamma", limit=2)] == [
+        first.pk, second.pk]
+    assert seen == [(["alpha", "gamma"], first.pk)]
+    # The same rankings when BM25's best passage holds a fifth of the question: dense search's order wins.
+    monkeypatch.setattr(search, "lexical_coverage", coverage(0.2))
+    assert [h.passage.pk for h in knowledge_search(project_id=project.pk, query="alpha gamma", limit=2)] == [
+        second.pk, first.pk]
