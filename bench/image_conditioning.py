@@ -65,7 +65,7 @@ def probe(source: str, *, n: int = 16, seed: int = 0) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from generation.image.pipeline import AtelierShapesPipeline
+    from generation.image.pipeline import AtelierShapesPipeline, with_coordinates
 
     pipe = AtelierShapesPipeline.from_pretrained(source)
     unet, alphas = pipe.unet, pipe.scheduler.alphas_cumprod
@@ -82,7 +82,7 @@ def probe(source: str, *, n: int = 16, seed: int = 0) -> dict[str, Any]:
                 x_t = a.sqrt() * gray + (1 - a).sqrt() * noise
                 values = []
                 for embed in embeds:
-                    out = unet(x_t, torch.tensor(t), encoder_hidden_states=embed).sample
+                    out = unet(with_coordinates(x_t, unet), torch.tensor(t), encoder_hidden_states=embed).sample
                     values.append(round(_measure(name, _x0(out, x_t, a, kind).clamp(-1, 1)), 3))
                 rows[str(t)] = {
                     "first": values[0],
@@ -94,7 +94,7 @@ def probe(source: str, *, n: int = 16, seed: int = 0) -> dict[str, Any]:
         first = int(pipe.scheduler.timesteps[0])
         a = alphas[first]
         out = unet(
-            noise,
+            with_coordinates(noise, unet),
             torch.tensor(first),
             encoder_hidden_states=pipe.encode_prompt([PROBES["background"][0]] * n, "cpu"),
         ).sample

@@ -26,6 +26,31 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
+COORDINATE_CHANNELS = 2
+
+
+def with_coordinates(pixels: torch.Tensor, unet: Any) -> torch.Tensor:
+    """``pixels`` (N x 3 x H x W) with the x and y coordinate channels appended when ``unet`` takes them.
+
+    A convolution sees the same thing everywhere, so from pure noise (the first
+    sampling step) a UNet has nothing but its zero padding to tell the top left
+    from the bottom right, and "in the top left" cannot move the image
+    (README, issue 25). Two channels holding each pixel's x and y, from -1 to 1
+    across the image whatever its size, tell it (CoordConv, Liu et al., 2018). A
+    UNet with three input channels (the first default model) gets the pixels alone.
+    """
+    extra = unet.config.in_channels - pixels.shape[1]
+    if extra == 0:
+        return pixels
+    if extra != COORDINATE_CHANNELS:
+        raise ValueError(f"the UNet takes {unet.config.in_channels} channels; expected 3 or 5")
+    n, _, height, width = pixels.shape
+    ys = torch.linspace(-1.0, 1.0, height, device=pixels.device, dtype=pixels.dtype)
+    xs = torch.linspace(-1.0, 1.0, width, device=pixels.device, dtype=pixels.dtype)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    coordinates = torch.stack([grid_x, grid_y])[None].expand(n, -1, -1, -1)
+    return torch.cat([pixels, coordinates], dim=1)
+
 
 class AtelierShapesPipeline(DiffusionPipeline):
     """Text-conditioned denoising directly on RGB pixels in [-1, 1]."""
@@ -114,7 +139,7 @@ class AtelierShapesPipeline(DiffusionPipeline):
                 raise ValueError("mask_image needs image")
             mask = _mask_to_tensor(mask_image, device, dtype)
         self._num_timesteps = len(timesteps)
-        batch_shape = (batch, self.unet.config.in_channels, height, width)
+        batch_shape = (batch, self.unet.config.out_channels, height, width)
         noise = None
         if latents is None:
             noise = randn_tensor(batch_shape, generator=generator, device=torch.device(device), dtype=dtype)
@@ -134,6 +159,7 @@ class AtelierShapesPipeline(DiffusionPipeline):
                 continue
             model_input = torch.cat([latents, latents]) if do_cfg else latents
             model_input = self.scheduler.scale_model_input(model_input, t)
+            model_input = with_coordinates(model_input, self.unet)
             noise_pred = self.unet(model_input, t, encoder_hidden_states=embeds).sample
             if do_cfg:
                 uncond, cond = noise_pred.chunk(2)

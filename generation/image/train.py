@@ -64,7 +64,8 @@ TEXT_CONFIG: dict[str, Any] = {
 }
 UNET_CONFIG: dict[str, Any] = {
     "sample_size": shapes.IMAGE_SIZE,
-    "in_channels": 3,
+    # RGB and the x, y coordinate channels (pipeline.with_coordinates).
+    "in_channels": 5,
     "out_channels": 3,
     "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
     "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
@@ -200,6 +201,20 @@ def draw_timesteps(n: int, *, total: int, high_share: float = 0.0, high_from: in
     return t
 
 
+def _widened(weights: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """``weights`` of an earlier UNet for ``target``'s shapes: a first convolution that took fewer input
+    channels (the first default model's RGB alone) gets zero weights for the new ones, so the widened
+    UNet starts out computing exactly what the earlier one did."""
+    import torch
+
+    out = dict(weights)
+    old, new = weights["conv_in.weight"], target["conv_in.weight"]
+    if old.shape[1] < new.shape[1]:
+        pad = torch.zeros(old.shape[0], new.shape[1] - old.shape[1], *old.shape[2:], dtype=old.dtype)
+        out["conv_in.weight"] = torch.cat([old, pad], dim=1)
+    return out
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically: a stop mid-write leaves the previous checkpoint."""
     import torch
@@ -232,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from generation.config import configure_torch_threads
+    from generation.image.pipeline import with_coordinates
 
     threads = configure_torch_threads()
     random.seed(args.seed)
@@ -243,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         from generation.image.pipeline import AtelierShapesPipeline
 
         previous = AtelierShapesPipeline.from_pretrained(args.init)
-        pipe.unet.load_state_dict(previous.unet.state_dict())
+        pipe.unet.load_state_dict(_widened(previous.unet.state_dict(), pipe.unet.state_dict()))
         pipe.text_encoder.load_state_dict(previous.text_encoder.state_dict())
         history = json.loads((args.init / "train_config.json").read_text())
         with (args.init / "loss_log.csv").open() as handle:
@@ -363,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
             high_from=args.high_t_from,
         )
         x_t = scheduler.add_noise(x0, noise, t)  # √ᾱ_t x0 + √(1-ᾱ_t) ε
-        prediction = unet(x_t, t, encoder_hidden_states=text_encoder(ids.input_ids)[0]).sample
+        prediction = unet(
+            with_coordinates(x_t, unet), t, encoder_hidden_states=text_encoder(ids.input_ids)[0]
+        ).sample
         target = noise if args.prediction_type == "epsilon" else scheduler.get_velocity(x0, noise, t)
         loss = torch.nn.functional.mse_loss(prediction, target)
         optimizer.zero_grad(set_to_none=True)

@@ -153,3 +153,54 @@ def test_a_v_model_is_trained_on_the_velocity_target(monkeypatch: pytest.MonkeyP
 
     assert torch.allclose(v_last, -x0, atol=1e-3)
     assert torch.allclose(v_first, noise, atol=0.05)
+
+
+def test_coordinate_channels_tell_the_unet_where_each_pixel_is() -> None:
+    import torch
+
+    from generation.image.pipeline import with_coordinates
+    from generation.image.train import build_pipeline
+
+    unet = build_pipeline(0).unet
+    pixels = torch.zeros(2, 3, 8, 16)
+
+    widened = with_coordinates(pixels, unet)
+
+    assert unet.config.in_channels == 5 and widened.shape == (2, 5, 8, 16)
+    x, y = widened[0, 3], widened[0, 4]
+    assert (x[:, 0] == -1).all() and (x[:, -1] == 1).all() and (y[0] == -1).all() and (y[-1] == 1).all()
+    assert torch.equal(widened[1], widened[0])
+
+
+def test_a_three_channel_unet_gets_the_pixels_alone() -> None:
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from generation.image.pipeline import with_coordinates
+    from generation.image.registry import SHAPES_V1_DIR
+
+    v1 = UNet2DConditionModel.from_pretrained(SHAPES_V1_DIR / "unet")
+    pixels = torch.randn(1, 3, 32, 32)
+
+    assert v1.config.in_channels == 3 and with_coordinates(pixels, v1) is pixels
+
+
+def test_widening_an_earlier_unet_keeps_what_it_computes() -> None:
+    """--init from the first default model (RGB in): the coordinate channels start with zero weights."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from generation.image.pipeline import with_coordinates
+    from generation.image.registry import SHAPES_V1_DIR
+    from generation.image.train import UNET_CONFIG, _widened
+
+    v1 = UNet2DConditionModel.from_pretrained(SHAPES_V1_DIR / "unet").eval()
+    wide = UNet2DConditionModel(**UNET_CONFIG).eval()
+    wide.load_state_dict(_widened(v1.state_dict(), wide.state_dict()))
+    x, text = torch.randn(2, 3, 32, 32), torch.randn(2, 16, 128)
+
+    with torch.no_grad():
+        before = v1(x, 500, encoder_hidden_states=text).sample
+        after = wide(with_coordinates(x, wide), 500, encoder_hidden_states=text).sample
+
+    assert torch.allclose(before, after, atol=1e-5)
