@@ -30,11 +30,28 @@ def _median_ms(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def _slowest_queries(label: str, fn, shown: int = 6) -> None:
+    """One more request with its SQL captured: the query count, their total time and the slowest few."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        start = time.perf_counter()
+        fn()
+        total = (time.perf_counter() - start) * 1000
+    queries = sorted(captured.captured_queries, key=lambda q: -float(q["time"]))
+    in_sql = sum(float(q["time"]) for q in queries) * 1000
+    print(f"{label}: {total:.1f} ms, {len(queries)} queries, {in_sql:.1f} ms in SQL", file=sys.stderr)
+    for query in queries[:shown]:
+        print(f"  {float(query['time']) * 1000:6.1f} ms  {query['sql'][:160]}", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--audit", type=int, default=100_000, help="audit entries in the activity's project")
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--queries", action="store_true", help="print the pages' query counts and slowest queries")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="atelier-bench-usage-"))
     os.environ.update(ATELIER_VAR_DIR=str(folder / "var"), ATELIER_SQLITE_PATH=str(folder / "bench.sqlite3"),
@@ -134,8 +151,14 @@ def _run(args: argparse.Namespace) -> None:
             cursor.executemany(f"UPDATE {table} SET at = %s WHERE id = %s",  # noqa: S608
                                [(connection.ops.adapt_datetimefield_value(now - timedelta(seconds=rng.uniform(0, 90 * 86400))), e.pk)
                                 for e in entries[start:start + 5000]])
+    if connection.vendor == "postgresql":  # as autovacuum would after such a load: plans follow the real sizes
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     activity = reverse("activity:project", args=[projects[0].pk])
     figures["project_activity_page"] = _median_ms(lambda: client.get(activity), 15)
+    if args.queries:
+        _slowest_queries("Usage page", lambda: client.get(url, {"days": 90}))
+        _slowest_queries("activity page", lambda: client.get(activity))
 
     admit = jobs.Admission(project=projects[0], user_id=users[3].pk, queue="text")
     figures["budget_check_no_budget"] = _median_ms(lambda: services.budget_admit(admit), 200)
