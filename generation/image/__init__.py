@@ -20,6 +20,7 @@ from generation.image.edit_request import (
 )
 from generation.image.engine import (
     generate_images,
+    image_model_with_revision,
     load_image_model,
     prepare_image_model,
     unload_image_models,
@@ -45,6 +46,7 @@ __all__ = [
     "edit_images",
     "generate_images",
     "get_image_model_spec",
+    "image_model_with_revision",
     "image_models",
     "load_image_model",
     "prepare_image_model",

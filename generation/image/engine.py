@@ -133,6 +133,22 @@ def _load_pipeline(spec: ImageModelSpec, device: str) -> Any:
     return pipe
 
 
+def image_model_with_revision(name: str, revision: str) -> str:
+    """The registered model whose weights are ``revision``: ``name`` while its weights still are, else another
+    entry that keeps those weights (the default model's earlier weights stay registered, such as
+    ``atelier-shapes-v1``), else ``name``. "Run again" on an old asset draws it with the weights it was
+    drawn with. Hashes each candidate's weights (a few ms for the built-in models)."""
+    from generation.image.registry import image_models
+
+    specs = {spec.name: spec for spec in image_models()}
+    if not revision or name not in specs or _weights_revision(specs[name].source) == revision:
+        return name
+    for spec in specs.values():
+        if spec.name != name and _weights_revision(spec.source) == revision:
+            return spec.name
+    return name
+
+
 def load_image_model(name: str = DEFAULT_IMAGE_MODEL) -> LoadedImageModel:
     """Load ``name`` once per process (thread-safe) and return the cached pipeline.
 

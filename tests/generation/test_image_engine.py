@@ -291,3 +291,27 @@ def test_the_image_modules_import_no_django() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "False"
+
+
+def test_the_model_with_an_asset_s_revision_is_the_one_keeping_those_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generation.image import image_model_with_revision
+    from generation.image.engine import _weights_revision
+    from generation.image.train import build_pipeline
+
+    new, old = tmp_path / "new", tmp_path / "old"
+    build_pipeline(seed=1).save_pretrained(new)
+    build_pipeline(seed=2).save_pretrained(old)
+    sizes = {"kind": "atelier-shapes", "default_width": 32, "default_height": 32, "min_size": 32}
+    monkeypatch.setenv("ATELIER_IMAGE_MODELS", json.dumps([
+        {"name": "shapes", "source": str(new), **sizes}, {"name": "shapes-old", "source": str(old), **sizes},
+    ]))  # fmt: skip
+    old_revision, new_revision = _weights_revision(str(old)), _weights_revision(str(new))
+
+    assert old_revision != new_revision
+    assert image_model_with_revision("shapes", new_revision) == "shapes"
+    assert image_model_with_revision("shapes", old_revision) == "shapes-old"
+    # Weights nobody keeps any more (or no revision recorded): the model asked for.
+    assert image_model_with_revision("shapes", "0123456789abcdef") == "shapes"
+    assert image_model_with_revision("shapes", "") == "shapes"

@@ -252,6 +252,35 @@ def test_job_rerun_keeps_the_seed_and_vary_draws_a_new_one(project, bob, make_jo
     assert varied.params["seed"] != job.params["seed"]
 
 
+def test_run_again_draws_an_old_asset_with_the_weights_it_was_drawn_with(project, bob, make_job, tmp_path,
+                                                                        monkeypatch):
+    """After the default model's weights change, "Run again" on an asset of the old weights runs the entry
+    that keeps them (atelier-shapes-v1 for the first default model)."""
+    from generation.image.engine import _weights_revision
+    from generation.image.train import build_pipeline
+
+    build_pipeline(seed=1).save_pretrained(tmp_path / "new")
+    build_pipeline(seed=2).save_pretrained(tmp_path / "old")
+    sizes = {"kind": "atelier-shapes", "default_width": 32, "default_height": 32, "min_size": 32}
+    monkeypatch.setenv("ATELIER_IMAGE_MODELS", json.dumps([
+        {"name": "shapes", "source": str(tmp_path / "new"), **sizes},
+        {"name": "shapes-old", "source": str(tmp_path / "old"), **sizes},
+    ]))
+    job = services.job_start(job_id=make_job(project=project, author=bob, model="shapes").pk, worker="w1")
+    asset = services.job_complete(job=job, result=fake_result(job)).assets.get()
+    asset.model_revision = _weights_revision(str(tmp_path / "old"))
+    asset.save(update_fields=["model_revision"])
+
+    rerun = services.job_rerun(asset=asset, actor=membership_of(bob))
+
+    assert (rerun.model_name, rerun.params["model"]) == ("shapes-old", "shapes-old")
+    assert {k: v for k, v in rerun.params.items() if k != "model"} == {
+        k: v for k, v in job.params.items() if k != "model"}
+    asset.model_revision = _weights_revision(str(tmp_path / "new"))
+    asset.save(update_fields=["model_revision"])
+    assert services.job_rerun(asset=asset, actor=membership_of(bob)).model_name == "shapes"
+
+
 def test_job_params_are_json_as_stored(project, bob, make_job):
     job = make_job(project=project, author=bob)
     assert json.loads(json.dumps(Job.objects.get(pk=job.pk).params)) == job.params

@@ -94,13 +94,17 @@ def job_create(
 def job_rerun(*, asset: Asset, actor: Membership, vary: bool = False) -> Job:
     """A new job with the parameters of ``asset``'s job: the same seed, or a new one when ``vary``.
 
-    With the same seed on the same device the images come out identical.
+    With the same seed on the same device the images come out identical: when the model's weights have
+    changed since (a new default model), the job runs on the registered model that keeps the asset's
+    weights (``atelier-shapes-v1``), if one does.
     """
-    from generation.image import ImageRequest
+    from generation.image import ImageRequest, image_model_with_revision
 
     params = dict(asset.job.params)
     if vary:
         params["seed"] = None
+    if params.get("model"):
+        params["model"] = image_model_with_revision(params["model"], asset.model_revision)
     return job_create(
         project=asset.project, actor=actor, request=ImageRequest.from_dict(params),
         origin=JobOrigin.VARY if vary else JobOrigin.RERUN, source_asset=asset,
