@@ -16,7 +16,7 @@ from generation.errors import ValidationError
 from generation.image import SCHEDULERS, EditRequest, edit_images, read_png_metadata, save_png
 from generation.image.edit import work_size
 from generation.image.registry import get_image_model_spec
-from tests.generation.test_image_engine import build_tiny_sd
+from tests.generation.test_image_engine import TINY_UNET, build_tiny_sd
 
 SHAPES, SD, UNCONDITIONAL = "tiny-shapes", "tiny-sd-edit", "tiny-ddpm"
 
@@ -55,19 +55,8 @@ def build_tiny_upscaler(folder: Path) -> Path:
 
     base = StableDiffusionPipeline.from_pretrained(sd)
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=7,  # the noisy latents and the low-resolution image
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        block_out_channels=(16, 32),
-        layers_per_block=1,
-        norm_num_groups=8,
-        cross_attention_dim=32,
-        attention_head_dim=2,
-        num_class_embeds=100,  # the noise level
-    )
+    # The noisy latents and the low-resolution image in; the noise level as a class.
+    unet = UNet2DConditionModel(**{**TINY_UNET, "in_channels": 7, "num_class_embeds": 100})
     vae = AutoencoderKL(  # three blocks: latents at the low-resolution size decode x4
         in_channels=3,
         out_channels=3,

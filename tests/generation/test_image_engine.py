@@ -26,6 +26,21 @@ from generation.image import (
 TINY = "tiny-sd"
 
 
+# A tiny Stable Diffusion UNet's settings (4 latent channels in and out); the tiny upscaler widens its input.
+TINY_UNET = {
+    "sample_size": 16,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+    "block_out_channels": (16, 32),
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+    "cross_attention_dim": 32,
+    "attention_head_dim": 2,
+}
+
+
 def build_tiny_sd(folder: Path) -> Path:
     """Save a randomly initialised, tiny StableDiffusionPipeline to ``folder``."""
     import torch
@@ -34,18 +49,7 @@ def build_tiny_sd(folder: Path) -> Path:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        block_out_channels=(16, 32),
-        layers_per_block=1,
-        norm_num_groups=8,
-        cross_attention_dim=32,
-        attention_head_dim=2,
-    )
+    unet = UNet2DConditionModel(**TINY_UNET)
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
