@@ -19,6 +19,13 @@ What it implements (the DDPM recipe, with diffusers' building blocks):
   is the error of the whole predicted image (README, issue 25). Sampling a
   v model starts at the last training step (``timestep_spacing="trailing"``),
   where x_T holds no trace of an image;
+* a timestep curriculum: half of each batch (``--high-t-share``) draws t from
+  the last 50 steps (``--high-t-from 950``), where only the caption can say
+  where the shape goes; uniform t gives those steps 5% of the batch, and the
+  position words were not learned in thousands of steps that way;
+* two coordinate channels beside RGB at the UNet's input
+  (:func:`generation.image.pipeline.with_coordinates`), so that from pure
+  noise the UNet can tell the top left from the bottom right;
 * sampling by iterative denoising, in :class:`AtelierShapesPipeline`.
 
 Data comes from :mod:`generation.image.shapes`, drawn on the fly; the held-out
@@ -150,10 +157,11 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--high-t-share",
         type=float,
-        default=0.0,
-        help="curriculum: this share of each batch draws t from [--high-t-from, T) instead of [0, T)",
+        default=0.5,
+        help="curriculum: this share of each batch draws t from [--high-t-from, T) instead of [0, T)"
+        " (0: plain uniform t)",
     )
-    parser.add_argument("--high-t-from", type=int, default=900)
+    parser.add_argument("--high-t-from", type=int, default=950)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--init", type=Path, default=None, help="continue from the weights in this folder (fresh optimizer state)"
@@ -203,15 +211,17 @@ def draw_timesteps(n: int, *, total: int, high_share: float = 0.0, high_from: in
 
 def _widened(weights: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     """``weights`` of an earlier UNet for ``target``'s shapes: a first convolution that took fewer input
-    channels (the first default model's RGB alone) gets zero weights for the new ones, so the widened
-    UNet starts out computing exactly what the earlier one did."""
+    channels (the first default model's RGB alone) gets random weights for the new ones, drawn at the
+    scale of the old ones (torch's RNG). Not zeros: a zero weight on the coordinates gets no gradient
+    that points one way (the errors it would answer differ in sign from one caption to the next), so
+    the coordinates would never reach the layers that could combine them with the caption."""
     import torch
 
     out = dict(weights)
     old, new = weights["conv_in.weight"], target["conv_in.weight"]
     if old.shape[1] < new.shape[1]:
-        pad = torch.zeros(old.shape[0], new.shape[1] - old.shape[1], *old.shape[2:], dtype=old.dtype)
-        out["conv_in.weight"] = torch.cat([old, pad], dim=1)
+        extra = torch.randn(old.shape[0], new.shape[1] - old.shape[1], *old.shape[2:], dtype=old.dtype)
+        out["conv_in.weight"] = torch.cat([old, extra * old.std()], dim=1)
     return out
 
 
