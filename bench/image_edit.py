@@ -42,6 +42,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100, help="inpaint jobs (one per source)")
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--inpaint-area", choices=("whole", "only_masked"), default="whole",
+                        help="the inpaint jobs' area (diagnosis; the product's default is whole)")
+    parser.add_argument("--strength", type=float, default=1.0, help="the inpaint jobs' strength (diagnosis)")
+    parser.add_argument("--mask-blur", type=int, default=None, help="the inpaint jobs' mask blur (diagnosis)")
+    parser.add_argument("--skip-img2img", action="store_true", help="only the inpaint measures (quick runs)")
     args = parser.parse_args()
     checker = load_checker()
     rng = random.Random(0)
@@ -69,7 +74,9 @@ def main() -> int:
             box[8:24, 8:24] = 255
         result = edit_images(
             EditRequest(mode="inpaint", source=_png(source), mask=_png(Image.fromarray(box)), steps=args.steps,
-                        prompt=f"a large {new_c} {new_s} on a {background} background", seed=index),
+                        prompt=f"a large {new_c} {new_s} on a {background} background", seed=index,
+                        inpaint_area=args.inpaint_area, strength=args.strength,
+                        **({} if args.mask_blur is None else {"mask_blur": args.mask_blur})),
             preview=False,
         )  # fmt: skip
         out, original = np.asarray(result.images[0], dtype=int), np.asarray(source, dtype=int)
@@ -93,6 +100,9 @@ def main() -> int:
     print(f"outside the mask: mean |diff| {figures['outside_mean_abs_diff']:.4f}, max {outside_max} over {n} jobs")
     print(f"inside the mask: new shape {new_shape / n:.0%}, new colour {new_colour / n:.0%}, old shape {old_shape / n:.0%}")
 
+    if args.skip_img2img:
+        print(json.dumps(figures))
+        return 0
     distances: dict[float, list[float]] = {0.2: [], 0.5: [], 0.9: []}
     kept = 0
     sample = sources[: min(n, 30)]

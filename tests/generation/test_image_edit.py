@@ -188,6 +188,23 @@ def test_inpaint_leaves_every_pixel_outside_the_mask_bit_identical() -> None:
     assert np.abs(out[MASK_ARRAY > 0] - source[MASK_ARRAY > 0]).mean() > 10
 
 
+@pytest.mark.parametrize("blur", [0, 4])
+def test_the_denoising_loop_repaints_every_painted_pixel_and_the_blur_spreads_outwards(blur: int) -> None:
+    """A blur reaching inwards would mix the source back into the painted edge at every step (the outline of
+    a shape painted over leaked in and was redrawn); only the final composite feathers inwards."""
+    from generation.image.edit import _inpaint_plan
+    from generation.image.edit_request import decode_edit_inputs
+
+    request = EditRequest(mode="inpaint", source=SOURCE, mask=MASK, model=SHAPES, mask_blur=blur)
+    inputs = decode_edit_inputs(request)
+    plan = _inpaint_plan(request, inputs.source, inputs.mask, get_image_model_spec(SHAPES))
+    guide = np.asarray(plan.mask)
+
+    assert guide.shape == MASK_ARRAY.shape and (guide[MASK_ARRAY == 255] == 255).all()
+    spread = guide[MASK_ARRAY == 0] > 0
+    assert spread.any() if blur else not spread.any()
+
+
 def test_inpaint_outside_pixels_survive_the_png_round_trip() -> None:
     result = edit(mode="inpaint", mask=MASK)
     buffer = io.BytesIO()
