@@ -272,6 +272,7 @@ def _upscaler(loaded: LoadedImageModel) -> Any:
     pipe = pipe.to(loaded.device)
     pipe.set_progress_bar_config(disable=True)
     loaded.mode_scheduler_configs["upscale"] = dict(pipe.scheduler.config)
+    loaded.mode_revisions["upscale"] = _weights_revision(spec.upscale_source)
     loaded.mode_pipes["upscale"] = pipe
     return pipe
 
@@ -312,16 +313,13 @@ def edit_images(
     extra: dict[str, Any] = {}
     if plan.mask is not None:
         call.update(mask_image=plan.mask, width=plan.init.width, height=plan.init.height)
-    upscaler = loaded.mode_pipes.get("upscale")
-    if upscaler is not None and pipe is upscaler:
-        noise_level = min(
-            round(request.strength * UPSCALER_NOISE_PER_STRENGTH), int(upscaler.config.max_noise_level)
-        )
+    if request.mode == "upscale" and spec.upscale_source:  # pipe is the upscaler
+        noise_level = min(round(request.strength * UPSCALER_NOISE_PER_STRENGTH), int(pipe.config.max_noise_level))
         call["noise_level"] = noise_level
         del call["strength"]
         extra = {
             "upscaler": spec.upscale_source,
-            "upscaler_revision": _weights_revision(spec.upscale_source),
+            "upscaler_revision": loaded.mode_revisions["upscale"],
             "noise_level": noise_level,
         }
     params: dict[str, Any] = {

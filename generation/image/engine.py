@@ -55,9 +55,11 @@ class LoadedImageModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Pipelines derived for edit modes ("img2img", "inpaint"), built on first use.
     mode_pipes: dict[str, Any] = field(default_factory=dict)
-    # The scheduler settings of a mode pipeline with its own weights (the
-    # upscaler), which swapped schedulers start from instead of ``scheduler_config``.
+    # A mode pipeline with its own weights (the upscaler): the scheduler settings
+    # swapped schedulers start from instead of ``scheduler_config``, and its
+    # weights' revision, both read once when it loads.
     mode_scheduler_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mode_revisions: dict[str, str] = field(default_factory=dict)
 
 
 _cache: dict[str, LoadedImageModel] = {}
