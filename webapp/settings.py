@@ -170,6 +170,11 @@ TEMPLATES = [
 SQLITE_PATH = Path(os.environ.get("ATELIER_SQLITE_PATH", VAR_DIR / "atelier.sqlite3"))
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Lets the cursors of webapp/core/sql.py keep their statements prepared (Django's own never
+        # prepare); ATELIER_DB_PREPARE=0 behind a PgBouncer in transaction mode older than 1.21.
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+            None if os.environ.get("ATELIER_DB_PREPARE", "").strip() == "0" else 5)
 else:
     DATABASES = {
         "default": {

@@ -18,11 +18,13 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import models
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+from webapp.core.sql import prepared_cursor
 
 PERSON_FIELDS = ("author", "user", "requested_by", "created_by")
 NUMBERS = {"model_name": "model_name", "prompt_tokens": "prompt_tokens", "completion_tokens": "completion_tokens",
@@ -167,13 +169,13 @@ def _image_queries(model: type[models.Model]) -> tuple[_Query, ...]:
 def _fetch_one(query: _Query, job_id: int) -> tuple[Any, ...] | None:
     params = list(query.params)
     params[query.mark] = job_id
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # prepared on PostgreSQL: its plan took longer than its run
         cursor.execute(query.sql, params)
         row = cursor.fetchone()
     return tuple(row) if row is not None else None
 
 
-def _aware(value: Any) -> datetime | None:
+def datetime_from_db(value: Any) -> datetime | None:
     """A datetime column read through the cursor: SQLite gives it naive (UTC) or as text."""
     if value is None:
         return None
@@ -206,7 +208,7 @@ def job_read(*, model: type[models.Model], job_id: int, owner: str = "",
         return None
     got = dict(zip(plan.lookups, row, strict=True))
     for name in TIMES:
-        got[name] = _aware(got.get(name))
+        got[name] = datetime_from_db(got.get(name))
     images = pixels = child_bytes = 0
     for query in _image_queries(model):
         sums = _fetch_one(query, job_id)

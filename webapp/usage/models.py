@@ -20,9 +20,15 @@ class UsageRecord(models.Model):
     claimed); bytes stored are the files the job left (images, an export's zip).
     """
 
-    team = models.ForeignKey("workspaces.Team", on_delete=models.CASCADE, related_name="+")
-    project = models.ForeignKey("workspaces.Project", on_delete=models.SET_NULL, null=True, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # No foreign-key constraints in the database (Django still cascades and sets null on delete): the
+    # checks ran at the commit of every job's end and locked the team's, project's and member's rows
+    # (FOR KEY SHARE) for each. The team and project indexes are the leading columns of those below.
+    team = models.ForeignKey("workspaces.Team", on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                             db_index=False)
+    project = models.ForeignKey("workspaces.Project", on_delete=models.SET_NULL, null=True, related_name="+",
+                                db_constraint=False, db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+",
+                             db_constraint=False)
     key_id = models.PositiveBigIntegerField(null=True, blank=True)
     key_name = models.CharField(max_length=100, blank=True)
     interface = models.CharField(max_length=3, choices=Interface.choices, default=Interface.WEB)
@@ -145,7 +151,9 @@ class UsageDay(models.Model):
     Usage page reads (a few rows a day instead of every job). ``day`` is the date in the team's time zone
     when the jobs ended; 0 in a ``*_ref`` means none. Kept by ``usage_record_create``."""
 
-    team = models.ForeignKey("workspaces.Team", on_delete=models.CASCADE, related_name="+")
+    # As on UsageRecord: no constraint in the database; the unique index below leads with the team.
+    team = models.ForeignKey("workspaces.Team", on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                             db_index=False)
     day = models.DateField()
     project_ref = models.PositiveBigIntegerField(default=0)
     user_ref = models.PositiveBigIntegerField(default=0)
@@ -174,7 +182,8 @@ class UsageMonth(models.Model):
     """A month's running totals of one budget's scope (``team``, ``project:<id>``, ``member:<user id>``): the
     budget check reads at most three of these rows. ``month`` is the 1st, in the team's time zone."""
 
-    team = models.ForeignKey("workspaces.Team", on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("workspaces.Team", on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                             db_index=False)
     month = models.DateField()
     scope = models.CharField(max_length=40)
     tokens = models.PositiveBigIntegerField(default=0)

@@ -5,6 +5,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from webapp.usage.metering import datetime_from_db
 from webapp.usage.models import (
     Budget,
     BudgetNotice,
@@ -284,9 +286,11 @@ def budget_notices_for_admins(*, user: Any) -> list[BudgetNotice]:
 
 
 def project_activity(*, project: Any, kind: str = "", user_id: int | None = None) -> Any:
-    """The project's finished jobs, newest first, as usage records (with their member), narrowed by kind and
+    """The project's finished jobs, newest first, as usage records (with their member's ``username``), narrowed by kind and
     person: a queryset for the caller to page. Reads only; the records hold what each job was and used."""
-    rows = UsageRecord.objects.filter(project=project).select_related("user").order_by("-finished_at", "-id")
+    # The member's name as ``username`` (None once the user is gone), not the user row: a page builds 50.
+    rows = UsageRecord.objects.filter(project=project).annotate(username=F("user__username")).order_by(
+        "-finished_at", "-id")
     if kind:
         rows = rows.filter(kind=kind)
     if user_id:
@@ -294,10 +298,14 @@ def project_activity(*, project: Any, kind: str = "", user_id: int | None = None
     return rows
 
 
-def project_running(*, project: Any, limit: int = 20, names: dict[int, str] | None = None) -> list[dict[str, Any]]:
-    """What runs or waits in the project now, of every registered kind of job (read through the lifecycle's
-    registry and the same column conventions as the usage record): kind, id, status, person, since. One
-    query for every kind (``UNION ALL``), and one for the team's names unless ``names`` (user id: name) come."""
+_PROJECT_MARK = 9_876_543_210_987  # stands for the project's id in the compiled query below
+
+
+@cache
+def _running_query(limit: int) -> tuple[str, tuple[Any, ...]] | None:
+    """The SQL and parameters of :func:`project_running` with ``_PROJECT_MARK`` for the project: compiled once
+    per process (the registry of kinds is fixed once apps are ready); compiling the ``UNION ALL`` of every
+    kind's rows cost more than running it."""
     from django.db.models import F, IntegerField, Value
     from django.db.models.fields import CharField
 
@@ -312,19 +320,35 @@ def project_running(*, project: Any, limit: int = 20, names: dict[int, str] | No
             continue
         person = plan.lookups.get("user_id", "")
         parts.append(
-            kind.rows().filter(status__in=LIVE_STATUSES, **{path: project.pk}).order_by()
+            kind.rows().filter(status__in=LIVE_STATUSES, **{path: _PROJECT_MARK}).order_by()
             .annotate(live_kind=Value(kind.name, output_field=CharField()), live_id=F("pk"), live_status=F("status"),
                       live_since=F("created_at"),
                       live_user=F(person) if person else Value(None, output_field=IntegerField()))
             .values_list("live_kind", "live_id", "live_status", "live_since", "live_user")
         )
     if not parts:
-        return []
+        return None
     rows = parts[0].union(*parts[1:], all=True).order_by("live_since")[:limit] if len(parts) > 1 else \
         parts[0].order_by("live_since")[:limit]
+    sql, params = rows.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def project_running(*, project: Any, limit: int = 20, names: dict[int, str] | None = None) -> list[dict[str, Any]]:
+    """What runs or waits in the project now, of every registered kind of job (read through the lifecycle's
+    registry and the same column conventions as the usage record): kind, id, status, person, since. One
+    query for every kind (``UNION ALL``, compiled once), and one for the team's names unless ``names`` (user
+    id: name) come."""
+    compiled = _running_query(limit)
+    if compiled is None:
+        return []
+    sql, params = compiled
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk if value == _PROJECT_MARK else value for value in params])
+        rows = cursor.fetchall()
     if names is None:
         names = dict(Membership.objects.filter(team_id=project.team_id).values_list("user_id", "user__username"))
-    return [{"kind": kind, "id": pk, "status": status, "since": since, "user_id": user_id,
+    return [{"kind": kind, "id": pk, "status": status, "since": datetime_from_db(since), "user_id": user_id,
              "user": names.get(user_id, "") if user_id is not None else ""}
             for kind, pk, status, since, user_id in rows]
 
