@@ -142,6 +142,18 @@ def quality() -> None:
                 recall += rank is not None and rank <= 5
                 reciprocal += 1 / rank if rank else 0.0
             print(f"  {name:5} recall@5 {recall / len(questions):.3f}  MRR@10 {reciprocal / len(questions):.3f}")
+        # What a chat prompt holds: the excerpts of the top passages (KNOWLEDGE_CONTEXT_TOKENS), or them whole.
+        from django.conf import settings
+
+        from webapp.knowledge.context import knowledge_passages
+        held = {"excerpts": 0, "whole passages": 0}
+        for question, answer in questions:
+            passages = knowledge_passages(project_id=project.pk, question=question)
+            held["excerpts"] += any(answer in p["excerpt"] for p in passages)
+            held["whole passages"] += any(answer in p["text"] for p in passages)
+        print(f"  the prompt holds the answer ({settings.KNOWLEDGE_CHAT_PASSAGES} passages, "
+              f"{settings.KNOWLEDGE_CONTEXT_TOKENS} tokens of excerpts): excerpts "
+              f"{held['excerpts'] / len(questions):.3f}, whole passages {held['whole passages'] / len(questions):.3f}")
 
 
 def indexing(pdfs: int = 40, pages: int = 10) -> None:

@@ -536,6 +536,9 @@ KNOWLEDGE_CHUNK_TOKENS = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_TOKENS", "2
 KNOWLEDGE_CHUNK_OVERLAP = int(os.environ.get("ATELIER_KNOWLEDGE_CHUNK_OVERLAP", "40"))
 # How many passages a chat reply that uses project knowledge reads.
 KNOWLEDGE_CHAT_PASSAGES = int(os.environ.get("ATELIER_KNOWLEDGE_CHAT_PASSAGES", "4"))
+# How much of them the prompt holds, in tokens (as the chunker counts them) for all passages together: the
+# sentences that best match the question (webapp/knowledge/context.py); 0 for the whole passages.
+KNOWLEDGE_CONTEXT_TOKENS = int(os.environ.get("ATELIER_KNOWLEDGE_CONTEXT_TOKENS", "80"))
 # Fused search: BM25's weight in the reciprocal-rank fusion, against dense search's 1.
 KNOWLEDGE_BM25_WEIGHT = float(os.environ.get("ATELIER_KNOWLEDGE_BM25_WEIGHT", "0.5"))
 

@@ -203,6 +203,12 @@ def _same_word(term: str, word: str) -> bool:
     return word.startswith(term) or (len(word) >= 4 and term.startswith(word))
 
 
+def terms_in(text: str, terms: list[str]) -> int:
+    """How many of ``terms`` (``query_terms``) ``text`` holds, in any of their forms."""
+    words = set(_WORD.findall(text.lower()))
+    return sum(1 for term in terms if any(_same_word(term, word) for word in words))
+
+
 def lexical_coverage(terms: list[str], passage_id: int) -> float:
     """The share of ``terms`` that BM25's best passage contains: how much of the question its ranking rests on.
 
@@ -214,8 +220,7 @@ def lexical_coverage(terms: list[str], passage_id: int) -> float:
     row = Passage.objects.filter(pk=passage_id).values_list("heading", "text").first()
     if row is None:
         return 0.0
-    words = set(_WORD.findall(f"{row[0]} {row[1]}".lower()))
-    return sum(1 for term in terms if any(_same_word(term, word) for word in words)) / len(terms)
+    return terms_in(f"{row[0]} {row[1]}", terms) / len(terms)
 
 
 def knowledge_search(*, project_id: int, query: str, limit: int = 10,

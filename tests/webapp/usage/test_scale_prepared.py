@@ -57,10 +57,9 @@ def test_postgresql_keeps_the_write_and_the_job_read_prepared_and_recovers_after
     with pytest.raises(ZeroDivisionError), transaction.atomic():
         UsageRecord.objects.exists()
         raise ZeroDivisionError
-    with transaction.atomic():
-        with pytest.raises(ZeroDivisionError), transaction.atomic():
-            UsageRecord.objects.exists()
-            raise ZeroDivisionError
+    with transaction.atomic(), pytest.raises(ZeroDivisionError), transaction.atomic():
+        UsageRecord.objects.exists()
+        raise ZeroDivisionError
     later = _finish(project, bob)
     assert UsageRecord.objects.filter(kind=EXPORT_JOB.name, job_id=later.pk).exists()
     assert any(s.startswith('WITH rec AS (INSERT INTO "usage_usagerecord"') for s in _prepared_statements())
