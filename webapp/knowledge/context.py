@@ -13,6 +13,7 @@ a CPU that is most of the time knowledge adds (bench/knowledge.py ``--only chat`
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -69,6 +70,10 @@ def _clip(sentence: str, limit: int) -> str:
     return " ".join(kept) + "\u2026" if kept else ""
 
 
+def _best_first(scores: list[int], index: int) -> tuple[int, int]:
+    return -scores[index], index
+
+
 def excerpts(*, texts: list[str], question: str, budget: int, headings: list[str] | None = None) -> list[str]:
     """What the prompt holds of each passage of ``texts`` (in rank order), ``budget`` tokens in all (counted
     as the chunker counts them): first each passage's sentence that shares the most words with ``question``
@@ -100,13 +105,15 @@ def excerpts(*, texts: list[str], question: str, budget: int, headings: list[str
             chosen[passage][index] = sentence
             used += cost
 
-    best = [max(range(len(s)), key=lambda i, p=p: (scores[p][i], -i)) if s else None for p, s in enumerate(split)]
+    # Each passage's sentences, best match first (ties: the earlier one).
+    ranked = [sorted(range(len(row)), key=partial(_best_first, row)) for row in scores]
+    best = [order[0] if order else None for order in ranked]
     share = max(budget // max(len(texts), 1), 1)
     for passage, index in enumerate(best):  # room kept for a share of the budget for each passage after it
         if index is not None:
             take(passage, index, clip_to=max(share, budget - used - share * (len(texts) - passage - 1)))
-    for passage, sentences in enumerate(split):
-        for index in sorted(range(len(sentences)), key=lambda i, p=passage: (-scores[p][i], i)):
+    for passage, order in enumerate(ranked):
+        for index in order:
             if scores[passage][index] > 0:
                 take(passage, index)
     if best and best[0] is not None and best[0] + 1 < len(split[0]):
