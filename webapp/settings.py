@@ -539,8 +539,9 @@ KNOWLEDGE_CHAT_PASSAGES = int(os.environ.get("ATELIER_KNOWLEDGE_CHAT_PASSAGES", 
 # How much of them the prompt holds, in tokens (as the chunker counts them) for all passages together: the
 # sentences that best match the question (webapp/knowledge/context.py); 0 for the whole passages.
 KNOWLEDGE_CONTEXT_TOKENS = int(os.environ.get("ATELIER_KNOWLEDGE_CONTEXT_TOKENS", "80"))
-# Fused search: BM25's weight in the reciprocal-rank fusion, against dense search's 1.
-KNOWLEDGE_BM25_WEIGHT = float(os.environ.get("ATELIER_KNOWLEDGE_BM25_WEIGHT", "0.5"))
+# Fused search: BM25's weight in the reciprocal-rank fusion, against dense search's 1, for a question whose
+# every word is in BM25's best passage (times the square of the share of them that is: webapp/knowledge/search.py).
+KNOWLEDGE_BM25_WEIGHT = float(os.environ.get("ATELIER_KNOWLEDGE_BM25_WEIGHT", "2.5"))
 
 # --- Image editing (issue 19): limits on uploaded sources and masks, checked before anything is queued.
 MAX_UPLOAD_PIXELS = int(os.environ.get("ATELIER_MAX_UPLOAD_PIXELS", str(2048 * 2048)))

@@ -182,3 +182,7 @@ def test_fused_search_weighs_bm25_by_how_much_of_the_question_its_best_passage_h
     monkeypatch.setattr(search, "lexical_coverage", coverage(0.2))
     assert [h.passage.pk for h in knowledge_search(project_id=project.pk, query="alpha gamma", limit=2)] == [
         second.pk, first.pk]
+    # The share counts squared: at 0.7, BM25 weighs 1.5 x 0.49, under dense search's 1 (linear, 1.05 would win).
+    monkeypatch.setattr(search, "lexical_coverage", coverage(0.7))
+    assert [h.passage.pk for h in knowledge_search(project_id=project.pk, query="alpha gamma", limit=2)] == [
+        second.pk, first.pk]
