@@ -14,6 +14,7 @@ from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from webapp.core.sql import Precompiled, precompile
 from webapp.usage.metering import datetime_from_db
 from webapp.usage.models import (
     Budget,
@@ -67,16 +68,20 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def budgets_applying_sql(*, team_id: int, project_id: int | None, user_id: int | None
-                         ) -> tuple[str, list[Any]]:
-    """The query behind :func:`budgets_applying` (its columns are ``BUDGET_COLUMNS``), for a caller that
-    runs it inside a bigger statement."""
+@cache
+def _budgets_applying_sql(vendor: str) -> str:
     columns = ", ".join(_q(column) for column in BUDGET_COLUMNS)
     project, user = _q("project_id"), _q("user_id")
     # Identifiers are the model's own, quoted; every value is a parameter.
-    sql = (f"SELECT {columns} FROM {_q(Budget._meta.db_table)} WHERE {_q('team_id')} = %s AND "  # noqa: S608
-           f"(({project} IS NULL AND {user} IS NULL) OR {project} = %s OR ({project} IS NULL AND {user} = %s))")
-    return sql, [team_id, project_id, user_id]
+    return (f"SELECT {columns} FROM {_q(Budget._meta.db_table)} WHERE {_q('team_id')} = %s AND "  # noqa: S608
+            f"(({project} IS NULL AND {user} IS NULL) OR {project} = %s OR ({project} IS NULL AND {user} = %s))")
+
+
+def budgets_applying_sql(*, team_id: int, project_id: int | None, user_id: int | None
+                         ) -> tuple[str, list[Any]]:
+    """The query behind :func:`budgets_applying` (its columns are ``BUDGET_COLUMNS``), for a caller that
+    runs it inside a bigger statement (built once per database vendor)."""
+    return _budgets_applying_sql(connection.vendor), [team_id, project_id, user_id]
 
 
 def budgets_from_rows(rows: list[dict[str, Any]]) -> list[Budget]:
@@ -260,15 +265,33 @@ def _notices_this_month(notices: Any) -> list[BudgetNotice]:
     return list(kept.values())
 
 
+def _member_notices(*, user: Any, since: date) -> Any:
+    team_ids = Membership.objects.filter(user=user).values("team_id")
+    return BudgetNotice.objects.filter(month__gte=since, budget__team_id__in=team_ids).filter(
+        Q(budget__user__isnull=True) | Q(budget__user=user))
+
+
+_USER_MARK, _SINCE_MARK = 9_876_543_210_777, date(1901, 2, 3)
+
+
+@cache
+def _member_notices_exist() -> Precompiled:
+    from django.contrib.auth import get_user_model
+
+    found = _member_notices(user=get_user_model()(pk=_USER_MARK), since=_SINCE_MARK).order_by().values("pk")[:1]
+    return precompile(found, user=_USER_MARK, since=_SINCE_MARK)
+
+
 def budget_notices_for_member(*, user: Any) -> list[BudgetNotice]:
-    """This month's notices of the budgets that bind ``user``: their teams', their projects' and their own."""
+    """This month's notices of the budgets that bind ``user``: their teams', their projects' and their own.
+    The banner asks on every page, and mostly there are none: a check compiled once per process says so
+    before the query that reads them (compiling that one took longer than running it)."""
     if user is None or not user.is_authenticated:
         return []
     since = (timezone.now() - timedelta(days=32)).date()
-    team_ids = Membership.objects.filter(user=user).values("team_id")
-    notices = BudgetNotice.objects.filter(month__gte=since, budget__team_id__in=team_ids).filter(
-        Q(budget__user__isnull=True) | Q(budget__user=user))
-    return _notices_this_month(notices)
+    if not _member_notices_exist().rows(user=user.pk, since=since):
+        return []
+    return _notices_this_month(_member_notices(user=user, since=since))
 
 
 def budget_notices_for_admins(*, user: Any) -> list[BudgetNotice]:
