@@ -448,6 +448,9 @@ def edit_spec(body: dict[str, Any], files: dict[str, bytes], *, variations: bool
     from generation.image.registry import image_models
 
     _refuse_unknown(body, VARIATION_API_FIELDS if variations else EDIT_API_FIELDS)
+    for name, value in body.items():  # a field sent twice arrives as a list (multipart_body)
+        if isinstance(value, list):
+            raise invalid(name, "must be given once, as a single value")
     for name in ("background", "input_fidelity"):
         if body.get(name) not in (None, "auto", ""):
             raise unsupported(name, f"'{name}'")

@@ -67,6 +67,8 @@ def _error(response) -> dict:
         ({"mode": "sketch"}, "mode"),
         ({"output_format": "jpeg"}, "output_format"),
         ({"colour": "red"}, "colour"),
+        ({"model": ["[false]", "{}"]}, "model"),  # a field sent twice (found by schemathesis: a 500 before)
+        ({"prompt": ["a", "b"]}, "prompt"),
     ],
 )
 def test_a_bad_edit_is_refused_naming_the_parameter_and_nothing_is_queued(bob_api, no_enqueue, fields, param):
