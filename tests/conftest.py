@@ -296,6 +296,19 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """Each test gets its own channel layer. channels caches one per process, and channels_redis keeps
+    an asyncio lock per consumer prefix in it: a test whose event loop ended while a receive held that
+    lock left the next test's socket test failing with "bound to a different event loop" (seen once
+    in a fresh-clone run)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits() -> Iterator[None]:
     """allauth counts sign-ups, resets and confirmation mails in the cache (per address and per
     address family): each test starts with none counted, as a fresh minute would."""
